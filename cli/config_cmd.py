@@ -1,0 +1,60 @@
+"""``spec-kitty config get|set|unset|list`` over ~/.spec-kitty/config.toml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from orchestrator import config as cfg
+from orchestrator import paths
+from orchestrator.errors import ConfigError
+
+
+@click.group()
+def config() -> None:
+    """Read and change ~/.spec-kitty/config.toml (comments and unknown keys are kept)."""
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@config.command("get")
+@click.argument("key")
+def get(key: str) -> None:
+    """Print the value of KEY (exit 1 when it is not set)."""
+    value = cfg.get(key)
+    if value is None:
+        raise ConfigError(f"`{key}` is not set in {paths.config_file()}.")
+    click.echo(_show(value))
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def set_(key: str, value: str) -> None:
+    """Set KEY to VALUE (validated; written atomically under a lock)."""
+    cfg.set_value(key, value)
+
+
+@config.command("unset")
+@click.argument("key")
+def unset(key: str) -> None:
+    """Remove KEY (no error if it was not set)."""
+    cfg.unset_value(key)
+
+
+@config.command("list")
+def list_() -> None:
+    """Print every key in the file, then the known keys that are unset."""
+    data = cfg.read_config()
+    shown = cfg.flatten(data)
+    for key, value in shown:
+        click.echo(f"{key} = {_show(value)}")
+    present = {k for k, _ in shown}
+    for name, known in cfg.KNOWN_KEYS.items():
+        if name not in present:
+            click.echo(f"# {name} (unset): {known.help}")

@@ -1,0 +1,53 @@
+"""``spec-kitty auth login|status|logout``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.gate import facts, requires
+from orchestrator import login as login_ops
+from orchestrator.auth import remove_session
+from states.machine import NO_HOST, UNAUTHED
+
+
+@click.group()
+def auth() -> None:
+    """Log in to the hosted SaaS."""
+
+
+@auth.command()
+@click.option("--host", default=None, metavar="URL", help="SaaS host (default: configured, else the dev SaaS).")
+@click.option("--with-token", is_flag=True, help="Read a token from stdin instead of the browser flow.")
+@requires(UNAUTHED)
+def login(host: str | None, with_token: bool) -> None:
+    """Log in with the device flow (or --with-token for scripts); stores ~/.spec-kitty/auth.json."""
+    target = login_ops.resolve_host(host, facts().host_url)
+    if with_token:
+        session = login_ops.login_with_token(target, sys.stdin.read())
+    else:
+        def prompt(url: str, code: str) -> None:
+            click.echo(f"To log in, open {url} and confirm the code {code}.")
+            click.echo("Waiting for approval...")
+
+        session = login_ops.login_with_device(target, prompt)
+    who = f" as {session.login}" if session.login else ""
+    click.echo(f"Logged in to {session.server_url}{who}.")
+
+
+@auth.command()
+@requires(NO_HOST)
+def status() -> None:
+    """Show who is logged in, to which host, and until when (never the token)."""
+    session = facts().auth.session
+    assert session is not None
+    click.echo(f"Logged in to {session.server_url or '(unknown host)'} as {session.login or '(unknown)'}.")
+    click.echo(f"Token expires: {session.expires_at or 'unknown'}.")
+
+
+@auth.command()
+@requires(UNAUTHED)
+def logout() -> None:
+    """Remove the stored token (safe to run twice)."""
+    click.echo("Logged out." if remove_session() else "Not logged in; nothing to do.")

@@ -1,0 +1,51 @@
+"""``spec-kitty sync run`` (one-shot, in-process) and the daemon controls."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from cli.gate import facts, mission_option, requires
+from orchestrator.facts import LiveFacts
+from states.facts import Intent
+from states.machine import READY
+
+
+@click.group()
+def sync() -> None:
+    """Hosted SaaS sync commands."""
+
+
+def run_and_report(current: LiveFacts) -> None:
+    """Run one foreground sync and print its summary (a progress bar on a TTY for many batches)."""
+    from orchestrator.sync import run_sync
+
+    from orchestrator.tracker import sync_target
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and sys.stdout.isatty() and total > 500:
+            bar = click.progressbar(length=total, label="Uploading events")
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        result = run_sync(sync_target(current), progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(f"Synced feature `{current.mission_slug}` with {current.host_url}: {result.pushed} pushed, "
+               f"{result.pulled} pulled, {result.queued} still queued.")
+
+
+@sync.command("run")
+@mission_option
+@requires(READY, Intent.ONE_SHOT)
+def run(mission: str | None) -> None:
+    """One-shot foreground sync: upload queued events, push and pull tracker lanes."""
+    run_and_report(facts(mission))

@@ -1,0 +1,66 @@
+"""``spec-kitty tracker bind|unbind|status|sync run``."""
+
+from __future__ import annotations
+
+import click
+
+from cli.gate import facts, mission_option, requires
+from cli.hosted.sync import run_and_report
+from orchestrator import tracker as ops
+from states.facts import Intent
+from states.machine import READY, UNBOUND
+
+
+@click.group()
+def tracker() -> None:
+    """Hosted SaaS tracker commands."""
+
+
+@tracker.command()
+@mission_option
+@click.option("--project", default=None, metavar="KEY", help="SaaS project key (default: the repo folder name).")
+@requires(UNBOUND, Intent.ONE_SHOT)
+def bind(mission: str | None, project: str | None) -> None:
+    """Bind this repository's mission to a tracker project on the SaaS."""
+    binding = ops.bind(facts(mission), project)
+    click.echo(f"Bound feature `{binding.mission}` to project `{binding.project}` on {binding.server_url}.")
+
+
+@tracker.command()
+@mission_option
+@requires(READY, Intent.ONE_SHOT)
+def unbind(mission: str | None) -> None:
+    """Remove the mission's tracker binding (on the SaaS and in .kittify/config.toml)."""
+    binding = ops.unbind(facts(mission))
+    click.echo(f"Unbound feature `{binding.mission}` from project `{binding.project}`.")
+
+
+@tracker.command()
+@mission_option
+@requires(READY)
+def status(mission: str | None) -> None:
+    """Show the mission's binding, last sync and queued events (local only, no network)."""
+    current = facts(mission)
+    binding = current.binding
+    assert binding is not None
+    queued, last = ops.queue_summary(current)
+    click.echo(f"Feature `{binding.mission}` is bound to project `{binding.project}` on {current.host_url}.")
+    if last:
+        click.echo(f"Last sync: {last.get('time')} ({last.get('pushed', 0)} pushed, "
+                   f"{last.get('pulled', 0)} pulled{', error: ' + str(last['error']) if last.get('error') else ''}).")
+    else:
+        click.echo("Last sync: never.")
+    click.echo(f"Queued events: {queued}.")
+
+
+@tracker.group("sync")
+def tracker_sync() -> None:
+    """Sync the bound mission through the background daemon."""
+
+
+@tracker_sync.command("run")
+@mission_option
+@requires(READY, Intent.REMOTE_REQUIRED)
+def tracker_sync_run(mission: str | None) -> None:
+    """Sync now via the background sync daemon (policy `[sync].background_daemon`)."""
+    run_and_report(facts(mission))

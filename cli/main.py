@@ -1,0 +1,106 @@
+"""The ``spec-kitty`` entry point: a click group whose commands exist only when the machine says so.
+
+Modelled on Flask's ``FlaskGroup`` (``list_commands``/``get_command`` decide what exists) and pip's
+command table (``--help`` never imports a command module). Hosted groups are hidden from help and
+completion *and* refused by ``get_command`` while the rollout flag is off, so ``spec-kitty tracker``
+fails exactly like a command that does not exist, and no hosted module is ever imported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+
+import click
+
+from cli.gate import App
+from orchestrator import __version__
+from orchestrator.errors import CatalogFailure, SpecKittyError
+from states.catalog import ExitCode
+from states.facts import LOCAL, Need
+from states.machine import UNAUTHED
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A top-level command: where it lives, its one-line summary, and what it needs to exist."""
+
+    target: str  # "module:attribute"
+    summary: str
+    need: Need = LOCAL
+
+
+HOSTED = Need(hosted=True, state=UNAUTHED)  # hosted groups exist once the rollout flag is on
+
+COMMANDS: dict[str, Entry] = {
+    "status": Entry("cli.local:status", "Show the local mission status."),
+    "wp": Entry("cli.local:wp", "Move work packages between lanes."),
+    "config": Entry("cli.config_cmd:config", "Read and change ~/.spec-kitty/config.toml."),
+    "auth": Entry("cli.hosted.auth:auth", "Log in to the hosted SaaS.", HOSTED),
+    "tracker": Entry("cli.hosted.tracker:tracker", "Hosted SaaS tracker commands.", HOSTED),
+    "sync": Entry("cli.hosted.sync:sync", "Hosted SaaS sync commands.", HOSTED),
+}
+
+
+class SpecKittyGroup(click.Group):
+    """Commands come from the table; hosted ones exist only when the readiness machine allows."""
+
+    def _exists(self, ctx: click.Context, name: str) -> bool:
+        entry = COMMANDS.get(name)
+        if entry is None:
+            return False
+        return not entry.need.hosted or ctx.ensure_object(App).ask(entry.need).proceed
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._exists(ctx, name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if not self._exists(ctx, cmd_name):
+            return None
+        module_name, attribute = COMMANDS[cmd_name].target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List summaries from the table so ``--help`` imports no command module."""
+        rows = [(name, COMMANDS[name].summary) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Turn typed errors into one line (or catalog wording) and an exit code: no tracebacks."""
+        try:
+            return super().invoke(ctx)
+        except CatalogFailure as failure:
+            click.echo(failure.failure.render())
+            ctx.exit(int(failure.exit_code))
+        except SpecKittyError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(int(error.exit_code))
+
+
+@click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="spec-kitty", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks for unexpected errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Spec Kitty: local mission status and work-package lanes."""
+    ctx.ensure_object(App).debug = debug
+
+
+def main() -> None:
+    """Console-script entry: the last guard against a traceback reaching an operator."""
+    try:
+        cli.main(prog_name="spec-kitty")
+    except Exception as exc:  # an unexpected bug: one line, unless asked for details
+        if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+        sys.exit(int(ExitCode.FAILURE))
+
+
+if __name__ == "__main__":
+    main()

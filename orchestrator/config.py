@@ -1,0 +1,198 @@
+"""``~/.spec-kitty/config.toml``: fast reads with tomllib, comment-preserving writes with tomlkit.
+
+Writes follow Poetry's file config source: read the document, change only the leaf key, write it
+back (temp file + rename, under an inter-process lock). Replacing whole tables would drop the
+operator's comments and unknown keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orchestrator import paths
+from orchestrator.errors import ConfigError
+from orchestrator.fsutil import atomic_write_text, interprocess_lock
+
+DEFAULT_HOST = "https://spec-kitty-dev.fly.dev"
+DEFAULT_IDLE_SECONDS = 900
+
+
+def validate_url(value: str) -> str | int:
+    """http(s) URL without credentials; plain http only for loopback; empty means "no host"."""
+    value = value.strip()
+    if value == "":
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"`{value}` is not an http(s) URL.")
+    if parts.username or parts.password:
+        raise ConfigError("A server URL must not contain credentials.")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"`{value}` must not carry a query or fragment.")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ConfigError(f"Plain http is allowed only for loopback hosts; use https for `{parts.hostname}`.")
+    return value.rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_policy(value: str) -> str | int:
+    value = value.strip()
+    if value not in ("auto", "manual"):
+        raise ConfigError(f"`{value}` is not a daemon policy; use `auto` or `manual`.")
+    return value
+
+
+def validate_seconds(value: str) -> str | int:
+    if not re.fullmatch(r"\d{1,7}", value.strip()) or int(value) < 5:
+        raise ConfigError(f"`{value}` is not a number of seconds (5 or more).")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A known configuration key: its validator and what it means."""
+
+    name: str
+    validate: Callable[[str], str | int]
+    help: str
+
+
+KNOWN_KEYS: dict[str, Key] = {
+    k.name: k
+    for k in (
+        Key("sync.server_url", validate_url, "SaaS host URL (empty: no host)"),
+        Key("sync.background_daemon", validate_policy, "auto | manual"),
+        Key("sync.daemon_idle_seconds", validate_seconds, f"daemon idle exit (default {DEFAULT_IDLE_SECONDS})"),
+    )
+}
+
+
+def known_key(name: str) -> Key:
+    try:
+        return KNOWN_KEYS[name]
+    except KeyError:
+        raise ConfigError(f"Unknown key `{name}`. Known keys: {', '.join(KNOWN_KEYS)}.") from None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; absent means empty; corrupt raises a one-line error naming file and line."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8; fix or remove the file.") from None
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f":{match.group(1)}" if match else ""
+        reason = re.sub(r"\s*\(at .*\)$", "", str(exc))
+        raise ConfigError(f"{path}{where}: invalid TOML ({reason}); fix or remove the file.") from None
+
+
+def read_config() -> dict[str, Any]:
+    return read_toml(paths.config_file())
+
+
+def lookup(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def get(name: str) -> Any:
+    known_key(name)
+    return lookup(read_config(), name)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Leaf keys in file order, dotted (unknown keys included: they belong to the operator)."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(flatten(value, dotted + "."))
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def edit_document(path: Path, change: Callable[[Any], bool], *, mode: int = 0o600) -> None:
+    """Apply ``change`` to the tomlkit document under the lock; write only if it changed something."""
+    import tomlkit
+
+    with interprocess_lock(paths.lock_file_for(path)):
+        read_toml(path)  # refuse (and never overwrite) a corrupt file, with file and line
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        doc = tomlkit.parse(text)
+        if change(doc):
+            atomic_write_text(path, tomlkit.dumps(doc), mode=mode)
+
+
+def set_value(name: str, raw: str, path: Path | None = None) -> None:
+    value = known_key(name).validate(raw)
+    set_raw(name, value, path)
+
+
+def set_raw(name: str, value: Any, path: Path | None = None) -> None:
+    """Set a leaf key (creating tables as needed) without touching anything else in the file."""
+    import tomlkit
+
+    def change(doc: Any) -> bool:
+        *tables, leaf = name.split(".")
+        node = doc
+        for part in tables:
+            if part not in node:
+                node[part] = tomlkit.table()
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"`{part}` in {path or paths.config_file()} is not a table.")
+        node[leaf] = value
+        return True
+
+    edit_document(path or paths.config_file(), change)
+
+
+def unset_value(name: str, path: Path | None = None) -> bool:
+    """Remove a leaf key; returns whether it was present (unset is idempotent)."""
+    known_key(name)
+    removed = False
+
+    def change(doc: Any) -> bool:
+        nonlocal removed
+        *tables, leaf = name.split(".")
+        node = doc
+        for part in tables:
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        if isinstance(node, dict) and leaf in node:
+            del node[leaf]
+            removed = True
+        return removed
+
+    target = path or paths.config_file()
+    if target.exists():
+        edit_document(target, change)
+    return removed

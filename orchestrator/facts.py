@@ -1,0 +1,111 @@
+"""Gathering the machine's facts from the world: env, config, auth file, repo binding.
+
+Every fact is a ``cached_property``: the machine asks only for what the command's need requires, so
+``--help`` reads one environment variable and ``status`` never probes the host. Each fact also knows
+where it came from (``source``) so ``sync explain`` can point at the env var or file to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from orchestrator import paths
+from orchestrator.auth import AuthRead, read_session
+from orchestrator.binding import Binding, read_binding
+from orchestrator.config import DEFAULT_IDLE_SECONDS, lookup, read_config
+from orchestrator.missions import find_project_root, resolve_slug
+from orchestrator.rollout import is_truthy
+from states.catalog import SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
+
+
+class LiveFacts:
+    """The ``states.facts.Facts`` protocol, read lazily from this process's environment and files."""
+
+    def __init__(self, *, cwd: Path | None = None, mission: str | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.cwd = cwd or Path.cwd()
+        self.mission_option = mission
+        self.env = os.environ if env is None else env
+        self.warnings: list[str] = []
+
+    # --- rollout ----------------------------------------------------------------------------------
+    @cached_property
+    def rollout_enabled(self) -> bool:
+        return is_truthy(self.env.get(SAAS_SYNC_ENV_VAR))
+
+    # --- config -----------------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        return read_config()
+
+    @cached_property
+    def host_url(self) -> str | None:
+        env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
+        if env_url:
+            return env_url.rstrip("/")
+        configured = str(lookup(self.config, "sync.server_url") or "").strip().rstrip("/")
+        return configured or None
+
+    @cached_property
+    def host_source(self) -> str:
+        if self.env.get(SAAS_URL_ENV_VAR, "").strip():
+            return f"env {SAAS_URL_ENV_VAR}"
+        return f"{paths.config_file()} [sync].server_url"
+
+    @cached_property
+    def daemon_policy(self) -> str:
+        return str(lookup(self.config, "sync.background_daemon") or "auto")
+
+    @cached_property
+    def daemon_idle_seconds(self) -> int:
+        return int(lookup(self.config, "sync.daemon_idle_seconds") or DEFAULT_IDLE_SECONDS)
+
+    @cached_property
+    def sync_disabled(self) -> bool:
+        return is_truthy(self.env.get(SYNC_DISABLE_ENV_VAR))
+
+    # --- auth -------------------------------------------------------------------------------------
+    @cached_property
+    def auth(self) -> AuthRead:
+        read = read_session()
+        if read.malformed is not None:
+            from states.catalog import MALFORMED_AUTH
+
+            self.warnings.append(MALFORMED_AUTH.format(path=read.malformed))
+        return read
+
+    @cached_property
+    def has_token(self) -> bool:
+        return self.auth.session is not None
+
+    # --- repository and mission ---------------------------------------------------------------------
+    @cached_property
+    def project_root(self) -> Path | None:
+        return find_project_root(self.cwd)
+
+    @cached_property
+    def repo_root(self) -> Path:
+        """Where a binding is stored: the project root, else the current folder."""
+        return self.project_root or self.cwd.resolve()
+
+    @cached_property
+    def mission_slug(self) -> str:
+        return resolve_slug(self.project_root, self.mission_option, self.cwd)
+
+    @cached_property
+    def binding(self) -> Binding | None:
+        return read_binding(self.repo_root, self.mission_slug)
+
+    @cached_property
+    def is_bound(self) -> bool:
+        return self.binding is not None
+
+    # --- the one fact that needs the network ------------------------------------------------------
+    def host_reachable(self) -> bool:
+        from orchestrator.probe import host_answers
+
+        return bool(self.host_url) and host_answers(self.host_url or "")

@@ -1,0 +1,42 @@
+"""Crash-safe file writes: temp file in the same folder, fsync, ``os.replace``; secrets born 0600."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new file, never half of one.
+
+    The temp file is created with ``mode`` from the start (``mkstemp`` makes it 0600, then we widen
+    if asked) so a secret is never briefly world-readable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        if mode != 0o600:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def interprocess_lock(path: Path) -> Iterator[None]:
+    """Hold a fasteners inter-process lock on ``path`` (the OS frees it if we die)."""
+    import fasteners
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = fasteners.InterProcessLock(str(path))
+    with lock:
+        yield

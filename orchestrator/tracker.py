@@ -1,0 +1,100 @@
+"""Tracker operations behind the hosted commands: bind, unbind, and the sync target of a mission."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime
+
+from orchestrator import paths
+from orchestrator.binding import Binding, remove_binding, write_binding
+from orchestrator.errors import SpecKittyError
+from orchestrator.facts import LiveFacts
+from orchestrator.missions import SLUG
+
+
+def default_project(facts: LiveFacts) -> str:
+    """An existing binding's project, else the repo folder's name made into a valid key."""
+    if facts.binding is not None:
+        return facts.binding.project
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", facts.repo_root.name).strip("-._") or "default"
+    return name[:128]
+
+
+def _session_token(facts: LiveFacts) -> str:
+    session = facts.auth.session
+    assert session is not None, "the gate guarantees a token before remote work"
+    return session.access_token
+
+
+def bind(facts: LiveFacts, project: str | None) -> Binding:
+    """Create (idempotently) the binding on the SaaS, then record it in the repo."""
+    from orchestrator.client import SaasClient
+
+    project = project or default_project(facts)
+    slug = facts.mission_slug
+    for what, value in (("project key", project), ("mission slug", slug)):
+        if not SLUG.fullmatch(value):
+            raise SpecKittyError(f"`{value}` is not a valid {what} (letters, digits, `.`, `_`, `-`).")
+    host = facts.host_url or ""
+
+    async def create() -> dict[str, object]:
+        async with SaasClient(host, _session_token(facts)) as client:
+            return await client.put_binding(project, slug, {"repo_name": facts.repo_root.name,
+                                                            "mission_slug": slug})
+
+    remote = asyncio.run(create())
+    binding = Binding(
+        project=project,
+        mission=slug,
+        server_url=host,
+        binding_id=str(remote.get("binding_id") or ""),
+        bound_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    write_binding(facts.repo_root, binding)
+    return binding
+
+
+def unbind(facts: LiveFacts) -> Binding:
+    """Delete the binding on the SaaS (idempotent there), then forget it locally."""
+    from orchestrator.client import SaasClient
+
+    binding = facts.binding
+    assert binding is not None, "the gate guarantees a binding"
+
+    async def delete() -> None:
+        async with SaasClient(facts.host_url or "", _session_token(facts)) as client:
+            await client.delete_binding(binding.project, binding.mission)
+
+    asyncio.run(delete())
+    remove_binding(facts.repo_root, binding.mission)
+    return binding
+
+
+def sync_target(facts: LiveFacts):  # type: ignore[no-untyped-def]
+    """What a sync of the current mission needs to know (host, token, project, log location)."""
+    from orchestrator.sync import SyncTarget
+
+    binding = facts.binding
+    assert binding is not None
+    folder = (facts.project_root / paths.SPECS_DIR / binding.mission) if facts.project_root else None
+    return SyncTarget(
+        server_url=facts.host_url or "",
+        token=_session_token(facts),
+        project=binding.project,
+        mission=binding.mission,
+        repo_root=facts.repo_root,
+        mission_dir=folder if folder is not None and folder.is_dir() else None,
+    )
+
+
+def queue_summary(facts: LiveFacts) -> tuple[int, dict[str, object] | None]:
+    """Queued count and last sync result for the bound mission, without creating the queue file."""
+    binding = facts.binding
+    if binding is None or not paths.queue_file().exists():
+        return 0, None
+    from orchestrator.queue import EventQueue, mission_key
+
+    key = mission_key(facts.host_url or "", binding.project, binding.mission)
+    with EventQueue(paths.queue_file()) as queue:
+        return queue.count(key), queue.last_result(key)

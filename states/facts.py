@@ -1,0 +1,73 @@
+"""What the machine may know about the world, and what each command wants from it.
+
+The machine reads facts through the ``Facts`` protocol only. ``orchestrator.facts.LiveFacts`` gathers
+them lazily from env, config and files; tests pass ``StaticFacts``. Because facts are read lazily the
+machine looks at exactly as much of the world as the command's need requires: ``--help`` reads one
+environment variable, and the host is probed only by commands that talk to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol
+
+
+class Intent(Enum):
+    """How a command uses the remote side: decides probing and daemon involvement."""
+
+    LOCAL_ONLY = "local-only"
+    ONE_SHOT = "one-shot"  # talks to the host in-process; probes it; never involves the daemon
+    REMOTE_REQUIRED = "remote-required"  # hands work to the background daemon (policy decides)
+
+
+class Facts(Protocol):
+    """The facts the readiness machine reads. Attributes may be computed lazily."""
+
+    rollout_enabled: bool
+    has_token: bool
+    host_url: str | None
+    is_bound: bool
+    mission_slug: str
+    daemon_policy: str
+    sync_disabled: bool
+
+    def host_reachable(self) -> bool:
+        """Probe the host (bounded, one attempt). Only called for remote commands."""
+        ...
+
+
+@dataclass
+class StaticFacts:
+    """Plain facts for tests and for reasoning about hypothetical machines."""
+
+    rollout_enabled: bool = True
+    has_token: bool = True
+    host_url: str | None = "https://saas.example"
+    is_bound: bool = True
+    mission_slug: str = "demo-mission"
+    daemon_policy: str = "auto"
+    sync_disabled: bool = False
+    reachable: bool = True
+    probe_calls: int = 0
+    on_probe: Callable[[], None] | None = field(default=None, repr=False)
+
+    def host_reachable(self) -> bool:
+        """Count probes so tests can assert the machine did not probe when it must not."""
+        self.probe_calls += 1
+        if self.on_probe is not None:
+            self.on_probe()
+        return self.reachable
+
+
+@dataclass(frozen=True)
+class Need:
+    """Declared beside each command: is it hosted, how far must readiness get, how is remote used."""
+
+    hosted: bool
+    state: str
+    intent: Intent = Intent.LOCAL_ONLY
+
+
+LOCAL = Need(hosted=False, state="Disabled", intent=Intent.LOCAL_ONLY)

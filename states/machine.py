@@ -1,0 +1,187 @@
+"""The readiness machine: a declarative table fed to the core ``transitions.Machine``.
+
+Only the core machine is imported here: ``transitions.extensions`` (graphs, nesting) drags in asyncio
+and the diagram code at every start. The diagram generator feeds the very same tables to a
+GraphMachine, so the picture cannot drift from the behaviour.
+
+Library facts the design relies on: ``on_enter_<state>`` does not fire for the initial state (we use
+no enter callbacks; settling is explicit), and a model attribute that shares a trigger's name silently
+wins over the trigger (``build_machine`` refuses such a model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import Machine
+
+from states import catalog
+from states.facts import Facts, Intent, Need
+
+DISABLED = "Disabled"
+UNAUTHED = "Unauthed"
+NO_HOST = "NoHost"
+UNBOUND = "Unbound"
+UNREACHABLE = "Unreachable"
+READY = "Ready"
+DAEMON_AUTO = "Daemon_auto"
+DAEMON_MANUAL = "Daemon_manual"
+DAEMON_OFF = "Daemon_off"
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """A readiness step: the machine rests in ``state`` until ``fact`` holds."""
+
+    state: str
+    fact: str
+    label: str
+
+
+# The chain, in the order the machine checks it. Local checks come first; the host is probed last.
+PREREQUISITES: tuple[Prerequisite, ...] = (
+    Prerequisite(DISABLED, "rollout_enabled", "hosted sync enabled"),
+    Prerequisite(UNAUTHED, "has_token", "auth token present"),
+    Prerequisite(NO_HOST, "has_host", "host URL configured"),
+    Prerequisite(UNBOUND, "is_bound", "mission bound"),
+)
+STATE_ORDER: tuple[str, ...] = (*(p.state for p in PREREQUISITES), READY)
+STATES: tuple[str, ...] = (*STATE_ORDER, UNREACHABLE, DAEMON_AUTO, DAEMON_MANUAL, DAEMON_OFF)
+
+ADVANCE, PROBE, DISPATCH = "advance", "probe_host", "dispatch"
+
+TRANSITIONS: tuple[dict[str, Any], ...] = (
+    *(
+        {"trigger": ADVANCE, "source": step.state, "dest": nxt, "conditions": step.fact}
+        for step, nxt in zip(PREREQUISITES, STATE_ORDER[1:], strict=True)
+    ),
+    # One-shot remote commands: probe from wherever their need was met.
+    {"trigger": PROBE, "source": [UNBOUND, READY], "dest": UNREACHABLE, "unless": "host_reachable"},
+    # Work for the background daemon: policy first (manual never probes), then reachability.
+    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_OFF, "conditions": "sync_disabled"},
+    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_MANUAL, "conditions": "policy_manual"},
+    {"trigger": DISPATCH, "source": READY, "dest": UNREACHABLE, "unless": "host_reachable"},
+    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_AUTO},
+)
+
+# Terminal states that stop a command even though its prerequisites were met.
+STOP_STATES = frozenset({UNREACHABLE, DAEMON_MANUAL, DAEMON_OFF})
+OUTCOMES: dict[str, catalog.Failure] = {
+    DISABLED: catalog.DISABLED,
+    UNAUTHED: catalog.UNAUTHED,
+    NO_HOST: catalog.NO_HOST,
+    UNBOUND: catalog.UNBOUND,
+    UNREACHABLE: catalog.UNREACHABLE,
+    DAEMON_MANUAL: catalog.DAEMON_MANUAL,
+    DAEMON_OFF: catalog.DAEMON_DISABLED,
+}
+
+
+class Readiness:
+    """The machine's model: condition callbacks read the (lazy) facts, nothing else."""
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+        self.state: str = DISABLED
+
+    def rollout_enabled(self) -> bool:
+        return bool(self.facts.rollout_enabled)
+
+    def has_token(self) -> bool:
+        return bool(self.facts.has_token)
+
+    def has_host(self) -> bool:
+        return bool(self.facts.host_url)
+
+    def is_bound(self) -> bool:
+        return bool(self.facts.is_bound)
+
+    def sync_disabled(self) -> bool:
+        return bool(self.facts.sync_disabled)
+
+    def policy_manual(self) -> bool:
+        return self.facts.daemon_policy == "manual"
+
+    def host_reachable(self) -> bool:
+        return bool(self.facts.host_reachable())
+
+
+def build_machine() -> Machine:
+    """Build the core machine from the tables; refuses a model whose attributes shadow triggers."""
+    shadowed = {ADVANCE, PROBE, DISPATCH} & set(dir(Readiness))
+    if shadowed:  # pragma: no cover - guards a silent library behaviour
+        raise TypeError(f"Readiness attributes shadow triggers: {sorted(shadowed)}")
+    return Machine(
+        model=None,
+        states=list(STATES),
+        transitions=[dict(t) for t in TRANSITIONS],
+        initial=DISABLED,
+        auto_transitions=False,
+        ignore_invalid_triggers=True,
+        send_event=False,
+    )
+
+
+_machine: Machine | None = None
+
+
+def machine() -> Machine:
+    """The process-wide machine, built on first use."""
+    global _machine
+    if _machine is None:
+        _machine = build_machine()
+    return _machine
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Where the machine settled for a command, and what to tell the operator if it stops there."""
+
+    state: str
+    proceed: bool
+    slug: str
+    url: str | None
+
+    @property
+    def outcome(self) -> catalog.Failure | None:
+        """The catalog entry for this state, with slug and URL filled in (None when proceeding)."""
+        if self.proceed:
+            return None
+        entry = OUTCOMES[self.state]
+        return catalog.Failure(
+            entry.message.format(slug=self.slug, url=self.url or ""),
+            entry.next_action,
+            entry.exit_code,
+            entry.gap,
+        )
+
+
+def rank(state: str) -> int:
+    """Position in the prerequisite chain; terminal states rank as Ready."""
+    return STATE_ORDER.index(state) if state in STATE_ORDER else len(STATE_ORDER) - 1
+
+
+def settle(facts: Facts, need: Need) -> Verdict:
+    """Advance through the chain as far as ``need`` requires, then apply the command's intent."""
+    model = Readiness(facts)
+    m = machine()
+    m.add_model(model, initial=DISABLED)
+    try:
+        target = rank(need.state)
+        while rank(model.state) < target and m.events[ADVANCE].trigger(model):
+            pass
+        if rank(model.state) >= target:
+            if need.intent is Intent.REMOTE_REQUIRED:
+                m.events[DISPATCH].trigger(model)
+            elif need.intent is Intent.ONE_SHOT:
+                m.events[PROBE].trigger(model)
+        proceed = rank(model.state) >= target and model.state not in STOP_STATES
+        return Verdict(model.state, proceed, facts.mission_slug, facts.host_url)
+    finally:
+        m.remove_model(model)
+
+
+def settle_fully(facts: Facts) -> str:
+    """The state a machine rests in with every local prerequisite checked (never probes)."""
+    return settle(facts, Need(hosted=True, state=READY)).state
