@@ -1,0 +1,520 @@
+"""SQLite storage for the dev SaaS: one file, one connection, WAL.
+
+The dev SaaS must survive `kill -9` with every acknowledged write intact (the client deletes queued
+events once they are acked), so each mutating request is exactly one transaction and the database runs
+in WAL mode. `synchronous=NORMAL` keeps commits cheap: in WAL mode a committed transaction survives a
+process crash; only an OS crash could lose the last commits, which a dev server can accept.
+
+Checkpoints (copying WAL pages into the main file, with fsyncs) are the slowest part of a write, so
+they do not run on the request path: automatic checkpoints are off and a background thread with its own
+connection runs PASSIVE checkpoints after commits. PASSIVE never blocks the writer, and a crash in the
+middle of one is harmless (the WAL is still authoritative). That roughly halves the cost of an upload.
+
+The store is synchronous on purpose. The server calls it from the event loop thread: each call is a
+few milliseconds, sqlite serialises writers anyway, and there is no await between a read and the write
+that depends on it, so handlers need no locking.
+
+Only hashes of access tokens are stored, so the database file never holds a usable credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger("spec_kitty.devsaas")
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    login       TEXT PRIMARY KEY,
+    email       TEXT NOT NULL,
+    created_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash  TEXT PRIMARY KEY,
+    login       TEXT NOT NULL REFERENCES users(login),
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+CREATE TABLE IF NOT EXISTS device_codes (
+    device_code TEXT PRIMARY KEY,
+    user_code   TEXT NOT NULL,
+    created_at  REAL NOT NULL,
+    expires_at  REAL NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'consumed')),
+    login       TEXT
+);
+CREATE INDEX IF NOT EXISTS device_codes_by_user_code ON device_codes (user_code, created_at);
+CREATE TABLE IF NOT EXISTS bindings (
+    project      TEXT NOT NULL,
+    mission      TEXT NOT NULL,
+    binding_id   TEXT NOT NULL UNIQUE,
+    repo_name    TEXT,
+    mission_slug TEXT,
+    created_at   REAL NOT NULL,
+    PRIMARY KEY (project, mission)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq         INTEGER PRIMARY KEY,
+    project     TEXT NOT NULL,
+    mission     TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    UNIQUE (project, mission, event_id)
+);
+CREATE TABLE IF NOT EXISTS issues (
+    project       TEXT NOT NULL,
+    mission       TEXT NOT NULL,
+    wp_id         TEXT NOT NULL,
+    lane          TEXT NOT NULL,
+    last_event_id TEXT,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (project, mission, wp_id)
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    project    TEXT NOT NULL,
+    mission    TEXT NOT NULL,
+    wp_id      TEXT NOT NULL,
+    lane       TEXT NOT NULL,
+    origin     TEXT NOT NULL CHECK (origin IN ('client', 'remote')),
+    changed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS changes_by_issue ON changes (project, mission, wp_id, seq);
+"""
+
+# RFC 8628 §6.1: no vowels (no words), no look-alike digits; 20^8 codes.
+_USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+
+TOKEN_PREFIX = "skd_"
+
+
+def iso(ts: float) -> str:
+    """ISO 8601 UTC with a `Z`, second precision: the one timestamp format the API emits."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def default_email(login: str) -> str:
+    """A syntactically valid address under the reserved `.invalid` TLD, so nothing is ever mailed."""
+    return f"{login}@dev-saas.spec-kitty.invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The owner of an access token as the server saw it at lookup time."""
+
+    login: str
+    email: str
+    expires_at: float
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCode:
+    device_code: str
+    user_code: str
+    created_at: float
+    expires_at: float
+    status: str
+    login: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    login: str
+    email: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    binding_id: str
+    project: str
+    mission: str
+    repo_name: str | None
+    mission_slug: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    wp_id: str
+    lane: str
+    changed_at: float
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    cursor: int
+    pushed: int
+    changes: list[Change]
+
+
+class NotBound(LookupError):
+    """The mission has no tracker binding; checked inside the write's transaction, so it cannot race."""
+
+
+class _Checkpointer:
+    """Runs PASSIVE WAL checkpoints on its own thread and connection, at most every `pause` seconds."""
+
+    def __init__(self, path: Path, pause: float = 0.25) -> None:
+        self._path = path
+        self._pause = pause
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dev-saas-checkpointer", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wanted.set()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            while True:
+                self._wanted.wait()
+                if self._stopping.is_set():
+                    return
+                self._wanted.clear()
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:  # the next commit pokes again; nothing is lost meanwhile
+                    log.warning("WAL checkpoint failed: %s", exc)
+                self._stopping.wait(self._pause)  # let a burst of uploads share one checkpoint
+        finally:
+            db.close()
+
+
+class Store:
+    """All dev SaaS state behind one sqlite connection (plus the checkpointer's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Token hashes are not credentials, but the file is still nobody else's business:
+        # create it 0600 up front instead of chmod-ing after sqlite made it world-readable.
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a request is exactly one transaction.
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the request path
+        self._db.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
+        self._checkpointer = _Checkpointer(self.path)
+        try:
+            with self._tx():
+                # Not executescript(): it commits on its own, and the schema should land atomically.
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the checkpointer, then fold the whole WAL into the main file so it is self-contained."""
+        self._checkpointer.close()
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE so a read-then-write sequence cannot be interleaved by another writer."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # sqlite may already have rolled back (e.g. disk full)
+                self._db.execute("ROLLBACK")
+            raise
+        self._checkpointer.poke()
+
+    # -- users and tokens -------------------------------------------------------------------------
+
+    def _ensure_user(self, db: sqlite3.Connection, login: str, email: str | None, now: float) -> str:
+        db.execute(
+            "INSERT OR IGNORE INTO users (login, email, created_at) VALUES (?, ?, ?)",
+            (login, email or default_email(login), now),
+        )
+        if email:
+            db.execute("UPDATE users SET email = ? WHERE login = ?", (email, login))
+        (stored_email,) = db.execute("SELECT email FROM users WHERE login = ?", (login,)).fetchone()
+        return stored_email
+
+    def _insert_token(
+        self, db: sqlite3.Connection, login: str, email: str | None, expires_in: int, now: float
+    ) -> IssuedToken:
+        stored_email = self._ensure_user(db, login, email, now)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = now + expires_in
+        db.execute(
+            "INSERT INTO tokens (token_hash, login, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (_hash_token(token), login, now, expires_at),
+        )
+        return IssuedToken(token, login, stored_email, expires_at)
+
+    def issue_token(self, login: str, expires_in: int, now: float, email: str | None = None) -> IssuedToken:
+        with self._tx() as db:
+            return self._insert_token(db, login, email, expires_in, now)
+
+    def principal(self, token: str) -> Principal | None:
+        row = self._db.execute(
+            "SELECT u.login, u.email, t.expires_at, t.revoked_at FROM tokens t"
+            " JOIN users u ON u.login = t.login WHERE t.token_hash = ?",
+            (_hash_token(token),),
+        ).fetchone()
+        if row is None:
+            return None
+        return Principal(row[0], row[1], row[2], row[3] is not None)
+
+    def revoke_token(self, token: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                (now, _hash_token(token)),
+            )
+
+    # -- device codes -----------------------------------------------------------------------------
+
+    def create_device_code(self, expires_in: int, now: float, approved_login: str | None) -> DeviceCode:
+        """A new code; `approved_login` set means auto-approve (the code is born approved)."""
+        with self._tx() as db:
+            while True:
+                raw = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(8))
+                user_code = f"{raw[:4]}-{raw[4:]}"
+                clash = db.execute(
+                    "SELECT 1 FROM device_codes WHERE user_code = ? AND expires_at > ?", (user_code, now)
+                ).fetchone()
+                if clash is None:
+                    break
+            code = DeviceCode(
+                device_code=secrets.token_urlsafe(32),
+                user_code=user_code,
+                created_at=now,
+                expires_at=now + expires_in,
+                status="approved" if approved_login else "pending",
+                login=approved_login,
+            )
+            db.execute(
+                "INSERT INTO device_codes (device_code, user_code, created_at, expires_at, status, login)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (code.device_code, code.user_code, code.created_at, code.expires_at, code.status, code.login),
+            )
+            return code
+
+    def device_by_user_code(self, user_code: str) -> DeviceCode | None:
+        """The newest code with this user code (old expired codes may share it)."""
+        row = self._db.execute(
+            "SELECT device_code, user_code, created_at, expires_at, status, login FROM device_codes"
+            " WHERE user_code = ? ORDER BY created_at DESC LIMIT 1",
+            (user_code,),
+        ).fetchone()
+        return DeviceCode(*row) if row else None
+
+    def decide_device(self, device_code: str, login: str | None, approve: bool) -> None:
+        """Approve or deny a pending code; the caller has checked it exists, is pending and unexpired."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE device_codes SET status = ?, login = ? WHERE device_code = ? AND status = 'pending'",
+                ("approved" if approve else "denied", login, device_code),
+            )
+
+    def redeem_device_code(self, device_code: str, now: float, token_ttl: int) -> tuple[str, IssuedToken | None]:
+        """One poll of the token endpoint: an RFC 8628 error code, or ("ok", token) exactly once."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT status, expires_at, login FROM device_codes WHERE device_code = ?", (device_code,)
+            ).fetchone()
+            if row is None:
+                return "invalid_grant", None
+            status, expires_at, login = row
+            if status == "consumed":
+                return "invalid_grant", None
+            if now >= expires_at:
+                return "expired_token", None
+            if status == "denied":
+                return "access_denied", None
+            if status == "pending":
+                return "authorization_pending", None
+            db.execute("UPDATE device_codes SET status = 'consumed' WHERE device_code = ?", (device_code,))
+            return "ok", self._insert_token(db, login, None, token_ttl, now)
+
+    # -- bindings ---------------------------------------------------------------------------------
+
+    def put_binding(
+        self, project: str, mission: str, repo_name: str | None, mission_slug: str | None, now: float
+    ) -> tuple[Binding, bool]:
+        """Create or refresh a binding; True when it was created. Optional fields only ever get filled."""
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO bindings"
+                " (project, mission, binding_id, repo_name, mission_slug, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (project, mission, "bnd_" + secrets.token_hex(8), repo_name, mission_slug, now),
+            )
+            created = cur.rowcount == 1
+            if not created:
+                db.execute(
+                    "UPDATE bindings SET repo_name = COALESCE(?, repo_name),"
+                    " mission_slug = COALESCE(?, mission_slug) WHERE project = ? AND mission = ?",
+                    (repo_name, mission_slug, project, mission),
+                )
+            binding = self.get_binding(project, mission)
+        assert binding is not None
+        return binding, created
+
+    def get_binding(self, project: str, mission: str) -> Binding | None:
+        row = self._db.execute(
+            "SELECT binding_id, project, mission, repo_name, mission_slug, created_at FROM bindings"
+            " WHERE project = ? AND mission = ?",
+            (project, mission),
+        ).fetchone()
+        return Binding(*row) if row else None
+
+    def delete_binding(self, project: str, mission: str) -> None:
+        """Events and issues stay: re-binding the same mission picks up where it left off."""
+        with self._tx() as db:
+            db.execute("DELETE FROM bindings WHERE project = ? AND mission = ?", (project, mission))
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def insert_events(self, project: str, mission: str, rows: Sequence[tuple[str, str]], now: float) -> int:
+        """Store (event_id, raw JSON text) rows once each; returns how many were new. Raises NotBound.
+
+        INSERT OR IGNORE against UNIQUE(project, mission, event_id) is what makes uploads idempotent,
+        and one executemany in one transaction is what makes them fast and all-or-nothing.
+        """
+        with self._tx() as db:
+            self._require_binding(db, project, mission)
+            cur = db.executemany(
+                "INSERT OR IGNORE INTO events (project, mission, event_id, body, received_at) VALUES (?, ?, ?, ?, ?)",
+                [(project, mission, event_id, body, now) for event_id, body in rows],
+            )
+            return cur.rowcount
+
+    def event_bodies(self, project: str, mission: str) -> list[str]:
+        """Raw row texts in arrival order (rowid order; rows are never deleted)."""
+        return [
+            body
+            for (body,) in self._db.execute(
+                "SELECT body FROM events WHERE project = ? AND mission = ? ORDER BY seq", (project, mission)
+            )
+        ]
+
+    # -- tracker ----------------------------------------------------------------------------------
+
+    def _require_binding(self, db: sqlite3.Connection, project: str, mission: str) -> None:
+        if (
+            db.execute("SELECT 1 FROM bindings WHERE project = ? AND mission = ?", (project, mission)).fetchone()
+            is None
+        ):
+            raise NotBound(f"{project}/{mission}")
+
+    def _append_change(
+        self, db: sqlite3.Connection, project: str, mission: str, wp_id: str, lane: str, origin: str, now: float
+    ) -> int:
+        cur = db.execute(
+            "INSERT INTO changes (project, mission, wp_id, lane, origin, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (project, mission, wp_id, lane, origin, now),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def sync(
+        self, project: str, mission: str, cursor: int, lanes: dict[str, tuple[str, str]], now: float
+    ) -> SyncResult:
+        """Push then pull, in one transaction (see docs/api.md, "Tracker sync").
+
+        Push before pull so a WP the client just overrode is not echoed back to it as a remote change.
+        """
+        pushed = 0
+        with self._tx() as db:
+            self._require_binding(db, project, mission)
+            for wp_id, (lane, last_event_id) in lanes.items():
+                row = db.execute(
+                    "SELECT lane, last_event_id FROM issues WHERE project = ? AND mission = ? AND wp_id = ?",
+                    (project, mission, wp_id),
+                ).fetchone()
+                if row is not None and row[1] == last_event_id:
+                    continue  # a re-push of what we already took: never clobber a remote change
+                db.execute(
+                    "INSERT INTO issues (project, mission, wp_id, lane, last_event_id, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, mission, wp_id) DO UPDATE SET"
+                    " lane = excluded.lane, last_event_id = excluded.last_event_id,"
+                    " updated_at = excluded.updated_at",
+                    (project, mission, wp_id, lane, last_event_id, now),
+                )
+                if row is None or row[0] != lane:
+                    self._append_change(db, project, mission, wp_id, lane, "client", now)
+                    pushed += 1
+            changes = [
+                Change(*row)
+                for row in db.execute(
+                    "SELECT c.wp_id, c.lane, c.changed_at, c.seq FROM changes c JOIN"
+                    " (SELECT MAX(seq) AS seq FROM changes WHERE project = ? AND mission = ? GROUP BY wp_id)"
+                    " latest ON c.seq = latest.seq WHERE c.seq > ? AND c.origin = 'remote' ORDER BY c.seq",
+                    (project, mission, cursor),
+                )
+            ]
+            (new_cursor,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE project = ? AND mission = ?",
+                (project, mission),
+            ).fetchone()
+        return SyncResult(new_cursor, pushed, changes)
+
+    def set_issue_lane(self, project: str, mission: str, wp_id: str, lane: str, now: float) -> int:
+        """A change made on the server side (origin `remote`); keeps `last_event_id` so re-pushes stay no-ops."""
+        with self._tx() as db:
+            self._require_binding(db, project, mission)
+            db.execute(
+                "INSERT INTO issues (project, mission, wp_id, lane, last_event_id, updated_at)"
+                " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (project, mission, wp_id) DO UPDATE SET"
+                " lane = excluded.lane, updated_at = excluded.updated_at",
+                (project, mission, wp_id, lane, now),
+            )
+            return self._append_change(db, project, mission, wp_id, lane, "remote", now)
+
+    def issues(self, project: str, mission: str) -> dict[str, dict[str, object]]:
+        return {
+            wp_id: {"lane": lane, "last_event_id": last_event_id, "updated_at": iso(updated_at)}
+            for wp_id, lane, last_event_id, updated_at in self._db.execute(
+                "SELECT wp_id, lane, last_event_id, updated_at FROM issues"
+                " WHERE project = ? AND mission = ? ORDER BY wp_id",
+                (project, mission),
+            )
+        }
+
+    # -- stats ------------------------------------------------------------------------------------
+
+    def counts(self) -> tuple[int, int]:
+        """(total event rows, bindings)."""
+        (events,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+        (bindings,) = self._db.execute("SELECT COUNT(*) FROM bindings").fetchone()
+        return events, bindings
