@@ -49,12 +49,6 @@ def unset(key: str) -> None:
 
 @config.command("list")
 def list_() -> None:
-    """Print every key in the file, then the known keys that are unset."""
-    data = cfg.read_config()
-    shown = cfg.flatten(data)
-    for key, value in shown:
+    """Print every key set in the file (unknown keys included: they are the operator's)."""
+    for key, value in cfg.flatten(cfg.read_config()):
         click.echo(f"{key} = {_show(value)}")
-    present = {k for k, _ in shown}
-    for name, known in cfg.KNOWN_KEYS.items():
-        if name not in present:
-            click.echo(f"# {name} (unset): {known.help}")

@@ -10,10 +10,11 @@ import click
 
 from cli.gate import app, mission_option
 from orchestrator import missions
-from orchestrator.paths import EVENTS_FILE, SPECS_DIR
+from orchestrator.errors import SpecKittyError
+from orchestrator.paths import EVENTS_FILE, SPECS_DIR, daemon_state_file
 from states import catalog
 from states.facts import Need
-from states.machine import READY
+from states.machine import DISABLED, READY
 
 QUEUE_NEED = Need(hosted=True, state=READY)  # wp move queues its event for upload only when Ready
 
@@ -45,9 +46,24 @@ def status(mission: str | None, as_json: bool) -> None:
     others = [f.name for f in folders if f.name != folder.name]
     if others:
         click.echo(f"Other missions: {', '.join(sorted(others))}")
-    label = catalog.STATUS_LABELS.get(app().ask(Need(hosted=True, state=READY), folder.name).state)
-    if label != catalog.STATUS_LABELS["Disabled"]:
-        click.echo(f"Hosted sync: {label}")
+    for line in hosted_lines(folder.name):
+        click.echo(line)
+
+
+def hosted_lines(slug: str) -> list[str]:
+    """The machine's view of hosted sync (flag on only), never failing the local board above it."""
+    try:
+        state = app().ask(Need(hosted=True, state=READY), slug).state
+    except SpecKittyError as error:  # e.g. a corrupt config.toml: say so, keep status a success
+        return [catalog.STATUS_UNAVAILABLE.format(error=error)]
+    if state == DISABLED:
+        return []
+    lines = [f"Hosted sync: {catalog.STATUS_LABELS[state]}"]
+    if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
+        from orchestrator.daemon.state import summary_line
+
+        lines.append(summary_line())
+    return lines
 
 
 def render_kanban(snapshot: dict[str, Any]) -> str:
@@ -77,7 +93,7 @@ def wp() -> None:
 @click.option("--force", is_flag=True, help="Record the move as forced.")
 def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reason: str | None,
          force: bool) -> None:
-    """Record a lane change for WP_ID (e.g. WP01) in the mission's event log."""
+    """Record a lane change for WP_ID (for example WP01) in the mission's event log."""
     missions.check_wp(wp_id)
     missions.check_lane(to_lane)
     facts = app().facts(mission)

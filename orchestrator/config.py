@@ -7,14 +7,12 @@ operator's comments and unknown keys.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from orchestrator import paths
 from orchestrator.errors import ConfigError
@@ -26,6 +24,8 @@ DEFAULT_IDLE_SECONDS = 900
 
 def validate_url(value: str) -> str | int:
     """http(s) URL without credentials; plain http only for loopback; empty means "no host"."""
+    from urllib.parse import urlsplit
+
     value = value.strip()
     if value == "":
         return ""
@@ -42,6 +42,8 @@ def validate_url(value: str) -> str | int:
 
 
 def is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:

@@ -11,15 +11,18 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import paths
-from orchestrator.auth import AuthRead, read_session
-from orchestrator.binding import Binding, read_binding
-from orchestrator.config import DEFAULT_IDLE_SECONDS, lookup, read_config
-from orchestrator.missions import find_project_root, resolve_slug
 from orchestrator.rollout import is_truthy
 from states.catalog import SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
+
+if TYPE_CHECKING:
+    from orchestrator.auth import AuthRead
+    from orchestrator.binding import Binding
+
+# Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
+# flag, so it must not pay for TOML, auth or repository code (see benchmarks/bench_startup.py).
 
 
 class LiveFacts:
@@ -40,6 +43,8 @@ class LiveFacts:
     # --- config -----------------------------------------------------------------------------------
     @cached_property
     def config(self) -> dict[str, Any]:
+        from orchestrator.config import read_config
+
         return read_config()
 
     @cached_property
@@ -47,6 +52,8 @@ class LiveFacts:
         env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
         if env_url:
             return env_url.rstrip("/")
+        from orchestrator.config import lookup
+
         configured = str(lookup(self.config, "sync.server_url") or "").strip().rstrip("/")
         return configured or None
 
@@ -58,10 +65,14 @@ class LiveFacts:
 
     @cached_property
     def daemon_policy(self) -> str:
+        from orchestrator.config import lookup
+
         return str(lookup(self.config, "sync.background_daemon") or "auto")
 
     @cached_property
     def daemon_idle_seconds(self) -> int:
+        from orchestrator.config import DEFAULT_IDLE_SECONDS, lookup
+
         return int(lookup(self.config, "sync.daemon_idle_seconds") or DEFAULT_IDLE_SECONDS)
 
     @cached_property
@@ -71,6 +82,8 @@ class LiveFacts:
     # --- auth -------------------------------------------------------------------------------------
     @cached_property
     def auth(self) -> AuthRead:
+        from orchestrator.auth import read_session
+
         read = read_session()
         if read.malformed is not None:
             from states.catalog import MALFORMED_AUTH
@@ -85,6 +98,8 @@ class LiveFacts:
     # --- repository and mission ---------------------------------------------------------------------
     @cached_property
     def project_root(self) -> Path | None:
+        from orchestrator.missions import find_project_root
+
         return find_project_root(self.cwd)
 
     @cached_property
@@ -94,15 +109,42 @@ class LiveFacts:
 
     @cached_property
     def mission_slug(self) -> str:
+        from orchestrator.missions import resolve_slug
+
         return resolve_slug(self.project_root, self.mission_option, self.cwd)
 
     @cached_property
     def binding(self) -> Binding | None:
+        from orchestrator.binding import read_binding
+
         return read_binding(self.repo_root, self.mission_slug)
 
     @cached_property
     def is_bound(self) -> bool:
         return self.binding is not None
+
+    # --- where each fact comes from ---------------------------------------------------------------
+    def source(self, fact: str) -> str:
+        """Where the operator looks to change ``fact``: env var, config file + key, auth or binding file.
+
+        ``fact`` is a fact named here or a prerequisite of the machine (``states.machine.PREREQUISITES``
+        names ``has_host`` for ``host_url``). Reads only what that answer mentions: the host source
+        reads config, the binding source finds the repository and mission. A fact without a known
+        source names itself.
+        """
+        if fact == "rollout_enabled":
+            return f"env {SAAS_SYNC_ENV_VAR}"
+        if fact == "sync_disabled":
+            return f"env {SYNC_DISABLE_ENV_VAR}"
+        if fact in ("has_token", "auth"):
+            return str(paths.auth_file())
+        if fact in ("has_host", "host_url"):
+            return f"{self.host_source} = {self.host_url}" if self.host_url else self.host_source
+        if fact == "daemon_policy":
+            return f"{paths.config_file()} [sync].background_daemon"
+        if fact in ("is_bound", "binding"):
+            return f'{paths.repo_config_file(self.repo_root)} [tracker.missions."{self.mission_slug}"]'
+        return fact  # pragma: no cover - a new prerequisite shows its fact name until it gets a source here
 
     # --- the one fact that needs the network ------------------------------------------------------
     def host_reachable(self) -> bool:

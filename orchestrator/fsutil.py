@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     The temp file is created with ``mode`` from the start (``mkstemp`` makes it 0600, then we widen
     if asked) so a secret is never briefly world-readable.
     """
+    import tempfile  # only writers pay for it (it pulls in shutil, random, ...)
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

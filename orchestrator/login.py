@@ -6,7 +6,6 @@ On success the session is written to ``auth.json`` (0600, atomic) and the host i
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -38,6 +37,8 @@ def _store(host: str, token: str, profile: dict[str, object]) -> Session:
 
 def login_with_token(host: str, token: str) -> Session:
     """Check a piped-in token against the host (whoami), then store it."""
+    import asyncio  # network code is imported where it is used
+
     from orchestrator.client import SaasClient
 
     token = token.strip()
@@ -54,6 +55,8 @@ def login_with_token(host: str, token: str) -> Session:
 def login_with_device(host: str, prompt: Callable[[str, str], None],
                       clock: Callable[[], float] = time.monotonic) -> Session:
     """Run the device flow: show the code, poll at the server's interval until approved or expired."""
+    import asyncio
+
     from orchestrator.client import (
         DeviceAccessDenied,
         DeviceCodeExpired,

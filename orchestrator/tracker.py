@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 
@@ -29,6 +28,8 @@ def _session_token(facts: LiveFacts) -> str:
 
 def bind(facts: LiveFacts, project: str | None) -> Binding:
     """Create (idempotently) the binding on the SaaS, then record it in the repo."""
+    import asyncio  # network code is imported where it is used: failure paths never pay for it
+
     from orchestrator.client import SaasClient
 
     project = project or default_project(facts)
@@ -57,6 +58,8 @@ def bind(facts: LiveFacts, project: str | None) -> Binding:
 
 def unbind(facts: LiveFacts) -> Binding:
     """Delete the binding on the SaaS (idempotent there), then forget it locally."""
+    import asyncio
+
     from orchestrator.client import SaasClient
 
     binding = facts.binding

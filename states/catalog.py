@@ -91,8 +91,62 @@ STATUS_LABELS: dict[str, str] = {
     "Daemon_off": "ready (background daemon disabled)",
 }
 
+STATUS_UNAVAILABLE = "Hosted sync: unknown ({error})"
+
 # --- local command wording -------------------------------------------------------------------------
 NOT_A_PROJECT = "No spec-kitty project here (no `kitty-specs/` folder found)."
 NO_MISSIONS = "No missions found under `{path}`."
 MALFORMED_LINE = "warning: {path}:{line}: skipped malformed line ({reason})"
 MALFORMED_AUTH = "warning: {path} is malformed and was ignored."
+
+# --- what each readiness state means (diagrams/README.md and `sync explain`) --------------------------
+STATE_NOTES: dict[str, str] = {
+    "Disabled": "The rollout flag is off: hosted commands do not exist and nothing touches the network.",
+    "Unauthed": "Hosted sync is enabled, but no well-formed authentication token is stored.",
+    "NoHost": "A token is stored, but neither the environment nor the config file names a SaaS host.",
+    "Unbound": "The current mission has no tracker binding in the repository's `.kittify/config.toml`.",
+    "Ready": "Every local prerequisite holds; a command that talks to the host may now probe it.",
+    "Unreachable": "The host did not answer a bounded probe (2 seconds, one attempt).",
+    "Daemon_auto": "Work for the background daemon is handed to it (policy `auto`, host reachable).",
+    "Daemon_manual": "Policy `manual`: no daemon is started and the host is not probed.",
+    "Daemon_off": f"`{SYNC_DISABLE_ENV_VAR}` forbids a background daemon; one-shot syncs still work.",
+}
+
+# --- `spec-kitty sync explain` ----------------------------------------------------------------------
+EXPLAIN_HEADING = "Hosted sync readiness for feature `{slug}`:"
+EXPLAIN_STATE = "State: {state}"
+EXPLAIN_PROBE_LABEL = "host answers"
+EXPLAIN_NOT_PROBED = "not probed (add --probe)"
+EXPLAIN_NO_HOST_TO_PROBE = "no host to probe"
+EXPLAIN_DAEMON = "Background daemon policy: {policy} ({source})"
+EXPLAIN_READY = Failure(
+    "Hosted sync is ready for feature `{slug}`.", "Run `spec-kitty sync run` to sync now.", ExitCode.OK, gap=True
+)
+DIAGRAM_NEEDS_GRAPHVIZ = (
+    "SVG diagrams need Graphviz: install the `dot` program (for example `apt-get install graphviz` or "
+    "`brew install graphviz`) and the Python package (`pip install 'spec-kitty-sync[diagrams]'`)."
+)
+EXPLAIN_DIAGRAM_WITH_JSON = "--diagram and --json cannot be combined."
+
+# --- the background sync daemon (`tracker sync run`, `sync daemon status|stop`, `status`) --------------
+DAEMON_FALLBACK = "The background sync daemon is unavailable ({reason}); syncing in this process instead."
+DAEMON_REASON_TIMEOUT = "it did not answer within {seconds:g} seconds"
+DAEMON_REASON_SPAWN = "it could not be started: {error}"
+DAEMON_REASON_EXITED = "it exited right after starting; see the daemon log"
+DAEMON_REASON_LOST = "it stopped answering"
+DAEMON_LINE_RUNNING = "Sync daemon: running (pid {pid}, version {version}, up {uptime})"
+DAEMON_LINE_NOT_ANSWERING = "Sync daemon: not answering (pid {pid})"
+DAEMON_LINE_STARTING = "Sync daemon: starting (pid {pid})"
+DAEMON_LINE_NOT_RUNNING = "Sync daemon: not running"
+DAEMON_STATUS_QUEUED = "Queued events: {queued}."
+DAEMON_STATUS_LAST_SYNC = (
+    "Last sync: {time}, feature `{mission}`: {pushed} pushed, {pulled} pulled, {queued} still queued."
+)
+DAEMON_STATUS_NEVER = "Last sync: none yet."
+DAEMON_STATUS_LAST_ERROR = "Last error: {time}, feature `{mission}`: {message}"
+DAEMON_STATUS_NO_ERROR = "Last error: none."
+DAEMON_STATUS_TARGET = "Keeping in sync: feature `{mission}` in {repo_root} (next run in {next_in:g}s)."
+DAEMON_STATUS_LOG = "Log: {path}"
+DAEMON_STOPPED = "Sync daemon stopped (pid {pid})."
+DAEMON_NOT_RUNNING = "Sync daemon is not running; nothing to stop."
+DAEMON_STOP_FAILED = "The sync daemon (pid {pid}) did not stop within {seconds} seconds."

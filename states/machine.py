@@ -11,7 +11,7 @@ wins over the trigger (``build_machine`` refuses such a model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from transitions import Machine
@@ -140,8 +140,17 @@ class Verdict:
 
     state: str
     proceed: bool
-    slug: str
-    url: str | None
+    facts: Facts = field(repr=False, compare=False)
+
+    # Slug and URL are read from the (lazy) facts only when wording needs them: ``--help`` with the
+    # flag off must not walk the repository or parse config.toml (a corrupt file would break it).
+    @property
+    def slug(self) -> str:
+        return self.facts.mission_slug
+
+    @property
+    def url(self) -> str | None:
+        return self.facts.host_url
 
     @property
     def outcome(self) -> catalog.Failure | None:
@@ -149,8 +158,13 @@ class Verdict:
         if self.proceed:
             return None
         entry = OUTCOMES[self.state]
+        fields = {}
+        if "{slug}" in entry.message:
+            fields["slug"] = self.slug
+        if "{url}" in entry.message:
+            fields["url"] = self.url or ""
         return catalog.Failure(
-            entry.message.format(slug=self.slug, url=self.url or ""),
+            entry.message.format(**fields),
             entry.next_action,
             entry.exit_code,
             entry.gap,
@@ -177,7 +191,7 @@ def settle(facts: Facts, need: Need) -> Verdict:
             elif need.intent is Intent.ONE_SHOT:
                 m.events[PROBE].trigger(model)
         proceed = rank(model.state) >= target and model.state not in STOP_STATES
-        return Verdict(model.state, proceed, facts.mission_slug, facts.host_url)
+        return Verdict(model.state, proceed, facts)
     finally:
         m.remove_model(model)
 

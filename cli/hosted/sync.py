@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from cli.gate import facts, mission_option, requires
+from cli.hosted.daemon import daemon
+from cli.hosted.explain import explain
 from orchestrator.facts import LiveFacts
 from states.facts import Intent
 from states.machine import READY
@@ -39,8 +41,13 @@ def run_and_report(current: LiveFacts) -> None:
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    click.echo(f"Synced feature `{current.mission_slug}` with {current.host_url}: {result.pushed} pushed, "
-               f"{result.pulled} pulled, {result.queued} still queued.")
+    click.echo(summary_line(current, result.pushed, result.pulled, result.queued))
+
+
+def summary_line(current: LiveFacts, pushed: int, pulled: int, queued: int) -> str:
+    """The one-line result of a sync, the same whether it ran here or in the background daemon."""
+    return (f"Synced feature `{current.mission_slug}` with {current.host_url}: {pushed} pushed, "
+            f"{pulled} pulled, {queued} still queued.")
 
 
 @sync.command("run")
@@ -49,3 +56,7 @@ def run_and_report(current: LiveFacts) -> None:
 def run(mission: str | None) -> None:
     """One-shot foreground sync: upload queued events, push and pull tracker lanes."""
     run_and_report(facts(mission))
+
+
+sync.add_command(explain)
+sync.add_command(daemon)

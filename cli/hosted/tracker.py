@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from cli.gate import facts, mission_option, requires
-from cli.hosted.sync import run_and_report
+from cli.hosted.sync import run_and_report, summary_line
 from orchestrator import tracker as ops
+from states import catalog
 from states.facts import Intent
 from states.machine import READY, UNBOUND
 
@@ -63,4 +64,13 @@ def tracker_sync() -> None:
 @requires(READY, Intent.REMOTE_REQUIRED)
 def tracker_sync_run(mission: str | None) -> None:
     """Sync now via the background sync daemon (policy `[sync].background_daemon`)."""
-    run_and_report(facts(mission))
+    from orchestrator.daemon.client import DaemonUnavailable, sync_now
+
+    current = facts(mission)
+    try:
+        result = sync_now(current)
+    except DaemonUnavailable as trouble:
+        click.echo(catalog.DAEMON_FALLBACK.format(reason=trouble.reason), err=True)
+        run_and_report(current)
+        return
+    click.echo(summary_line(current, result.get("pushed", 0), result.get("pulled", 0), result.get("queued", 0)))

@@ -1,0 +1,86 @@
+"""Queue enqueue rate and end-to-end drain rate (events/s) against the dev SaaS on loopback.
+
+Payloads are real rows: every lane-transition and annotation row of ``shared/fixtures/missions``,
+re-keyed with fresh ULIDs, so the size and shape match what spec-kitty writes. The drain is the
+real path: `sync_once` scans the mission log into the sqlite queue, uploads gzip batches of 500 over
+HTTP to `spec-kitty-dev-saas serve`, and acks. Medians over ``--repeat`` runs, one run of this script.
+
+Run: ``.venv/bin/python benchmarks/bench_sync.py [--sizes 10000 100000] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator.client import SaasClient
+from orchestrator.devsaas.testing import start_dev_saas
+from orchestrator.queue import EventQueue, mission_key
+from orchestrator.sync import SyncTarget, sync_once
+from orchestrator.ulid import new_ulid
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "missions"
+
+
+def real_rows(n: int, mission: str) -> list[dict[str, object]]:
+    base = [json.loads(line) for f in sorted(FIXTURES.glob("*/status.events.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+    return [dict(base[i % len(base)], event_id=new_ulid(), mission_slug=mission) for i in range(n)]
+
+
+def bench_enqueue(rows: list[dict[str, object]], work: Path) -> float:
+    with EventQueue(work / f"enqueue-{new_ulid()}.sqlite3") as queue:
+        start = time.perf_counter()
+        queue.enqueue("bench", rows)
+        return len(rows) / (time.perf_counter() - start)
+
+
+def bench_drain(rows: list[dict[str, object]], work: Path, url: str, token: str, project: str) -> float:
+    mission = f"m-{new_ulid().lower()}"
+    folder = work / "repo" / "kitty-specs" / mission
+    folder.mkdir(parents=True)
+    with (folder / "status.events.jsonl").open("w") as out:
+        for row in rows:
+            out.write(json.dumps(dict(row, event_id=new_ulid()), sort_keys=True) + "\n")
+    target = SyncTarget(server_url=url, token=token, project=project, mission=mission,
+                        repo_root=work / "repo", mission_dir=folder)
+
+    async def drain() -> float:
+        async with SaasClient(url, token) as client:
+            await client.put_binding(project, mission, {})
+            with EventQueue(work / f"drain-{mission}.sqlite3") as queue:
+                start = time.perf_counter()
+                result = await sync_once(client, queue, target)
+                elapsed = time.perf_counter() - start
+                assert result.pushed == len(rows) and queue.count(mission_key(url, project, mission)) == 0
+                return len(rows) / elapsed
+
+    return asyncio.run(drain())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, \
+            start_dev_saas(db=Path(tmp) / "saas.sqlite3") as saas:
+        work = Path(tmp)
+        token = saas.issue_token("bench")
+        row_bytes = statistics.mean(len(json.dumps(r)) for r in real_rows(200, "x"))
+        print(f"payload: real fixture rows, re-keyed; mean row {row_bytes:.0f} bytes; batches of 500, gzip")
+        print(f"{'events':>8}{'enqueue ev/s':>16}{'drain ev/s (end to end)':>26}")
+        for size in args.sizes:
+            rows = real_rows(size, "bench")
+            enq = statistics.median(bench_enqueue(rows, work) for _ in range(args.repeat))
+            drn = statistics.median(bench_drain(rows, work, saas.url, token, "bench") for _ in range(args.repeat))
+            print(f"{size:>8}{enq:>16,.0f}{drn:>26,.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""``spec-kitty sync daemon status|stop``: look at or stop the background sync daemon.
+
+Both talk to the daemon over loopback only and never start one. The daemon client is imported inside
+each command, so registering this group under ``sync`` costs nothing for the other commands.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.gate import requires
+from states import catalog
+from states.machine import UNAUTHED
+
+
+@click.group()
+def daemon() -> None:
+    """Inspect or stop the background sync daemon."""
+
+
+@daemon.command("status")
+@requires(UNAUTHED)
+def daemon_status() -> None:
+    """Show whether the daemon runs: pid, version, uptime, queued events, last sync and last error."""
+    from orchestrator import paths
+    from orchestrator.daemon import client
+    from orchestrator.daemon.state import format_uptime
+
+    info = client.status()
+    if not info["running"]:
+        if info.get("starting"):
+            click.echo(catalog.DAEMON_LINE_STARTING.format(pid=info["pid"]))
+        elif info.get("answering") is False:
+            click.echo(catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"]))
+        else:
+            click.echo(catalog.DAEMON_LINE_NOT_RUNNING)
+        return
+    click.echo(catalog.DAEMON_LINE_RUNNING.format(pid=info.get("pid"), version=info.get("version"),
+                                                  uptime=format_uptime(float(info.get("uptime") or 0))))
+    click.echo(catalog.DAEMON_STATUS_QUEUED.format(queued=info.get("queued", 0)))
+    last: dict[str, Any] | None = info.get("last_sync")
+    click.echo(catalog.DAEMON_STATUS_LAST_SYNC.format(**_defaults(last)) if last else catalog.DAEMON_STATUS_NEVER)
+    error: dict[str, Any] | None = info.get("last_error")
+    click.echo(catalog.DAEMON_STATUS_LAST_ERROR.format(**_defaults(error)) if error else catalog.DAEMON_STATUS_NO_ERROR)
+    for target in info.get("targets") or []:
+        click.echo(catalog.DAEMON_STATUS_TARGET.format(**_defaults(target)))
+    click.echo(catalog.DAEMON_STATUS_LOG.format(path=paths.daemon_log_file()))
+
+
+def _defaults(row: dict[str, Any]) -> dict[str, Any]:
+    """A daemon answer row with every field the wording may name (an older daemon may omit some)."""
+    base = {"time": "?", "mission": "?", "pushed": 0, "pulled": 0, "queued": 0, "message": "?",
+            "repo_root": "?", "next_in": 0}
+    return {**base, **{k: v for k, v in row.items() if v is not None}}
+
+
+@daemon.command("stop")
+@requires(UNAUTHED)
+def daemon_stop() -> None:
+    """Stop the daemon and wait until it has exited (safe to run when none is running)."""
+    from orchestrator.daemon import client
+
+    pid = client.stop()
+    click.echo(catalog.DAEMON_NOT_RUNNING if pid is None else catalog.DAEMON_STOPPED.format(pid=pid))

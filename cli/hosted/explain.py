@@ -1,0 +1,168 @@
+"""``spec-kitty sync explain``: why hosted sync is (not) ready here, and the one thing to do next.
+
+Works in every state, so it declares the least need a hosted command can (``Unauthed``: the flag is
+on) and then asks the machine for the full picture itself: each prerequisite judged by the machine's
+own conditions (``states.explain``), the settled state from ``states.machine.settle``, the next action
+from the catalog. No network unless ``--probe``. ``--diagram`` prints the generated diagram with the
+settled state highlighted; drawing imports ``transitions.extensions`` only then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from cli.gate import app, facts, mission_option, requires
+from orchestrator.facts import LiveFacts
+from states import catalog
+from states.explain import Check, check_prerequisites, explain_need, machine_probe, next_step
+from states.machine import UNAUTHED, Verdict
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the explanation: a fact, whether it holds (None: not checked), where it came from."""
+
+    label: str
+    ok: bool | None
+    source: str
+    state: str | None = None
+    fact: str | None = None
+
+
+def probe_row(current: LiveFacts, verdict: Verdict, probe: bool) -> Row:
+    """Reachability: what the machine's own probe found, else one probe here if asked, else nothing."""
+    label = catalog.EXPLAIN_PROBE_LABEL
+    if not probe:
+        return Row(label, None, catalog.EXPLAIN_NOT_PROBED)
+    if not current.host_url:
+        return Row(label, None, catalog.EXPLAIN_NO_HOST_TO_PROBE)
+    found = machine_probe(verdict, explain_need(probe))
+    return Row(label, current.host_reachable() if found is None else found, f"probe {current.host_url}")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The whole picture: ``--json`` prints ``as_json()``, the text view renders the rest."""
+
+    verdict: Verdict
+    rows: tuple[Row, ...]  # the prerequisites in chain order, then reachability
+    step: catalog.Failure
+    host_url: str | None
+    host_source: str
+    daemon_policy: str
+    daemon_source: str
+    daemon_disabled: bool
+
+    def as_json(self) -> dict[str, Any]:
+        *prerequisites, reach = self.rows
+        return {
+            "mission": self.verdict.slug,
+            "state": self.verdict.state,
+            "ready": self.verdict.proceed,
+            "prerequisites": [
+                {"state": r.state, "fact": r.fact, "label": r.label, "ok": r.ok, "source": r.source}
+                for r in prerequisites
+            ],
+            "probe": {"probed": reach.ok is not None, "reachable": reach.ok, "source": reach.source},
+            "host": {"url": self.host_url, "source": self.host_source},
+            "daemon": {"policy": self.daemon_policy, "source": self.daemon_source,
+                       "disabled_by_env": self.daemon_disabled},
+            "message": self.step.message,
+            "next_action": self.step.next_action,
+        }
+
+
+def explain_facts(current: LiveFacts, checks: tuple[Check, ...], verdict: Verdict, probe: bool) -> Explanation:
+    """Join the machine's answers with where each fact came from (``LiveFacts.source``: the place to fix it)."""
+    rows = tuple(
+        Row(c.prerequisite.label, c.holds, current.source(c.prerequisite.fact), c.prerequisite.state,
+            c.prerequisite.fact)
+        for c in checks
+    )
+    return Explanation(
+        verdict=verdict,
+        rows=(*rows, probe_row(current, verdict, probe)),
+        step=next_step(verdict),
+        host_url=current.host_url,
+        host_source=current.host_source,
+        daemon_policy=current.daemon_policy,
+        daemon_source=current.source("daemon_policy"),
+        daemon_disabled=bool(current.sync_disabled),
+    )
+
+
+def marks() -> tuple[str, str, str]:
+    """✓ ✗ · where the terminal can print them; ASCII where its encoding cannot."""
+    try:
+        "✓✗·".encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return "+", "x", "-"
+    return "✓", "✗", "·"
+
+
+def use_color() -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def render(picture: Explanation, color: bool) -> str:
+    """Heading, one line per fact, the daemon policy, the state, then the catalog's message and action."""
+    yes, no, unknown = marks()
+    rows = picture.rows
+    width = max(len(r.label) for r in rows)
+
+    def mark(ok: bool | None) -> str:
+        symbol = unknown if ok is None else yes if ok else no
+        if not color or ok is None:
+            return symbol
+        return click.style(symbol, fg="green" if ok else "red", bold=True)
+
+    lines = [catalog.EXPLAIN_HEADING.format(slug=picture.verdict.slug)]
+    lines += [f"  {mark(r.ok)} {r.label.ljust(width)}  {r.source}" for r in rows]
+    lines += ["", catalog.EXPLAIN_DAEMON.format(policy=picture.daemon_policy, source=picture.daemon_source)]
+    state = picture.verdict.state
+    lines += ["", catalog.EXPLAIN_STATE.format(state=click.style(state, bold=True) if color else state)]
+    lines.append(picture.step.render())
+    return "\n".join(lines)
+
+
+@click.command("explain")
+@mission_option
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--probe", is_flag=True, help="Also probe the host (2 s, one attempt); otherwise no network.")
+@click.option("--diagram", type=click.Choice(["mermaid", "svg"]), default=None,
+              help="Print the state diagram with the current state highlighted instead.")
+@requires(UNAUTHED)
+def explain(mission: str | None, as_json: bool, probe: bool, diagram: str | None) -> None:
+    """Explain readiness and the one next action.
+
+    Shows each prerequisite in order, whether it holds and where its fact comes from, the state the machine settles
+    in, and the one next action. Opens no network connection unless --probe is given.
+    """
+    if diagram and as_json:
+        raise click.UsageError(catalog.EXPLAIN_DIAGRAM_WITH_JSON)
+    current = facts(mission)
+    checks = check_prerequisites(current)  # reads every local fact first, so the gate reports warnings once
+    verdict = app().ask(explain_need(probe), mission)
+    if diagram == "mermaid":
+        from states.diagram import mermaid
+
+        click.echo(mermaid(verdict.state), nl=False)
+        return
+    if diagram == "svg":
+        from orchestrator.diagrams import render_svg
+
+        click.echo(render_svg(verdict.state), nl=False)
+        return
+    picture = explain_facts(current, checks, verdict, probe)
+    if as_json:
+        click.echo(json.dumps(picture.as_json(), indent=2))
+        return
+    color = use_color()
+    click.echo(render(picture, color), color=color)

@@ -1,0 +1,347 @@
+"""The SaaS HTTP client (docs/api.md): one aiohttp session, bounded, retried, never leaking the token.
+
+The only module outside the daemon and dev SaaS that imports aiohttp, and itself imported only on
+remote paths, so local commands never pay for it. Design points:
+
+- *Bounded*: every attempt has a total timeout; retries are few and their pauses capped, so a dead
+  host turns into the catalog's "did not respond" within seconds instead of hanging a terminal.
+- *Retried only when safe*: exponential backoff with full jitter (clients never stampede a recovering
+  host in lock-step) on connection errors, 429 (``Retry-After`` honoured, capped) and 5xx, for calls the
+  contract makes idempotent. ``device_code`` mints a new code each time, so it is retried only when the
+  request provably never left (connect failed) or the server refused it (429).
+- *The token goes to the configured host only*: redirects are never followed (a 3xx is an error), and
+  no exception message, ``repr`` or log line carries it; aiohttp errors, whose ``request_info`` holds
+  the headers, are never chained into ours.
+- *Errors are typed*: 401 is the catalog's expired session, an unreachable host the catalog's
+  unreachable line, a missing remote binding the catalog's not-bound line; anything else one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import random
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from orchestrator import __version__
+from orchestrator.errors import CatalogFailure, SpecKittyError
+from states.catalog import NOT_BOUND_REMOTE, SERVER_ERROR, SESSION_EXPIRED, UNREACHABLE, Failure
+
+log = logging.getLogger("spec_kitty.client")
+
+DEFAULT_TIMEOUT = 30.0  # seconds per attempt, connect to last byte (a 500-row gzip batch is ~100 KiB)
+DEFAULT_RETRIES = 3  # after the first attempt
+BACKOFF_BASE = 0.5  # seconds; pauses are uniform in [0, min(cap, base * 2**attempt)]
+BACKOFF_CAP = 4.0
+RETRY_AFTER_CAP = 30.0  # a server asking for longer gets this; the daemon retries later anyway
+API = "/api/v1"
+CLIENT_ID = "spec-kitty-cli"
+
+
+# --- errors -------------------------------------------------------------------------------------------
+class SaasError(SpecKittyError):
+    """Anything the client raises; ``status``/``code`` are the HTTP status and contract error code."""
+
+    status: int | None = None
+    code: str | None = None
+
+
+class SessionExpired(CatalogFailure, SaasError):
+    """401: the token is unknown, revoked or expired."""
+
+
+class HostUnreachable(CatalogFailure, SaasError):
+    """No answer (connection refused, reset, timed out) after the retries."""
+
+
+class ServerFailed(CatalogFailure, SaasError):
+    """The host kept answering 5xx / 429 after the retries."""
+
+
+class NotBoundRemote(CatalogFailure, SaasError):
+    """The host has no binding for the mission (``404 not_bound``)."""
+
+
+class RequestFailed(SaasError):
+    """Any other refusal (4xx, a redirect, a malformed answer): one line, no retry would help."""
+
+
+class DeviceFlowError(SaasError):
+    """The device-token endpoint said no; subclasses name the RFC 8628 answers the login loop handles."""
+
+
+class DevicePending(DeviceFlowError):
+    """``authorization_pending``: keep polling."""
+
+
+class DeviceSlowDown(DeviceFlowError):
+    """``slow_down``: keep polling, less often."""
+
+
+class DeviceCodeExpired(DeviceFlowError):
+    """``expired_token``: the code timed out before anyone approved it."""
+
+
+class DeviceAccessDenied(DeviceFlowError):
+    """``access_denied``: someone pressed Deny."""
+
+
+_DEVICE_ERRORS: dict[str, type[DeviceFlowError]] = {
+    "authorization_pending": DevicePending,
+    "slow_down": DeviceSlowDown,
+    "expired_token": DeviceCodeExpired,
+    "access_denied": DeviceAccessDenied,
+}
+
+
+def _filled(failure: Failure, **fields: str) -> Failure:
+    return replace(failure, message=failure.message.format(**fields))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _describe(status: int, code: str | None, detail: str) -> str:
+    """``HTTP 413 too_large (more than 5000 rows)``: the detail only when it adds something."""
+    text = f"HTTP {status}" + (f" {code}" if code else "")
+    if detail and detail.strip().lower() != (code or "").replace("_", " "):
+        text += f" ({detail})"
+    return _one_line(text)
+
+
+class SaasClient:
+    """``async with SaasClient(url, token) as client: await client.whoami()``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = BACKOFF_BASE,
+        max_backoff: float = BACKOFF_CAP,
+        max_retry_after: float = RETRY_AFTER_CAP,
+    ) -> None:
+        self.base_url = base_url.strip().rstrip("/")
+        self._token = token or None
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"SaasClient({self.base_url!r})"
+
+    async def __aenter__(self) -> SaasClient:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            headers={"User-Agent": f"spec-kitty-sync/{__version__}", "Accept": "application/json"},
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    # --- endpoints --------------------------------------------------------------------------------
+    async def health(self) -> dict[str, Any]:
+        return await self._json("GET", f"{API}/health", auth=False)
+
+    async def device_code(self) -> dict[str, Any]:
+        return await self._json("POST", f"{API}/auth/device/code", {"client_id": CLIENT_ID}, auth=False,
+                                idempotent=False)
+
+    async def device_token(self, device_code: str) -> dict[str, Any]:
+        """The token once approved; raises a ``DeviceFlowError`` subclass while it is not."""
+        return await self._json("POST", f"{API}/auth/device/token", {"device_code": device_code}, auth=False)
+
+    async def whoami(self) -> dict[str, Any]:
+        return await self._json("GET", f"{API}/whoami")
+
+    async def put_binding(self, project: str, mission: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json("PUT", f"{self._mission(project, mission)}/binding", body)
+
+    async def get_binding(self, project: str, mission: str) -> dict[str, Any] | None:
+        """The remote binding, or ``None`` when the host has none."""
+        try:
+            return await self._json("GET", f"{self._mission(project, mission)}/binding")
+        except RequestFailed as exc:
+            if exc.status == 404 and exc.code == "not_found":
+                return None
+            raise
+
+    async def delete_binding(self, project: str, mission: str) -> None:
+        await self._json("DELETE", f"{self._mission(project, mission)}/binding")
+
+    async def upload_events(self, project: str, mission: str, rows: list[str]) -> list[str]:
+        """Send rows (raw JSON texts, joined as they are so the server stores the log's bytes); returns
+        the event ids the server acknowledged."""
+        body = ('{"events":[' + ",".join(rows) + "]}").encode("utf-8")
+        answer = await self._json(
+            "POST", f"{self._mission(project, mission)}/events",
+            raw=gzip.compress(body, compresslevel=6, mtime=0), headers={"Content-Encoding": "gzip"},
+            mission=mission,
+        )
+        acked = answer.get("acked")
+        if not isinstance(acked, list) or not all(isinstance(i, str) for i in acked):
+            raise self._malformed("event upload")
+        return acked
+
+    async def tracker_sync(self, project: str, mission: str, cursor: int | None,
+                           lanes: dict[str, dict[str, str]]) -> dict[str, Any]:
+        """Push local lanes, pull remote changes newer than ``cursor`` (see docs/api.md)."""
+        answer = await self._json("POST", f"{self._mission(project, mission)}/tracker/sync",
+                                  {"cursor": cursor, "lanes": lanes}, mission=mission)
+        if not isinstance(answer.get("cursor"), int) or not isinstance(answer.get("changes"), list):
+            raise self._malformed("tracker sync")
+        return answer
+
+    # --- transport --------------------------------------------------------------------------------
+    @staticmethod
+    def _mission(project: str, mission: str) -> str:
+        return f"{API}/projects/{quote(project, safe='')}/missions/{quote(mission, safe='')}"
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+        idempotent: bool = True,
+        mission: str = "",
+    ) -> dict[str, Any]:
+        """One call: the parsed JSON object of a 2xx answer (``{}`` when empty), else a typed error."""
+        send_headers = dict(headers or {})
+        if body is not None:
+            raw = json.dumps(body).encode("utf-8")
+        if raw is not None:
+            send_headers["Content-Type"] = "application/json"
+        if auth and self._token:
+            send_headers["Authorization"] = f"Bearer {self._token}"
+        data = await self._send(method, path, raw, send_headers, idempotent=idempotent, mission=mission)
+        if not data.strip():
+            return {}
+        try:
+            parsed = json.loads(data)
+        except ValueError:
+            raise self._malformed(path) from None
+        if not isinstance(parsed, dict):
+            raise self._malformed(path)
+        return parsed
+
+    async def _send(self, method: str, path: str, raw: bytes | None, headers: dict[str, str], *,
+                    idempotent: bool, mission: str) -> bytes:
+        """The body of a 2xx answer, after retries; every other outcome raises."""
+        if self._session is None:
+            raise RuntimeError("use `async with SaasClient(...)`")
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            wait: float | None = None
+            try:
+                async with self._session.request(method, url, data=raw, headers=headers,
+                                                 allow_redirects=False) as response:
+                    status = response.status
+                    data = await response.read()
+                    retry_after = response.headers.get("Retry-After")
+                    location = response.headers.get("Location", "")
+            except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
+                raise self._fail(RequestFailed(f"`{self.base_url}` is not a valid SaaS URL.")) from None
+            except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+                raise self._fail(RequestFailed(
+                    f"The TLS connection to `{self.base_url}` failed ({type(exc).__name__}).")) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                # Only a failed connect proves the request never left; otherwise a non-idempotent call
+                # may have happened on the server, and repeating it would do it twice.
+                unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+                if attempt >= self.retries or not (idempotent or unsent):
+                    raise self._fail(HostUnreachable(_filled(UNREACHABLE, url=self.base_url))) from None
+                reason = type(exc).__name__
+            else:
+                if 200 <= status < 300:
+                    return data
+                if status == 401:
+                    raise self._fail(SessionExpired(SESSION_EXPIRED), status)
+                retryable = status == 429 or (status >= 500 and idempotent)
+                if not retryable or attempt >= self.retries:
+                    raise self._refusal(status, data, location, mission)
+                reason = f"HTTP {status}"
+                wait = self._retry_after(retry_after)
+            if wait is None:
+                wait = random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
+            attempt += 1
+            log.debug("%s %s: %s; retry %d of %d in %.2fs", method, path, reason, attempt, self.retries, wait)
+            await asyncio.sleep(wait)
+
+    def _retry_after(self, header: str | None) -> float | None:
+        """Seconds from a ``Retry-After: <seconds>`` header, capped; ``None`` (use backoff) otherwise."""
+        try:
+            seconds = float(header) if header is not None else None
+        except ValueError:  # the HTTP-date form: rare for APIs, and backoff is a fine answer to it
+            return None
+        if seconds is None or seconds != seconds or seconds < 0:
+            return None
+        return min(seconds, self.max_retry_after)
+
+    def _refusal(self, status: int, data: bytes, location: str, mission: str) -> SaasError:
+        """The typed error for a final non-2xx answer."""
+        code, detail = None, ""
+        try:
+            parsed = json.loads(data) if data.strip() else None
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            code = str(parsed["error"]) if isinstance(parsed.get("error"), str) else None
+            detail = str(parsed.get("detail") or "")
+        if 300 <= status < 400:
+            where = f" to `{_one_line(location, 120)}`" if location else ""
+            error: SaasError = RequestFailed(
+                f"The SaaS host `{self.base_url}` answered with a redirect (HTTP {status}){where}; "
+                "not following it (check the configured host URL).")
+        elif status == 404 and code == "not_bound":
+            error = NotBoundRemote(_filled(NOT_BOUND_REMOTE, url=self.base_url, slug=mission))
+        elif status == 400 and code in _DEVICE_ERRORS:
+            error = _DEVICE_ERRORS[code](f"The SaaS host answered `{code}`.")
+        elif status == 400 and code == "invalid_grant":
+            error = DeviceFlowError("The login code is no longer valid; run `spec-kitty auth login` again.")
+        elif status >= 500 or status == 429:
+            error = ServerFailed(_filled(SERVER_ERROR, url=self.base_url, detail=_describe(status, code, detail)))
+        else:
+            error = RequestFailed(
+                f"The SaaS host `{self.base_url}` refused the request: {_describe(status, code, detail)}.")
+        return self._fail(error, status, code)
+
+    def _malformed(self, what: str) -> SaasError:
+        return self._fail(RequestFailed(f"The SaaS host `{self.base_url}` sent an unexpected answer to {what}."))
+
+    def _fail(self, error: SaasError, status: int | None = None, code: str | None = None) -> SaasError:
+        """Attach status/code and make sure no message carries the token, whatever a server echoed."""
+        error.status, error.code = status, code
+        if self._token:
+            scrubbed = [str(a).replace(self._token, "[token]") if isinstance(a, str) else a for a in error.args]
+            error.args = tuple(scrubbed)
+            if isinstance(error, CatalogFailure):
+                failure = error.failure
+                error.failure = replace(failure, message=failure.message.replace(self._token, "[token]"))
+        return error

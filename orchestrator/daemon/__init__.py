@@ -1,0 +1,14 @@
+"""The background sync daemon: one per ``SPEC_KITTY_HOME``, spawned on demand, gone when idle.
+
+Layout, cheapest first, because the CLI imports only what its path needs:
+
+- ``state``  — the state file and the loopback control calls (stdlib only; ``spec-kitty status`` uses it).
+- ``lock``   — the inter-process lock that *is* the daemon's identity (fasteners, imported on use).
+- ``client`` — ``ensure_daemon`` / sync-now / stop for the CLI (stdlib only: no aiohttp, no asyncio).
+- ``server`` — the daemon process itself (aiohttp control server, background sync loop).
+- ``__main__`` — ``python -m orchestrator.daemon``: takes the lock first, then imports ``server``.
+
+This module stays empty of imports so that touching the package costs nothing.
+"""
+
+MODULE = "orchestrator.daemon"

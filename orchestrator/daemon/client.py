@@ -1,0 +1,234 @@
+"""The CLI's side of the daemon: find or start it, hand it a sync, read its status, stop it.
+
+Stdlib only (no aiohttp, no asyncio): a command that finds a healthy daemon pays for one state-file
+read and two loopback requests. The rules that keep exactly one daemon and a CLI that never hangs:
+
+- **The lock decides who is the daemon.** Several CLIs may spawn at once; every spawned process tries
+  the lock first and the losers exit. Clients never hold or delete the lock; they ask the OS who holds
+  it (``state.lock_holder``) and wait for the holder's state file.
+- **A daemon is used only if it answers health with our version.** Another version is asked to shut
+  down and replaced; a state file whose writer no longer holds the lock is stale (the writer died) and
+  is simply overwritten by the next daemon; a lock holder that wrote its state but stops answering
+  for ``HUNG_AFTER`` seconds is killed, and only after the OS confirmed it holds the lock (a pid from
+  a file may have been reused by an unrelated process).
+- **Bounded.** Starting or reaching the daemon gets ``BUDGET`` seconds in total, and a running sync is
+  polled in short steps, so a dead daemon is noticed within seconds. Trouble raises
+  ``DaemonUnavailable``; the command then says so in one line and syncs in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orchestrator
+from orchestrator import paths
+from orchestrator.daemon import MODULE
+from orchestrator.daemon.state import (
+    UNKNOWN_HOLDER,
+    ControlError,
+    DaemonState,
+    call,
+    health,
+    lock_holder,
+    pid_alive,
+    read_state,
+)
+from orchestrator.errors import CatalogFailure, SpecKittyError
+from states import catalog
+
+if TYPE_CHECKING:
+    from orchestrator.facts import LiveFacts
+
+BUDGET = 4.5  # seconds a command may spend starting or reaching the daemon (the promise is 5)
+STEP = 0.02  # polling step while a daemon starts
+HEALTH_TIMEOUT = 1.0
+HUNG_AFTER = 3.0  # a lock holder that published its state but does not answer this long is hung
+MAX_SPAWNS = 3
+POLL_WAIT = 1.5  # the daemon holds a job poll this long before answering "not done yet"
+STOP_TIMEOUT = 5.0
+
+
+class DaemonUnavailable(SpecKittyError):
+    """The daemon could not be started or reached in time; ``reason`` completes the catalog line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def spawn() -> subprocess.Popen[bytes]:
+    """Start ``python -P -m orchestrator.daemon`` detached: new session, no terminal, cwd at home.
+
+    ``sys.executable`` is the interpreter this CLI runs on, so the child imports the very same install
+    (pipx, venv or editable); ``-P`` keeps the home folder (the child's cwd) off ``sys.path``. The
+    child's stdio is /dev/null so it never holds a caller's pipe open.
+    """
+    env = dict(os.environ)
+    env[catalog.HOME_ENV_VAR] = str(paths.home().absolute())
+    cwd = Path.home() if Path.home().is_dir() else Path("/")
+    try:
+        return subprocess.Popen([sys.executable, "-P", "-m", MODULE], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd, env=env,
+                                start_new_session=True, close_fds=True)
+    except OSError as exc:
+        raise DaemonUnavailable(catalog.DAEMON_REASON_SPAWN.format(error=exc.strerror or exc)) from None
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def ensure_daemon(deadline: float) -> DaemonState:
+    """A healthy daemon of our version, started or replaced as needed; raises DaemonUnavailable."""
+    child: subprocess.Popen[bytes] | None = None
+    spawns = 0
+    asked_to_stop: set[int] = set()
+    troubled_since: dict[int, float] = {}
+    try:
+        while True:
+            now = time.monotonic()
+            state = read_state()
+            holder = lock_holder()
+            if state is not None and holder is not None and holder in (state.pid, UNKNOWN_HOLDER):
+                answer = health(state, timeout=max(min(HEALTH_TIMEOUT, deadline - now), 0.05))
+                if answer is not None and answer.get("status") == "ok":
+                    if answer.get("version") == orchestrator.__version__:
+                        return state
+                    if state.pid not in asked_to_stop:  # another version: ask it to go, then replace it
+                        asked_to_stop.add(state.pid)
+                        troubled_since.setdefault(state.pid, now)
+                        with contextlib.suppress(ControlError):
+                            call(state, "POST", "/shutdown", timeout=HEALTH_TIMEOUT)
+                else:
+                    troubled_since.setdefault(state.pid, now)
+                if holder == state.pid and now - troubled_since.get(state.pid, now) >= HUNG_AFTER:
+                    _kill(state.pid)  # the OS confirmed this pid holds the daemon lock
+            elif holder is None and (child is None or child.poll() is not None):
+                # Nobody is the daemon and nobody we started is on the way: start one. Racing clients
+                # may all do this; the lock lets one through and the others exit at once.
+                if spawns >= MAX_SPAWNS:
+                    raise DaemonUnavailable(catalog.DAEMON_REASON_EXITED)
+                child = spawn()
+                spawns += 1
+            # else: a daemon holds the lock but has not published its state yet; it is starting.
+            if time.monotonic() >= deadline:
+                raise DaemonUnavailable(catalog.DAEMON_REASON_TIMEOUT.format(seconds=BUDGET))
+            time.sleep(STEP)
+    finally:
+        if child is not None:  # it is meant to outlive us: its "still running" warning is noise
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                child.poll()
+                child = None  # drop the last reference here, while the warning is silenced
+
+
+def sync_request(current: LiveFacts) -> dict[str, Any]:
+    """What the daemon needs to sync what this command would: where, which mission, which host env."""
+    return {"repo_root": str(current.repo_root), "mission": current.mission_slug,
+            "saas_url": str(current.env.get(catalog.SAAS_URL_ENV_VAR, "") or "").strip()}
+
+
+def sync_now(current: LiveFacts, *, budget: float = BUDGET) -> dict[str, Any]:
+    """Ask the daemon (started if needed) to sync now and wait for the result (a ``SyncResult`` as JSON).
+
+    A sync failure comes back as the exception ``sync run`` would raise (same wording, same exit
+    code); daemon trouble raises DaemonUnavailable.
+    """
+    deadline = time.monotonic() + budget
+    request = sync_request(current)
+    while True:
+        state = ensure_daemon(deadline)
+        try:
+            answer = call(state, "POST", f"/sync?wait={POLL_WAIT}", request, timeout=POLL_WAIT + 1.5)
+            break
+        except ControlError:  # it retired (or died) between health and request: find or start another
+            if time.monotonic() >= deadline:
+                raise DaemonUnavailable(catalog.DAEMON_REASON_LOST) from None
+    while not answer.get("done"):
+        try:
+            answer = call(state, "GET", f"/jobs/{answer.get('job')}?wait={POLL_WAIT}", timeout=POLL_WAIT + 1.5)
+        except ControlError:
+            raise DaemonUnavailable(catalog.DAEMON_REASON_LOST) from None
+    error = answer.get("error")
+    if error:
+        raise error_from_json(error)
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise DaemonUnavailable(catalog.DAEMON_REASON_LOST)
+    return result
+
+
+def error_from_json(error: dict[str, Any]) -> SpecKittyError:
+    """The daemon's description of a failed sync, as the exception the CLI edge already renders."""
+    kind = error.get("kind")
+    if kind == "catalog":
+        failure = catalog.Failure(str(error.get("message", "")), str(error.get("next_action", "")),
+                                  catalog.ExitCode(int(error.get("exit_code", 1))), bool(error.get("gap", True)))
+        return CatalogFailure(failure)
+    if kind == "error":
+        exc = SpecKittyError(str(error.get("message", "")))
+        exc.exit_code = catalog.ExitCode(int(error.get("exit_code", 1)))
+        return exc
+    return DaemonUnavailable(catalog.DAEMON_REASON_LOST)  # the daemon stopped or broke mid-run
+
+
+def status(*, timeout: float = 2.0) -> dict[str, Any]:
+    """What ``sync daemon status`` shows: ``running`` plus the daemon's /status answer when it runs."""
+    state = read_state()
+    holder = lock_holder()
+    if holder is None:
+        return {"running": False}
+    if state is None or holder not in (state.pid, UNKNOWN_HOLDER):
+        return {"running": False, "starting": True, "pid": holder}
+    try:
+        answer = call(state, "GET", "/status", timeout=timeout)
+    except ControlError:
+        return {"running": False, "answering": False, "pid": state.pid}
+    return dict(answer, running=True)
+
+
+def stop(*, timeout: float = STOP_TIMEOUT) -> int | None:
+    """Shut the daemon down and wait until it is gone; the pid it had, or None if none was running.
+
+    Idempotent. A daemon that does not obey within the timeout is killed, but only once the OS has
+    confirmed that this pid holds the daemon lock.
+    """
+    deadline = time.monotonic() + timeout
+    state = read_state()
+    holder = lock_holder()
+    while holder is not None and (state is None or holder not in (state.pid, UNKNOWN_HOLDER)):
+        if time.monotonic() >= deadline:  # a lock holder that never publishes its state: hung at birth
+            break
+        time.sleep(STEP)  # a daemon is starting: let it publish its state, then stop it properly
+        state, holder = read_state(), lock_holder()
+    if holder is None:
+        return None
+    pid = state.pid if state is not None and holder == UNKNOWN_HOLDER else holder
+    if state is not None:
+        with contextlib.suppress(ControlError):
+            call(state, "POST", "/shutdown", timeout=1.0)
+    killed = False
+    while True:
+        holder = lock_holder()
+        if holder is None or holder not in (pid, UNKNOWN_HOLDER):
+            break
+        if time.monotonic() >= deadline:
+            if killed or holder != pid:
+                raise SpecKittyError(catalog.DAEMON_STOP_FAILED.format(pid=pid, seconds=round(timeout)))
+            _kill(pid)
+            killed = True
+            deadline = time.monotonic() + 2.0
+        time.sleep(STEP)
+    while pid_alive(pid) and time.monotonic() < deadline:  # it released the lock; let it finish exiting
+        time.sleep(STEP)
+    return pid

@@ -1,0 +1,198 @@
+"""The daemon's state file and its loopback control calls, in stdlib only.
+
+``spec-kitty status`` shows a one-line daemon summary when a state file exists, and the CLI side of
+the daemon (``client``) must not pay for aiohttp or asyncio, so everything a client needs to find and
+question a daemon lives here: read the state file, ask who holds the lock, call an endpoint with the
+per-run secret. ``http.client`` is imported inside the call, so merely importing this module opens
+nothing and loads no networking code.
+
+The lock, not the state file, is the truth about whether a daemon runs (the OS frees a lock when its
+holder dies; a state file survives a ``kill -9``). Clients therefore never delete either file: a
+stale state file is simply overwritten by the next daemon, and a stale lock file blocks nobody.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import paths
+from orchestrator.fsutil import atomic_write_text
+
+UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
+
+
+@dataclass(frozen=True)
+class DaemonState:
+    """What a running daemon publishes about itself (file mode 0600: ``secret`` guards control)."""
+
+    pid: int
+    port: int
+    secret: str
+    version: str
+    started_at: str
+
+    def __repr__(self) -> str:  # the secret must never reach a log or traceback through repr()
+        return f"DaemonState(pid={self.pid}, port={self.port}, version={self.version!r})"
+
+    def to_json(self) -> str:
+        return json.dumps({"pid": self.pid, "port": self.port, "secret": self.secret, "version": self.version,
+                           "started_at": self.started_at}, sort_keys=True)
+
+
+def read_state(path: Path | None = None) -> DaemonState | None:
+    """The published state, or None when absent or unreadable (a torn file cannot occur: writes replace)."""
+    try:
+        data = json.loads((path or paths.daemon_state_file()).read_text(encoding="utf-8"))
+        return DaemonState(pid=int(data["pid"]), port=int(data["port"]), secret=str(data["secret"]),
+                           version=str(data["version"]), started_at=str(data.get("started_at") or ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_state(state: DaemonState, path: Path | None = None) -> None:
+    """Publish atomically, born 0600 (the secret is never briefly world-readable)."""
+    atomic_write_text(path or paths.daemon_state_file(), state.to_json() + "\n", mode=0o600)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` names a live (non-zombie) process. Used for display and waiting, never to
+    decide what to kill: pids are reused, the lock is not."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child of a parent that never reaps it stays a zombie: not alive for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def lock_holder(path: Path | None = None) -> int | None:
+    """The pid holding the daemon lock, None when it is free, ``UNKNOWN_HOLDER`` when held by someone.
+
+    On Linux ``/proc/locks`` answers without touching the lock: a client that try-acquired it, even
+    for a microsecond, could make a daemon that is starting at that instant believe it lost the race.
+    Elsewhere we fall back to try-acquire-then-release (the daemon retries briefly to absorb that).
+    """
+    lock_path = path or paths.daemon_lock_file()
+    try:
+        st = os.stat(lock_path)
+    except FileNotFoundError:
+        return None
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return _probe_by_acquiring(lock_path)
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in table.splitlines():
+        fields = line.split()
+        if "->" in fields or len(fields) < 6:  # "->" marks a process blocked waiting, not a holder
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            where = (int(major, 16), int(minor, 16), int(inode))
+            pid = int(fields[4])
+        except ValueError:
+            continue
+        if where == wanted:
+            return pid if pid > 0 else UNKNOWN_HOLDER
+    return None
+
+
+def _probe_by_acquiring(lock_path: Path) -> int | None:
+    import fasteners
+
+    lock = fasteners.InterProcessLock(str(lock_path))
+    if lock.acquire(blocking=False):
+        lock.release()
+        return None
+    if lock.lockfile is not None:
+        lock.lockfile.close()
+    return UNKNOWN_HOLDER
+
+
+class ControlError(Exception):
+    """The daemon did not answer a control call usefully (refused, timed out, or an error status)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def call(state: DaemonState, method: str, path: str, body: dict[str, Any] | None = None, *,
+         timeout: float) -> dict[str, Any]:
+    """One authenticated loopback request; returns the JSON answer of a 2xx, raises ControlError else.
+
+    ``http.client`` ignores proxy variables, which is what loopback needs.
+    """
+    import http.client
+
+    payload = None if body is None else json.dumps(body).encode("utf-8")
+    headers = {"Authorization": f"Bearer {state.secret}", "Accept": "application/json"}
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    conn = http.client.HTTPConnection("127.0.0.1", state.port, timeout=max(timeout, 0.01))
+    try:
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        status = response.status
+    except (OSError, http.client.HTTPException) as exc:
+        raise ControlError(type(exc).__name__) from None
+    finally:
+        conn.close()
+    try:
+        answer = json.loads(raw) if raw else {}
+    except ValueError:
+        answer = {}
+    if not 200 <= status < 300:
+        raise ControlError(str(answer.get("error") or f"HTTP {status}"), status)
+    return answer if isinstance(answer, dict) else {}
+
+
+def health(state: DaemonState, *, timeout: float) -> dict[str, Any] | None:
+    """The daemon's health answer (version, pid, uptime), or None if it does not give one in time."""
+    try:
+        answer = call(state, "GET", "/health", timeout=timeout)
+    except ControlError:
+        return None
+    return answer if answer.get("pid") == state.pid else None
+
+
+def format_uptime(seconds: float) -> str:
+    """``3h 4m``, ``4m 2s``, ``7s``: enough precision for an operator glancing at status."""
+    total = max(int(seconds), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+
+
+def summary_line(*, timeout: float = 0.3) -> str | None:
+    """One line for ``spec-kitty status``; None (and no network at all) when no state file exists."""
+    from states import catalog
+
+    state_file = paths.daemon_state_file()
+    if not state_file.exists():
+        return None
+    state = read_state(state_file)
+    if state is None:
+        return catalog.DAEMON_LINE_NOT_RUNNING
+    answer = health(state, timeout=timeout)
+    if answer is not None:
+        return catalog.DAEMON_LINE_RUNNING.format(pid=state.pid, version=answer.get("version", "?"),
+                                                  uptime=format_uptime(float(answer.get("uptime") or 0)))
+    holder = lock_holder()
+    if holder is not None and holder in (state.pid, UNKNOWN_HOLDER):
+        return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=state.pid)
+    return catalog.DAEMON_LINE_NOT_RUNNING

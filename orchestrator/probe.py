@@ -1,0 +1,58 @@
+"""Does the SaaS host answer at all? One bounded TCP connect, for the readiness machine's Unreachable state.
+
+Stdlib only (no aiohttp, no TLS handshake): the question is "is anything listening there", and the
+answer must come within the budget whatever the network does. ``socket.create_connection`` alone cannot
+promise that: name resolution ignores socket timeouts, and each resolved address gets the full timeout.
+So resolution runs in a daemon thread we stop waiting for at the deadline, and the addresses share
+what is left of the budget. Imported only on remote paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def host_answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether a TCP connection to the URL's host and port opens within ``timeout`` seconds (one try)."""
+    deadline = time.monotonic() + timeout
+    try:
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:  # a port that is not a number or out of range
+        return False
+    if not host or port is None:
+        return False
+    addresses = _resolve(host, port, deadline)
+    for family, kind, proto, _, address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(remaining)
+                sock.connect(address)
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` bounded by the deadline (a hung resolver must not hang the CLI)."""
+    found: list[tuple[Any, ...]] = []
+
+    def lookup() -> None:
+        with contextlib.suppress(OSError, UnicodeError):  # unknown host, IDNA trouble: no addresses
+            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+    worker = threading.Thread(target=lookup, name="spec-kitty-probe-dns", daemon=True)
+    worker.start()
+    worker.join(max(0.0, deadline - time.monotonic()))
+    return list(found) if not worker.is_alive() else []

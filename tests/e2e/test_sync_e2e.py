@@ -1,0 +1,159 @@
+"""Scenario 2 step 5 for real: log in, bind, move work packages, sync over HTTP to the dev SaaS."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import time
+from pathlib import Path
+
+from orchestrator.devsaas.testing import DevSaas
+from orchestrator.ulid import new_ulid
+from states import catalog
+from tests.e2e.conftest import Operator
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "missions"
+MISSION = "001-demo"
+
+
+def logged_in_and_bound(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).code == 0
+    bound = operator.run("tracker", "bind", cwd=repo)
+    assert bound.code == 0, bound
+
+
+def log_rows(repo: Path, mission: str = MISSION) -> list[dict[str, object]]:
+    text = (repo / "kitty-specs" / mission / "status.events.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_device_login_stores_a_private_token_and_records_the_host(operator: Operator, saas: DevSaas,
+                                                                   repo: Path) -> None:
+    ran = operator.run("auth", "login", "--host", saas.url, cwd=repo)
+    assert ran.code == 0, ran
+    assert ran.stdout.splitlines()[-1] == f"Logged in to {saas.url} as dev."
+    auth = operator.home / "auth.json"
+    assert stat.S_IMODE(auth.stat().st_mode) == 0o600
+    token = json.loads(auth.read_text())["access_token"]
+    assert token not in ran.stdout + ran.stderr
+    assert f'server_url = "{saas.url}"' in (operator.home / "config.toml").read_text()
+    status = operator.run("auth", "status", cwd=repo)
+    assert status.code == 0 and "as dev" in status.stdout and token not in status.stdout
+
+
+def test_with_token_reads_stdin_like_gh(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    token = saas.issue_token("scripted")
+    ran = operator.run("auth", "login", "--host", saas.url, "--with-token", cwd=repo, stdin=token + "\n")
+    assert (ran.stdout, ran.code) == (f"Logged in to {saas.url} as scripted.\n", 0)
+    assert token not in ran.stdout + ran.stderr
+    assert operator.run("auth", "logout", cwd=repo).stdout == "Logged out.\n"
+    assert operator.run("auth", "logout", cwd=repo).code == 0
+
+
+def test_bind_in_a_fresh_git_init_folder(operator: Operator, saas: DevSaas, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-repo"
+    empty.mkdir()
+    os.system(f"git init -q {empty}")
+    assert operator.run("auth", "login", "--host", saas.url, cwd=empty).code == 0
+    ran = operator.run("tracker", "bind", cwd=empty)
+    assert (ran.stdout, ran.code) == (f"Bound feature `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
+    assert "[tracker.missions.empty-repo]" in (empty / ".kittify" / "config.toml").read_text()
+    status = operator.run("tracker", "status", cwd=empty)
+    assert status.code == 0 and "Queued events: 0." in status.stdout
+
+
+def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    logged_in_and_bound(operator, saas, repo)
+    lanes = ["claimed", "in_progress", "for_review", "in_review", "approved", "done"]
+    for n in range(12):
+        assert operator.run("wp", "move", f"WP0{n % 4 + 1}", "--to", lanes[n // 4], cwd=repo).code == 0
+    assert "Queued events: 12." in operator.run("tracker", "status", cwd=repo).stdout
+    ran = operator.run("sync", "run", cwd=repo)
+    assert (ran.stdout, ran.code) == (f"Synced feature `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
+                                      "0 still queued.\n", 0)
+    again = operator.run("sync", "run", cwd=repo)
+    assert "0 pushed, 0 pulled, 0 still queued." in again.stdout
+    stored = saas.events("demo-repo", MISSION)
+    assert [e["event_id"] for e in stored] == [r["event_id"] for r in log_rows(repo)]
+    assert stored == log_rows(repo)  # verbatim
+    assert {wp: issue["lane"] for wp, issue in saas.issues("demo-repo", MISSION).items()} == {
+        "WP01": "for_review", "WP02": "for_review", "WP03": "for_review", "WP04": "for_review"}
+
+
+def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Operator, saas: DevSaas,
+                                                            repo: Path) -> None:
+    logged_in_and_bound(operator, saas, repo)
+    operator.run("wp", "move", "WP01", "--to", "in_progress", cwd=repo)
+    assert operator.run("sync", "run", cwd=repo).code == 0
+    saas.set_issue_lane("demo-repo", MISSION, "WP01", "blocked")
+    ran = operator.run("sync", "run", cwd=repo)
+    assert "1 pulled" in ran.stdout
+    last = log_rows(repo)[-1]
+    assert (last["wp_id"], last["from_lane"], last["to_lane"], last["actor"]) == (
+        "WP01", "in_progress", "blocked", "spec-kitty-sync")
+    assert "blocked" in operator.run("status", cwd=repo).stdout
+    third = operator.run("sync", "run", cwd=repo)
+    assert "0 pulled" in third.stdout  # the pulled row goes up, and nothing bounces back
+    assert saas.issues("demo-repo", MISSION)["WP01"]["lane"] == "blocked"
+
+
+def test_expired_session_says_so_byte_for_byte(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    logged_in_and_bound(operator, saas, repo)
+    token = json.loads((operator.home / "auth.json").read_text())["access_token"]
+    saas.revoke_token(token)
+    operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo)
+    ran = operator.run("sync", "run", cwd=repo)
+    assert (ran.stdout, ran.code) == (catalog.SESSION_EXPIRED.render() + "\n", 1)
+    assert token not in ran.stdout + ran.stderr
+
+
+def test_unreachable_host_says_so_and_keeps_the_queue(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    logged_in_and_bound(operator, saas, repo)
+    operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo)
+    saas.stop()
+    ran = operator.run("sync", "run", cwd=repo)
+    expected = catalog.UNREACHABLE.render().format(url=saas.url)
+    assert (ran.stdout, ran.code) == (expected + "\n", 1)
+    assert "Queued events: 1." in operator.run("tracker", "status", cwd=repo).stdout
+    saas.restart()
+    assert "1 pushed" in operator.run("sync", "run", cwd=repo).stdout
+
+
+def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Operator, saas: DevSaas,
+                                                                 repo: Path) -> None:
+    logged_in_and_bound(operator, saas, repo)
+    rows = [json.loads(line) for f in sorted(FIXTURES.glob("*/status.events.jsonl"))
+            for line in f.read_text().splitlines() if line.strip()]
+    log = repo / "kitty-specs" / MISSION / "status.events.jsonl"
+    with log.open("w") as out:
+        for i in range(30000):
+            row = dict(rows[i % len(rows)], event_id=new_ulid(), mission_slug=MISSION)
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    sync = operator.popen("sync", "run", cwd=repo)
+    deadline = time.monotonic() + 30
+    while saas.stats()["events"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    saas.kill()
+    first_out, _ = sync.communicate(timeout=60)
+    assert sync.returncode == 1, first_out  # unreachable or interrupted: reported, not crashed
+    saas.restart()
+    ran = operator.run("sync", "run", cwd=repo, timeout=120)
+    assert ran.code == 0, ran
+    assert ran.stdout.endswith("0 still queued.\n")
+    stored = [e["event_id"] for e in saas.events("demo-repo", MISSION)]
+    assert len(stored) == len(set(stored)) == 30000
+    assert set(stored) == {json.loads(line)["event_id"] for line in log.read_text().splitlines()}
+
+
+def test_token_never_reaches_any_output_or_log(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    outputs = []
+    for args in (("auth", "login", "--host", saas.url), ("tracker", "bind"), ("auth", "status"),
+                 ("tracker", "status"), ("sync", "run"), ("config", "list")):
+        ran = operator.run(*args, cwd=repo)
+        outputs.append(ran.stdout + ran.stderr)
+    token = json.loads((operator.home / "auth.json").read_text())["access_token"]
+    logs = [p.read_text(errors="replace") for p in operator.home.glob("*.log*")]
+    assert all(token not in text for text in outputs + logs)
+    shutil.rmtree(repo / ".kittify")

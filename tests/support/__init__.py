@@ -1,0 +1,1 @@
+"""Helpers shared by the CLI tests: the stealth guard runner and project builders."""

@@ -1,0 +1,102 @@
+"""Given-state builders: operator homes, spec-kitty projects, missions, auth and config files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_MISSIONS = REPO.parent / "shared" / "fixtures" / "missions"
+EVENTS = "status.events.jsonl"
+
+
+def fixture_missions(*, required: bool = True) -> list[Path]:
+    """The real spec-kitty missions shipped beside this repository (inside a test: skip when absent)."""
+    if not FIXTURE_MISSIONS.is_dir():  # pragma: no cover - only on a checkout without ../shared
+        if required:
+            pytest.skip(f"fixture missions not found at {FIXTURE_MISSIONS}")
+        return []
+    return sorted(p for p in FIXTURE_MISSIONS.iterdir() if (p / EVENTS).is_file())
+
+
+def make_project(root: Path, missions: Iterable[str] = ()) -> Path:
+    """A folder with ``kitty-specs/`` holding empty mission folders (no event log yet)."""
+    (root / "kitty-specs").mkdir(parents=True, exist_ok=True)
+    for slug in missions:
+        (root / "kitty-specs" / slug).mkdir()
+    return root
+
+
+def copy_fixture(fixture: Path, project: Path) -> Path:
+    """Copy a fixture mission into the project's ``kitty-specs/`` (writable, unlike the original)."""
+    target = project / "kitty-specs" / fixture.name
+    target.mkdir(parents=True)
+    for name in (EVENTS, "status.json"):
+        shutil.copyfile(fixture / name, target / name)
+    return target
+
+
+def transition(wp_id: str, to_lane: str, *, from_lane: str = "planned", event_id: str, slug: str,
+               at: str = "2026-01-02T03:04:05+00:00", **extra: Any) -> dict[str, Any]:
+    """A lane-transition row shaped like spec-kitty writes it."""
+    row = {"actor": "tester", "at": at, "event_id": event_id, "evidence": None, "execution_mode": "direct_repo",
+           "force": False, "from_lane": from_lane, "mission_id": None, "mission_slug": slug,
+           "policy_metadata": None, "reason": None, "review_ref": None, "review_result": None,
+           "to_lane": to_lane, "wp_id": wp_id}
+    row.update(extra)
+    return row
+
+
+def write_log(mission: Path, rows: Iterable[dict[str, Any] | str]) -> Path:
+    """Write an event log; a ``str`` row is written verbatim (for malformed lines)."""
+    lines = [r if isinstance(r, str) else json.dumps(r, sort_keys=True) for r in rows]
+    path = mission / EVENTS
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def set_mtime(path: Path, when: float) -> None:
+    os.utime(path, (when, when))
+
+
+def git_init(folder: Path) -> Path:
+    """``mkdir folder && cd folder && git init`` as the quickstart does."""
+    if shutil.which("git") is None:  # pragma: no cover
+        pytest.skip("git is not installed")
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=folder, check=True,
+                   env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"})
+    return folder
+
+
+def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "http://127.0.0.1:8765",
+               expires_at: str = "2099-01-01T00:00:00+00:00") -> Path:
+    """What ``spec-kitty auth login`` leaves behind: auth.json (0600) with the session."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "auth.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"access_token": token, "server_url": server_url, "expires_at": expires_at,
+                   "login": "tester"}, handle)
+    return path
+
+
+def write_config(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def snapshot_tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes (to prove a command changed nothing)."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
