@@ -7,7 +7,8 @@ Measured against a real dev SaaS on loopback with the installed ``spec-kitty``, 
 - *warm command*: ``spec-kitty tracker sync run`` while the daemon runs, beside the in-process one-shot
   ``spec-kitty sync run`` and ``python -c pass`` of the same interpreter;
 - *floors*: the interpreter importing what a daemon needs before it can answer (the lock, then aiohttp),
-  so the cold-start number can be read against what no code change can remove.
+  so the cold-start number can be read against what no code change can remove; a stdlib
+  ``http.server`` floor is shown beside it for comparison.
 
 Cases are interleaved so drift hits all alike; medians and ratios come from one run.
 Run: ``.venv/bin/python benchmarks/bench_daemon.py [--runs 9]``

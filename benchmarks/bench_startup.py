@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FIXTURE = (Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "missions"
+FIXTURE = (Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "missions"
            / "082-stealth-gated-saas-sync-hardening")
 
 

@@ -1,6 +1,6 @@
 """Queue enqueue rate and end-to-end drain rate (events/s) against the dev SaaS on loopback.
 
-Payloads are real rows: every lane-transition and annotation row of ``shared/fixtures/missions``,
+Payloads are real rows: every lane-transition and annotation row of ``tests/fixtures/missions``,
 re-keyed with fresh ULIDs, so the size and shape match what spec-kitty writes. The drain is the
 real path: `sync_once` scans the mission log into the sqlite queue, uploads gzip batches of 500 over
 HTTP to `spec-kitty-dev-saas serve`, and acks. Medians over ``--repeat`` runs, one run of this script.
@@ -24,7 +24,7 @@ from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import SyncTarget, sync_once
 from orchestrator.ulid import new_ulid
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "missions"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "missions"
 
 
 def real_rows(n: int, mission: str) -> list[dict[str, object]]:

@@ -14,6 +14,16 @@ before paying for aiohttp. Design points, each answering a failure seen in simil
   on a clean exit it removes exactly its own state and lock files.
 - *No secrets in logs*: targets are logged by project and mission; the token lives only inside the
   ``SyncTarget`` handed to ``run_sync``.
+
+Control endpoints (loopback only; every one needs ``Authorization: Bearer <secret from the state file>``,
+else 401; while retiring everything but health answers 503):
+
+- ``GET /health`` → ``{"status": "ok"|"stopping", "version", "pid", "uptime", "started_at"}``
+- ``POST /sync?wait=S`` body ``{"repo_root", "mission", "saas_url"}`` → ``{"job", "done", "result"|"error"}``;
+  the daemon gathers the facts (token, host, binding) itself, the client sends no credentials.
+- ``GET /jobs/<id>?wait=S`` → the same shape; clients poll in short steps so a dead daemon shows fast.
+- ``GET /status`` → ``{"version", "pid", "uptime", "queued", "last_sync", "last_error", "targets": [...]}``
+- ``POST /shutdown`` → ``{"stopping": true}``; the daemon then removes its own state and lock files.
 """
 
 from __future__ import annotations

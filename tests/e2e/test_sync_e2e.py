@@ -14,7 +14,7 @@ from orchestrator.ulid import new_ulid
 from states import catalog
 from tests.e2e.conftest import Operator
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "missions"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
 
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE_MISSIONS = REPO.parent / "shared" / "fixtures" / "missions"
+FIXTURE_MISSIONS = REPO / "tests" / "fixtures" / "missions"
 EVENTS = "status.events.jsonl"
 
 
 def fixture_missions(*, required: bool = True) -> list[Path]:
     """The real spec-kitty missions shipped beside this repository (inside a test: skip when absent)."""
-    if not FIXTURE_MISSIONS.is_dir():  # pragma: no cover - only on a checkout without ../shared
+    if not FIXTURE_MISSIONS.is_dir():  # pragma: no cover - the fixtures are vendored in tests/fixtures
         if required:
             pytest.skip(f"fixture missions not found at {FIXTURE_MISSIONS}")
         return []

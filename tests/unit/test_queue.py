@@ -24,7 +24,7 @@ from orchestrator.missions import append_transition
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.ulid import new_ulid
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "missions"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 KEY = mission_key("https://saas.example", "proj", "001-demo")
 
 

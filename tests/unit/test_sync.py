@@ -24,7 +24,7 @@ from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncError, SyncResult, SyncTarget, run_sync, sync_once
 from orchestrator.ulid import new_ulid
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "missions"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
 PROJECT = "proj"
 TOKEN = "skd_sync-test-token-never-printed"
