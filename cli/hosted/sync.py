@@ -23,7 +23,6 @@ def sync() -> None:
 def run_and_report(current: LiveFacts) -> None:
     """Run one foreground sync and print its summary (a progress bar on a TTY for many batches)."""
     from orchestrator.sync import run_sync
-
     from orchestrator.tracker import sync_target
 
     bar: Any = None
