@@ -192,14 +192,19 @@ class SaasClient:
     async def delete_binding(self, project: str, mission: str) -> None:
         await self._json("DELETE", f"{self._mission(project, mission)}/binding")
 
-    async def upload_events(self, project: str, mission: str, rows: list[str]) -> list[str]:
-        """Send rows (raw JSON texts, joined as they are so the server stores the log's bytes); returns
-        the event ids the server acknowledged."""
+    @staticmethod
+    def events_body(rows: list[str]) -> bytes:
+        """The gzip upload body for rows (raw JSON texts, joined as they are so the server stores the
+        log's bytes). Pure CPU work, so a caller may build the next body in a thread meanwhile."""
         body = ('{"events":[' + ",".join(rows) + "]}").encode("utf-8")
+        return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+
+    async def upload_events(self, project: str, mission: str, rows: list[str] | bytes) -> list[str]:
+        """Send rows (or a body from ``events_body``); returns the event ids the server acknowledged."""
+        body = rows if isinstance(rows, bytes) else self.events_body(rows)
         answer = await self._json(
             "POST", f"{self._mission(project, mission)}/events",
-            raw=gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0), headers={"Content-Encoding": "gzip"},
-            mission=mission,
+            raw=body, headers={"Content-Encoding": "gzip"}, mission=mission,
         )
         acked = answer.get("acked")
         if not isinstance(acked, list) or not all(isinstance(i, str) for i in acked):

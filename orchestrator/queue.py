@@ -143,7 +143,9 @@ class EventQueue:
             # Born 0600 (sqlite gives its -wal and -shm files the database's mode); O_CREAT without
             # O_EXCL so a concurrent creator is harmless: an empty file is a valid new database.
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        # check_same_thread=False: the drain hands ack/read work to a worker thread while a batch is on
+        # the wire; calls never overlap (each is awaited before the next), which is all sqlite3 needs.
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
             db.execute("PRAGMA journal_mode=WAL")

@@ -126,26 +126,73 @@ def run_sync(
         return asyncio.run(run())
 
 
+async def drain(client: SaasClient, queue: EventQueue, target: SyncTarget, *, batch_size: int = BATCH_SIZE,
+                progress: Progress | None = None) -> int:
+    """Upload what is queued for ``target`` (no log scan, no tracker sync); returns the events acked.
+
+    The daemon's background loop and the drain benchmark use this step on its own."""
+    run = _Run(cursor=None)
+    await _drain(client, queue, target, run, batch_size, progress)
+    return run.pushed
+
+
 # --- steps ----------------------------------------------------------------------------------------------
 async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run, batch_size: int,
                  progress: Progress | None) -> None:
-    """Upload pending rows oldest first until none are left; ack only what the server acknowledged."""
+    """Upload pending rows oldest first until none are left; ack only what the server acknowledged.
+
+    One request is in flight at a time (the server stores events in the order they were logged), but
+    the local work (acking the previous batch, reading the next one) runs in a worker thread while the
+    current batch is on the wire, so sqlite and the server work side by side. A crash anywhere leaves
+    unacked rows queued; a re-send is acknowledged by the server without storing twice.
+    """
+    import asyncio
+
     key = target.key
-    done = 0
     total = queue.count(key)
-    while batch := _within_budget(queue.pending(key, batch_size)):
+    unacked: list[str] = []  # acknowledged by the server, not yet removed from the queue
+
+    def settle_and_read_ahead(skip: set[str], limit: int) -> tuple[list[tuple[str, str]], bytes]:
+        if unacked:
+            queue.ack(key, unacked)
+        ahead = _within_budget([row for row in queue.pending(key, limit + len(skip)) if row[0] not in skip][:limit])
+        return ahead, client.events_body([text for _, text in ahead])
+
+    def count_acked() -> None:
+        if not unacked:
+            return
+        run.pushed += len(unacked)
+        if progress is not None:
+            nonlocal total
+            total = max(total, run.pushed + queue.count(key))  # a `wp move` meanwhile grows the total
+            progress(run.pushed, total)
+        unacked.clear()
+
+    batch = _within_budget(queue.pending(key, batch_size))
+    body = client.events_body([text for _, text in batch])
+    while batch:
         sent = {event_id for event_id, _ in batch}
-        answer = await client.upload_events(target.project, target.mission, [text for _, text in batch])
-        acked = [event_id for event_id in dict.fromkeys(answer) if event_id in sent]
-        if not acked:  # the contract acks every id sent; looping on a refusal would never end
+        upload = asyncio.get_running_loop().create_task(client.upload_events(target.project, target.mission, body))
+        try:
+            ahead, body = await asyncio.to_thread(settle_and_read_ahead, sent, batch_size)
+            count_acked()
+            answer = await upload
+        finally:
+            if not upload.done():
+                upload.cancel()
+        unacked = [event_id for event_id in dict.fromkeys(answer) if event_id in sent]
+        if not unacked:  # the contract acks every id sent; looping on a refusal would never end
             raise SyncError(f"The SaaS host `{target.server_url}` acknowledged none of the {len(batch)} "
                             "events sent; they stay queued.")
-        queue.ack(key, acked)
-        run.pushed += len(acked)
-        done += len(acked)
-        if progress is not None:
-            total = max(total, done + queue.count(key))  # rows queued meanwhile (a `wp move`) grow the total
-            progress(done, total)
+        if len(unacked) < len(sent):  # a partial ack: re-read rather than trust the read-ahead
+            queue.ack(key, unacked)
+            count_acked()
+            ahead = _within_budget(queue.pending(key, batch_size))
+            body = client.events_body([text for _, text in ahead])
+        batch = ahead
+    if unacked:
+        queue.ack(key, unacked)
+        count_acked()
 
 
 def _within_budget(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:

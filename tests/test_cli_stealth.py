@@ -407,8 +407,6 @@ def test_the_guard_chains_an_existing_sitecustomize(shell: Shell, tmp_path: Path
     assert [e["event"] for e in alone.events] == [e["event"] for e in chained.events] == ["socket.__new__"]
 
 
-@pytest.mark.xfail(strict=True, reason="cli/local.py asks a daemon named in ~/.spec-kitty/sync-daemon for its health "
-                                       "over loopback; issue 2 says status opens no socket, flag off or on")
 def test_given_flag_on_and_a_leftover_daemon_state_file_when_status_then_no_socket(
         shell: Shell, tmp_path: Path) -> None:
     shell.flag("1")

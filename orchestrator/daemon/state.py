@@ -186,13 +186,13 @@ def summary_line(*, timeout: float = 0.3) -> str | None:
     if not state_file.exists():
         return None
     state = read_state(state_file)
-    if state is None:
+    holder = lock_holder()
+    # The lock is the truth: a state file left by a dead daemon costs no socket, only a live holder
+    # is asked for its health (over loopback).
+    if state is None or holder is None or holder not in (state.pid, UNKNOWN_HOLDER):
         return catalog.DAEMON_LINE_NOT_RUNNING
     answer = health(state, timeout=timeout)
     if answer is not None:
         return catalog.DAEMON_LINE_RUNNING.format(pid=state.pid, version=answer.get("version", "?"),
                                                   uptime=format_uptime(float(answer.get("uptime") or 0)))
-    holder = lock_holder()
-    if holder is not None and holder in (state.pid, UNKNOWN_HOLDER):
-        return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=state.pid)
-    return catalog.DAEMON_LINE_NOT_RUNNING
+    return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=state.pid)
