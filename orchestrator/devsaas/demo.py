@@ -171,7 +171,7 @@ def steps(url: str) -> list[tuple[str, dict[str, str], list[Step]]]:
         ),
         (
             "Negative verification",
-            {},
+            {"SPEC_KITTY_ENABLE_SAAS_SYNC": "1"},
             [
                 Step(
                     "1. the tracker package is untouched (never vendored here)",
