@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import paths
 from orchestrator.rollout import is_truthy
 from states.catalog import SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from orchestrator.auth import AuthRead
     from orchestrator.binding import Binding
 
@@ -30,10 +30,16 @@ class LiveFacts:
 
     def __init__(self, *, cwd: Path | None = None, mission: str | None = None,
                  env: Mapping[str, str] | None = None) -> None:
-        self.cwd = cwd or Path.cwd()
+        self._cwd = cwd
         self.mission_option = mission
         self.env = os.environ if env is None else env
         self.warnings: list[str] = []
+
+    @cached_property
+    def cwd(self) -> Path:
+        from pathlib import Path  # pathlib (with urllib.parse, ipaddress) costs ~8 ms; --help needs none
+
+        return self._cwd or Path.cwd()
 
     # --- rollout ----------------------------------------------------------------------------------
     @cached_property
@@ -61,6 +67,8 @@ class LiveFacts:
     def host_source(self) -> str:
         if self.env.get(SAAS_URL_ENV_VAR, "").strip():
             return f"env {SAAS_URL_ENV_VAR}"
+        from orchestrator import paths
+
         return f"{paths.config_file()} [sync].server_url"
 
     @cached_property
@@ -132,6 +140,8 @@ class LiveFacts:
         reads config, the binding source finds the repository and mission. A fact without a known
         source names itself.
         """
+        from orchestrator import paths
+
         if fact == "rollout_enabled":
             return f"env {SAAS_SYNC_ENV_VAR}"
         if fact == "sync_disabled":
