@@ -134,3 +134,9 @@ def test_drawing_code_is_not_loaded_until_a_diagram_is_drawn(module: str) -> Non
             "'graphviz'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_top_level_readme_shows_the_current_diagram() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert (COMMITTED / diagrams.MERMAID_FILE).read_text(encoding="utf-8").rstrip("\n") in readme, (
+        "README.md embeds an outdated diagram: paste diagrams/readiness.mmd into its ```mermaid block.")
