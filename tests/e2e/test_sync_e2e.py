@@ -8,6 +8,7 @@ import shutil
 import stat
 import time
 from pathlib import Path
+from subprocess import Popen
 
 from orchestrator.devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
@@ -139,18 +140,20 @@ def assert_stored_exactly_once(saas: DevSaas, log: Path, count: int) -> None:
     assert set(stored) == {json.loads(line)["event_id"] for line in log.read_text().splitlines()}
 
 
-def wait_for_first_batch(saas: DevSaas) -> None:
+def upload_20000_in_background(operator: Operator, saas: DevSaas, repo: Path) -> tuple[Path, Popen[str]]:
+    """Given a bound mission with 20,000 real rows, start `sync run` and return once a batch landed."""
+    logged_in_and_bound(operator, saas, repo)
+    log = write_real_log(repo, 20000)
+    sync = operator.popen("sync", "run", cwd=repo)
     deadline = time.monotonic() + 30
     while saas.stats()["events"] == 0 and time.monotonic() < deadline:
         time.sleep(0.005)
+    return log, sync
 
 
 def test_kill_9_of_the_syncing_process_mid_upload_loses_and_doubles_nothing(operator: Operator, saas: DevSaas,
                                                                            repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
-    log = write_real_log(repo, 20000)
-    sync = operator.popen("sync", "run", cwd=repo)
-    wait_for_first_batch(saas)
+    log, sync = upload_20000_in_background(operator, saas, repo)
     sync.kill()
     sync.communicate(timeout=30)
     assert saas.stats()["events"] < 20000, "the upload finished before the kill; the test proved nothing"
@@ -161,10 +164,7 @@ def test_kill_9_of_the_syncing_process_mid_upload_loses_and_doubles_nothing(oper
 
 def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Operator, saas: DevSaas,
                                                                  repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
-    log = write_real_log(repo, 20000)
-    sync = operator.popen("sync", "run", cwd=repo)
-    wait_for_first_batch(saas)
+    log, sync = upload_20000_in_background(operator, saas, repo)
     saas.kill()
     first_out, _ = sync.communicate(timeout=60)
     assert sync.returncode == 1, first_out  # unreachable or interrupted: reported, not crashed
