@@ -62,7 +62,9 @@ def hosted_lines(slug: str) -> list[str]:
     if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
         from orchestrator.daemon.state import summary_line
 
-        lines.append(summary_line())
+        daemon_line = summary_line()
+        if daemon_line is not None:  # the state file may vanish between the two looks
+            lines.append(daemon_line)
     return lines
 
 

@@ -32,7 +32,7 @@ import aiohttp
 
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
-from states.catalog import NOT_BOUND_REMOTE, SERVER_ERROR, SESSION_EXPIRED, UNREACHABLE, Failure
+from states.catalog import NOT_BOUND_REMOTE, SERVER_ERROR, SESSION_EXPIRED, UNREACHABLE
 
 log = logging.getLogger("spec_kitty.client")
 
@@ -100,10 +100,6 @@ _DEVICE_ERRORS: dict[str, type[DeviceFlowError]] = {
     "expired_token": DeviceCodeExpired,
     "access_denied": DeviceAccessDenied,
 }
-
-
-def _filled(failure: Failure, **fields: str) -> Failure:
-    return replace(failure, message=failure.message.format(**fields))
 
 
 def _one_line(text: str, limit: int = 200) -> str:
@@ -282,7 +278,7 @@ class SaasClient:
                 # may have happened on the server, and repeating it would do it twice.
                 unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
                 if attempt >= self.retries or not (idempotent or unsent):
-                    raise self._fail(HostUnreachable(_filled(UNREACHABLE, url=self.base_url))) from None
+                    raise self._fail(HostUnreachable(UNREACHABLE.filled(url=self.base_url))) from None
                 reason = type(exc).__name__
             else:
                 if 200 <= status < 300:
@@ -326,13 +322,13 @@ class SaasClient:
                 f"The SaaS host `{self.base_url}` answered with a redirect (HTTP {status}){where}; "
                 "not following it (check the configured host URL).")
         elif status == 404 and code == "not_bound":
-            error = NotBoundRemote(_filled(NOT_BOUND_REMOTE, url=self.base_url, slug=mission))
+            error = NotBoundRemote(NOT_BOUND_REMOTE.filled(url=self.base_url, slug=mission))
         elif status == 400 and code in _DEVICE_ERRORS:
             error = _DEVICE_ERRORS[code](f"The SaaS host answered `{code}`.")
         elif status == 400 and code == "invalid_grant":
             error = DeviceFlowError("The login code is no longer valid; run `spec-kitty auth login` again.")
         elif status >= 500 or status == 429:
-            error = ServerFailed(_filled(SERVER_ERROR, url=self.base_url, detail=_describe(status, code, detail)))
+            error = ServerFailed(SERVER_ERROR.filled(url=self.base_url, detail=_describe(status, code, detail)))
         else:
             error = RequestFailed(
                 f"The SaaS host `{self.base_url}` refused the request: {_describe(status, code, detail)}.")

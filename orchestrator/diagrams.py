@@ -26,7 +26,7 @@ from pathlib import Path
 from orchestrator.errors import SpecKittyError
 from states import catalog
 from states.diagram import TITLE, edge_label, effective_guards, machine_digest, mermaid
-from states.machine import OUTCOMES, PREREQUISITES, STATE_ORDER, STATES, TRANSITIONS
+from states.machine import OUTCOMES, PREREQUISITES, STATE_ORDER, STATES, TRANSITIONS, sources
 
 MERMAID_FILE = "readiness.mmd"
 SVG_FILE = "readiness.svg"
@@ -93,8 +93,7 @@ def _incoming(state: str) -> list[str]:
     for row, guard in zip(TRANSITIONS, effective_guards(), strict=True):
         if row["dest"] != state:
             continue
-        sources = [row["source"]] if isinstance(row["source"], str) else list(row["source"])
-        froms = ", ".join(f"`{s}`" for s in sources)
+        froms = ", ".join(f"`{s}`" for s in sources(row))
         lines.append(f"from {froms} by {code(edge_label(row, guard))}")
     return lines
 

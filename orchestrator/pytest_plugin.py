@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from orchestrator.binding import Binding
     from orchestrator.devsaas.testing import DevSaas
     from states.explain import Check
-    from states.facts import Intent, StaticFacts
+    from states.facts import Intent, Need, StaticFacts
     from states.machine import Verdict
 
 HOME_ENV = "SPEC_KITTY_HOME"
@@ -128,16 +128,6 @@ def spec_kitty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SpecKitt
 # --- dev_saas -------------------------------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # pragma: no cover - exists, owned by someone else
-        return True
-    return True
-
-
 @pytest.fixture
 def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas]:
     """A dev SaaS process on a free loopback port with its database in ``tmp_path``.
@@ -148,6 +138,7 @@ def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas
     ``auto_approve=True``). After the test the server is stopped; if its process is still alive the
     test fails, because a leaked server would hold a port and a database for the rest of the run.
     """
+    from orchestrator.daemon.state import pid_alive
     from orchestrator.devsaas.testing import start_dev_saas
 
     marker = request.node.get_closest_marker(DEV_SAAS_MARKER)
@@ -162,7 +153,7 @@ def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas
             pids.add(saas.pid)  # a restart() in the test gets a new process
     finally:
         saas.close()
-    leaked = sorted(pid for pid in pids if _alive(pid))
+    leaked = sorted(pid for pid in pids if pid_alive(pid))
     if leaked:
         import signal
 
@@ -172,6 +163,14 @@ def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas
 
 
 # --- readiness ------------------------------------------------------------------------------------------
+
+
+def _hosted_need(state: str, intent: Intent | str | None) -> Need:
+    """A hosted command's need; ``intent`` by value (``"one-shot"``) or member, default local-only."""
+    from states.facts import Intent, Need
+
+    chosen = Intent(intent) if isinstance(intent, str) else intent or Intent.LOCAL_ONLY
+    return Need(hosted=True, state=state, intent=chosen)
 
 
 class ReadinessDriver:
@@ -190,11 +189,9 @@ class ReadinessDriver:
 
     def settle(self, need: str = "Ready", intent: Intent | str | None = None, **facts: Any) -> Verdict:
         """The machine's verdict for a hosted command needing ``need`` with ``intent``."""
-        from states.facts import Intent, Need
         from states.machine import settle
 
-        chosen = Intent(intent) if isinstance(intent, str) else intent or Intent.LOCAL_ONLY
-        return settle(self.facts(**facts), Need(hosted=True, state=need, intent=chosen))
+        return settle(self.facts(**facts), _hosted_need(need, intent))
 
     def __call__(self, need: str = "Ready", intent: Intent | str | None = None, **facts: Any) -> str:
         return self.settle(need, intent, **facts).state
@@ -209,11 +206,9 @@ class ReadinessDriver:
              mission: str | None = None) -> Verdict:
         """Settle on the facts of this process's environment and files, as the CLI would."""
         from orchestrator.facts import LiveFacts
-        from states.facts import Intent, Need
         from states.machine import settle
 
-        chosen = Intent(intent) if isinstance(intent, str) else intent or Intent.LOCAL_ONLY
-        return settle(LiveFacts(cwd=cwd, mission=mission), Need(hosted=True, state=need, intent=chosen))
+        return settle(LiveFacts(cwd=cwd, mission=mission), _hosted_need(need, intent))
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ async def drain(client: SaasClient, queue: EventQueue, target: SyncTarget, *, ba
                 progress: Progress | None = None) -> int:
     """Upload what is queued for ``target`` (no log scan, no tracker sync); returns the events acked.
 
-    The daemon's background loop and the drain benchmark use this step on its own."""
+    The drain benchmark (``benchmarks/bench_sync.py``) measures this step on its own."""
     run = _Run(cursor=None)
     await _drain(client, queue, target, run, batch_size, progress)
     return run.pushed

@@ -6,7 +6,7 @@ byte for byte, so a change here is a deliberate, reviewable change of that contr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 
@@ -31,6 +31,10 @@ class Failure:
         """The stdout form: message, (blank line,) the next action."""
         sep = "\n\n" if self.gap else "\n"
         return f"{self.message}{sep}{self.next_action}"
+
+    def filled(self, **fields: str) -> Failure:
+        """This entry with its message's ``{placeholders}`` filled in (next action and exit code kept)."""
+        return replace(self, message=self.message.format(**fields))
 
 
 SAAS_SYNC_ENV_VAR = "SPEC_KITTY_ENABLE_SAAS_SYNC"
@@ -112,6 +116,24 @@ STATE_NOTES: dict[str, str] = {
     "Daemon_off": f"`{SYNC_DISABLE_ENV_VAR}` forbids a background daemon; one-shot syncs still work.",
 }
 
+# --- hosted command results (`auth`, `tracker`, `sync run`) --------------------------------------------
+LOGIN_PROMPT = "To log in, open {url} and confirm the code {code}."
+LOGIN_WAITING = "Waiting for approval..."
+LOGGED_IN = "Logged in to {url}{who}."
+LOGGED_IN_AS = " as {login}"
+AUTH_STATUS = "Logged in to {url} as {login}."
+AUTH_EXPIRES = "Token expires: {expires}."
+LOGGED_OUT = "Logged out."
+NOT_LOGGED_IN = "Not logged in; nothing to do."
+TRACKER_BOUND = "Bound feature `{mission}` to project `{project}` on {url}."
+TRACKER_UNBOUND = "Unbound feature `{mission}` from project `{project}`."
+TRACKER_STATUS = "Feature `{mission}` is bound to project `{project}` on {url}."
+TRACKER_LAST_SYNC = "Last sync: {time} ({pushed} pushed, {pulled} pulled{error})."
+TRACKER_LAST_SYNC_ERROR = ", error: {error}"
+TRACKER_NEVER_SYNCED = "Last sync: never."
+QUEUED_EVENTS = "Queued events: {queued}."
+SYNC_SUMMARY = "Synced feature `{mission}` with {url}: {pushed} pushed, {pulled} pulled, {queued} still queued."
+
 # --- `spec-kitty sync explain` ----------------------------------------------------------------------
 EXPLAIN_HEADING = "Hosted sync readiness for feature `{slug}`:"
 EXPLAIN_STATE = "State: {state}"
@@ -138,7 +160,7 @@ DAEMON_LINE_RUNNING = "Sync daemon: running (pid {pid}, version {version}, up {u
 DAEMON_LINE_NOT_ANSWERING = "Sync daemon: not answering (pid {pid})"
 DAEMON_LINE_STARTING = "Sync daemon: starting (pid {pid})"
 DAEMON_LINE_NOT_RUNNING = "Sync daemon: not running"
-DAEMON_STATUS_QUEUED = "Queued events: {queued}."
+DAEMON_STATUS_QUEUED = QUEUED_EVENTS
 DAEMON_STATUS_LAST_SYNC = (
     "Last sync: {time}, feature `{mission}`: {pushed} pushed, {pulled} pulled, {queued} still queued."
 )

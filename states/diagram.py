@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from states.machine import DISABLED, STATES, TRANSITIONS
+from states.machine import DISABLED, STATES, TRANSITIONS, sources
 
 if TYPE_CHECKING:
     from transitions.extensions import GraphMachine
@@ -51,7 +51,7 @@ def effective_guards() -> list[list[str]]:
     for index, row in enumerate(TRANSITIONS):
         terms: list[str] = []
         for earlier in TRANSITIONS[:index]:
-            shared = set(_listify(earlier["source"])) & set(_listify(row["source"]))
+            shared = set(sources(earlier)) & set(sources(row))
             if earlier["trigger"] != row["trigger"] or not shared:
                 continue
             own = guard_terms(earlier)

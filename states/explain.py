@@ -12,7 +12,17 @@ from dataclasses import dataclass
 
 from states import catalog
 from states.facts import Facts, Intent, Need
-from states.machine import PREREQUISITES, PROBE, READY, TRANSITIONS, UNREACHABLE, Prerequisite, Readiness, Verdict
+from states.machine import (
+    PREREQUISITES,
+    PROBE,
+    READY,
+    TRANSITIONS,
+    UNREACHABLE,
+    Prerequisite,
+    Readiness,
+    Verdict,
+    sources,
+)
 
 
 @dataclass(frozen=True)
@@ -42,16 +52,11 @@ def next_step(verdict: Verdict) -> catalog.Failure:
     """The one thing to tell the operator: the state's failure, or how to use a ready machine."""
     if verdict.outcome is not None:
         return verdict.outcome
-    entry = catalog.EXPLAIN_READY
-    return catalog.Failure(entry.message.format(slug=verdict.slug), entry.next_action, entry.exit_code, entry.gap)
+    return catalog.EXPLAIN_READY.filled(slug=verdict.slug)
 
 
 def _probe_sources() -> frozenset[str]:
-    sources: set[str] = set()
-    for row in TRANSITIONS:
-        if row["trigger"] == PROBE:
-            sources.update([row["source"]] if isinstance(row["source"], str) else row["source"])
-    return frozenset(sources)
+    return frozenset(state for row in TRANSITIONS if row["trigger"] == PROBE for state in sources(row))
 
 
 def machine_probe(verdict: Verdict, need: Need) -> bool | None:

@@ -65,6 +65,13 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
     {"trigger": DISPATCH, "source": READY, "dest": DAEMON_AUTO},
 )
 
+
+def sources(transition: dict[str, Any]) -> tuple[str, ...]:
+    """A transition row's source states (the table writes one as a string, several as a list)."""
+    source = transition["source"]
+    return (source,) if isinstance(source, str) else tuple(source)
+
+
 # Terminal states that stop a command even though its prerequisites were met.
 STOP_STATES = frozenset({UNREACHABLE, DAEMON_MANUAL, DAEMON_OFF})
 OUTCOMES: dict[str, catalog.Failure] = {
@@ -163,12 +170,7 @@ class Verdict:
             fields["slug"] = self.slug
         if "{url}" in entry.message:
             fields["url"] = self.url or ""
-        return catalog.Failure(
-            entry.message.format(**fields),
-            entry.next_action,
-            entry.exit_code,
-            entry.gap,
-        )
+        return entry.filled(**fields)
 
 
 def rank(state: str) -> int:
@@ -194,8 +196,3 @@ def settle(facts: Facts, need: Need) -> Verdict:
         return Verdict(model.state, proceed, facts)
     finally:
         m.remove_model(model)
-
-
-def settle_fully(facts: Facts) -> str:
-    """The state a machine rests in with every local prerequisite checked (never probes)."""
-    return settle(facts, Need(hosted=True, state=READY)).state

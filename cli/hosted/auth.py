@@ -9,6 +9,7 @@ import click
 from cli.gate import facts, requires
 from orchestrator import login as login_ops
 from orchestrator.auth import remove_session
+from states import catalog
 from states.machine import NO_HOST, UNAUTHED
 
 
@@ -28,12 +29,12 @@ def login(host: str | None, with_token: bool) -> None:
         session = login_ops.login_with_token(target, sys.stdin.read())
     else:
         def prompt(url: str, code: str) -> None:
-            click.echo(f"To log in, open {url} and confirm the code {code}.")
-            click.echo("Waiting for approval...")
+            click.echo(catalog.LOGIN_PROMPT.format(url=url, code=code))
+            click.echo(catalog.LOGIN_WAITING)
 
         session = login_ops.login_with_device(target, prompt)
-    who = f" as {session.login}" if session.login else ""
-    click.echo(f"Logged in to {session.server_url}{who}.")
+    who = catalog.LOGGED_IN_AS.format(login=session.login) if session.login else ""
+    click.echo(catalog.LOGGED_IN.format(url=session.server_url, who=who))
 
 
 @auth.command()
@@ -42,12 +43,13 @@ def status() -> None:
     """Show who is logged in, to which host, and until when (never the token)."""
     session = facts().auth.session
     assert session is not None
-    click.echo(f"Logged in to {session.server_url or '(unknown host)'} as {session.login or '(unknown)'}.")
-    click.echo(f"Token expires: {session.expires_at or 'unknown'}.")
+    click.echo(catalog.AUTH_STATUS.format(url=session.server_url or "(unknown host)",
+                                          login=session.login or "(unknown)"))
+    click.echo(catalog.AUTH_EXPIRES.format(expires=session.expires_at or "unknown"))
 
 
 @auth.command()
 @requires(UNAUTHED)
 def logout() -> None:
     """Remove the stored token (safe to run twice)."""
-    click.echo("Logged out." if remove_session() else "Not logged in; nothing to do.")
+    click.echo(catalog.LOGGED_OUT if remove_session() else catalog.NOT_LOGGED_IN)

@@ -11,6 +11,7 @@ from cli.gate import facts, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from orchestrator.facts import LiveFacts
+from states import catalog
 from states.facts import Intent
 from states.machine import READY
 
@@ -45,8 +46,8 @@ def run_and_report(current: LiveFacts) -> None:
 
 def summary_line(current: LiveFacts, pushed: int, pulled: int, queued: int) -> str:
     """The one-line result of a sync, the same whether it ran here or in the background daemon."""
-    return (f"Synced feature `{current.mission_slug}` with {current.host_url}: {pushed} pushed, "
-            f"{pulled} pulled, {queued} still queued.")
+    return catalog.SYNC_SUMMARY.format(mission=current.mission_slug, url=current.host_url, pushed=pushed,
+                                       pulled=pulled, queued=queued)
 
 
 @sync.command("run")

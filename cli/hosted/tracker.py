@@ -24,7 +24,7 @@ def tracker() -> None:
 def bind(mission: str | None, project: str | None) -> None:
     """Bind this repository's mission to a tracker project on the SaaS."""
     binding = ops.bind(facts(mission), project)
-    click.echo(f"Bound feature `{binding.mission}` to project `{binding.project}` on {binding.server_url}.")
+    click.echo(catalog.TRACKER_BOUND.format(mission=binding.mission, project=binding.project, url=binding.server_url))
 
 
 @tracker.command()
@@ -33,7 +33,7 @@ def bind(mission: str | None, project: str | None) -> None:
 def unbind(mission: str | None) -> None:
     """Remove the mission's tracker binding (on the SaaS and in .kittify/config.toml)."""
     binding = ops.unbind(facts(mission))
-    click.echo(f"Unbound feature `{binding.mission}` from project `{binding.project}`.")
+    click.echo(catalog.TRACKER_UNBOUND.format(mission=binding.mission, project=binding.project))
 
 
 @tracker.command()
@@ -45,13 +45,14 @@ def status(mission: str | None) -> None:
     binding = current.binding
     assert binding is not None
     queued, last = ops.queue_summary(current)
-    click.echo(f"Feature `{binding.mission}` is bound to project `{binding.project}` on {current.host_url}.")
+    click.echo(catalog.TRACKER_STATUS.format(mission=binding.mission, project=binding.project, url=current.host_url))
     if last:
-        click.echo(f"Last sync: {last.get('time')} ({last.get('pushed', 0)} pushed, "
-                   f"{last.get('pulled', 0)} pulled{', error: ' + str(last['error']) if last.get('error') else ''}).")
+        error = catalog.TRACKER_LAST_SYNC_ERROR.format(error=last["error"]) if last.get("error") else ""
+        click.echo(catalog.TRACKER_LAST_SYNC.format(time=last.get("time"), pushed=last.get("pushed", 0),
+                                                    pulled=last.get("pulled", 0), error=error))
     else:
-        click.echo("Last sync: never.")
-    click.echo(f"Queued events: {queued}.")
+        click.echo(catalog.TRACKER_NEVER_SYNCED)
+    click.echo(catalog.QUEUED_EVENTS.format(queued=queued))
 
 
 @tracker.group("sync")

@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -54,6 +54,9 @@ from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.state import DaemonState, read_state, write_state
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states.catalog import SAAS_URL_ENV_VAR
+
+if TYPE_CHECKING:
+    from orchestrator.facts import LiveFacts
 
 log = logging.getLogger("spec_kitty.daemon")
 
@@ -75,6 +78,16 @@ class TargetKey:
 
     def label(self) -> str:
         return f"{Path(self.repo_root).name}/{self.mission}"
+
+    def facts(self) -> LiveFacts:
+        """Fresh facts as the requesting client would see them: its repository, mission and host env."""
+        from orchestrator.facts import LiveFacts
+
+        env = dict(os.environ)
+        env.pop(SAAS_URL_ENV_VAR, None)
+        if self.saas_url:
+            env[SAAS_URL_ENV_VAR] = self.saas_url
+        return LiveFacts(cwd=Path(self.repo_root), mission=self.mission, env=env)
 
 
 @dataclass
@@ -136,7 +149,6 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
     Runs in a worker thread. The readiness machine decides, as for any command, whether the target
     may sync; a failure comes back with the catalog's wording.
     """
-    from orchestrator.facts import LiveFacts
     from orchestrator.sync import run_sync
     from orchestrator.tracker import sync_target
     from states.facts import Need
@@ -144,11 +156,7 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
 
     if not Path(key.repo_root).is_dir():
         raise TargetGone(f"{key.repo_root} no longer exists")
-    env = dict(os.environ)
-    env.pop(SAAS_URL_ENV_VAR, None)
-    if key.saas_url:
-        env[SAAS_URL_ENV_VAR] = key.saas_url
-    facts = LiveFacts(cwd=Path(key.repo_root), mission=key.mission, env=env)
+    facts = key.facts()
     verdict = settle(facts, Need(hosted=True, state=READY))
     if not verdict.proceed:
         assert verdict.outcome is not None
@@ -258,7 +266,6 @@ class Daemon:
 
     def _target_summaries(self) -> list[dict[str, Any]]:
         """Per target: queued count from the durable queue (read in a thread: it is sqlite)."""
-        from orchestrator.facts import LiveFacts
         from orchestrator.tracker import queue_summary
 
         rows = []
@@ -267,11 +274,7 @@ class Daemon:
             key = target.key
             queued = 0
             with contextlib.suppress(Exception):  # a vanished repo or locked queue must not break status
-                env = dict(os.environ)
-                env.pop(SAAS_URL_ENV_VAR, None)
-                if key.saas_url:
-                    env[SAAS_URL_ENV_VAR] = key.saas_url
-                queued = queue_summary(LiveFacts(cwd=Path(key.repo_root), mission=key.mission, env=env))[0]
+                queued = queue_summary(key.facts())[0]
             rows.append({"repo_root": key.repo_root, "mission": key.mission, "queued": queued,
                          "last_result": target.last_result, "last_error": target.last_error,
                          "last_at": target.last_at, "next_in": round(max(target.due - now, 0.0), 1)})
