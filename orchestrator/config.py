@@ -30,15 +30,26 @@ def validate_url(value: str) -> str | int:
     if value == "":
         return ""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"`{value}` is not an http(s) URL.")
-    if parts.username or parts.password:
+    if "@" in value:  # checked first (a base URL has no other use for "@"): never echo a secret back
         raise ConfigError("A server URL must not contain credentials.")
+    shown = redact_url(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"`{shown}` is not an http(s) URL.")
     if parts.query or parts.fragment:
-        raise ConfigError(f"`{value}` must not carry a query or fragment.")
+        raise ConfigError(f"`{shown}` must not carry a query or fragment.")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ConfigError(f"Plain http is allowed only for loopback hosts; use https for `{parts.hostname}`.")
     return value.rstrip("/")
+
+
+def redact_url(value: str) -> str:
+    """``value`` without user info, query or fragment: the parts that may carry a secret."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    hidden = "?…" if parts.query or parts.fragment else ""
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else value.split("?")[0].split("#")[0]
+    return base.rpartition("@")[2] + hidden
 
 
 def is_loopback(host: str) -> bool:

@@ -56,8 +56,14 @@ class LiveFacts:
     @cached_property
     def host_url(self) -> str | None:
         env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
-        if env_url:
-            return env_url.rstrip("/")
+        if env_url:  # validated like the config key: it is printed in messages and gets the token
+            from orchestrator.config import validate_url
+            from orchestrator.errors import ConfigError
+
+            try:
+                return str(validate_url(env_url))
+            except ConfigError as error:
+                raise ConfigError(f"{SAAS_URL_ENV_VAR}: {error}") from None
         from orchestrator.config import lookup
 
         configured = str(lookup(self.config, "sync.server_url") or "").strip().rstrip("/")

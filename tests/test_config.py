@@ -14,7 +14,7 @@ import tomllib
 
 import pytest
 from support.cli import assert_only_config_written
-from support.projects import snapshot_tree, write_config
+from support.projects import snapshot_tree, write_auth, write_config
 from support.shell import Shell, parallel
 
 from orchestrator import config as cfg
@@ -115,7 +115,7 @@ CONFIG_REFUSALS = [
     (["sync.server_url", "https://token@example.com"], "A server URL must not contain credentials."),
     (["sync.server_url", "ftp://example.com"], "`ftp://example.com` is not an http(s) URL."),
     (["sync.server_url", "example.com"], "`example.com` is not an http(s) URL."),
-    (["sync.server_url", "https://example.com/?a=1"], "`https://example.com/?a=1` must not carry a query or fragment."),
+    (["sync.server_url", "https://example.com/?a=1"], "`https://example.com/?…` must not carry a query or fragment."),
     (["sync.background_daemon", "sometimes"], "`sometimes` is not a daemon policy; use `auto` or `manual`."),
     (["sync.background_daemon", ""], "`` is not a daemon policy; use `auto` or `manual`."),
     (["sync.daemon_idle_seconds", "soon"], "`soon` is not a number of seconds (5 or more)."),
@@ -221,3 +221,19 @@ def test_unknown_key_error_lists_every_known_key() -> None:
         cfg.known_key("sync.nope")
     assert str(caught.value) == f"Unknown key `sync.nope`. Known keys: {KNOWN}."
     assert KNOWN.split(", ") == list(cfg.KNOWN_KEYS)
+
+
+def test_given_a_secret_in_a_bad_url_when_set_then_the_error_never_echoes_it(shell: Shell) -> None:
+    for value in ("ftp://user:hunter2@example.com", "user:hunter2@example.com", "https://h.example/?token=hunter2",
+                  "gopher://h.example/#hunter2"):
+        done = shell.run("config", "set", "sync.server_url", value)
+        assert done.exit_code == 1 and "hunter2" not in done.stdout + done.stderr, done.describe()
+
+
+def test_given_credentials_in_the_url_env_var_when_a_hosted_command_runs_then_refused_without_echo(
+        shell: Shell) -> None:
+    shell.flag("1")
+    write_auth(shell.home)
+    done = shell.run("tracker", "status", env={"SPEC_KITTY_SAAS_URL": "https://me:hunter2@saas.example"})
+    assert (done.stdout, done.stderr, done.exit_code) == (
+        "", "Error: SPEC_KITTY_SAAS_URL: A server URL must not contain credentials.\n", 1)

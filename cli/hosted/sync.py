@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from typing import Any
-
 import click
 
 from cli.gate import facts, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
-from orchestrator.facts import LiveFacts
-from states import catalog
+from cli.hosted.report import run_and_report
 from states.facts import Intent
 from states.machine import READY
 
@@ -19,35 +15,6 @@ from states.machine import READY
 @click.group()
 def sync() -> None:
     """Hosted SaaS sync commands."""
-
-
-def run_and_report(current: LiveFacts) -> None:
-    """Run one foreground sync and print its summary (a progress bar on a TTY for many batches)."""
-    from orchestrator.sync import run_sync
-    from orchestrator.tracker import sync_target
-
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and sys.stdout.isatty() and total > 500:
-            bar = click.progressbar(length=total, label="Uploading events")
-            bar.__enter__()
-        if bar is not None:
-            bar.update(done - bar.pos)
-
-    try:
-        result = run_sync(sync_target(current), progress=progress)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
-    click.echo(summary_line(current, result.pushed, result.pulled, result.queued))
-
-
-def summary_line(current: LiveFacts, pushed: int, pulled: int, queued: int) -> str:
-    """The one-line result of a sync, the same whether it ran here or in the background daemon."""
-    return catalog.SYNC_SUMMARY.format(mission=current.mission_slug, url=current.host_url, pushed=pushed,
-                                       pulled=pulled, queued=queued)
 
 
 @sync.command("run")

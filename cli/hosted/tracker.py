@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.gate import facts, mission_option, requires
-from cli.hosted.sync import run_and_report, summary_line
+from cli.hosted.report import run_and_report, summary_line
 from orchestrator import tracker as ops
 from states import catalog
 from states.facts import Intent

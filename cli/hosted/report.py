@@ -1,0 +1,40 @@
+"""Running a foreground sync and reporting it: shared by `sync run` and `tracker sync run` (its fallback)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from orchestrator.facts import LiveFacts
+from states import catalog
+
+
+def run_and_report(current: LiveFacts) -> None:
+    """Run one foreground sync and print its summary (a progress bar on a TTY for many batches)."""
+    from orchestrator.sync import run_sync
+    from orchestrator.tracker import sync_target
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and sys.stdout.isatty() and total > 500:
+            bar = click.progressbar(length=total, label="Uploading events")
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        result = run_sync(sync_target(current), progress=progress)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(summary_line(current, result.pushed, result.pulled, result.queued))
+
+
+def summary_line(current: LiveFacts, pushed: int, pulled: int, queued: int) -> str:
+    """The one-line result of a sync, the same whether it ran here or in the background daemon."""
+    return catalog.SYNC_SUMMARY.format(mission=current.mission_slug, url=current.host_url, pushed=pushed,
+                                       pulled=pulled, queued=queued)
