@@ -45,7 +45,7 @@ def status(mission: str | None, as_json: bool) -> None:
     click.echo(render_kanban(snapshot))
     others = [f.name for f in folders if f.name != folder.name]
     if others:
-        click.echo(f"Other missions: {', '.join(sorted(others))}")
+        click.echo(catalog.OTHER_MISSIONS.format(names=", ".join(sorted(others))))
     for line in hosted_lines(folder.name):
         click.echo(line)
 
@@ -73,11 +73,12 @@ def render_kanban(snapshot: dict[str, Any]) -> str:
     by_lane: dict[str, list[str]] = {}
     for wp_id, wp in snapshot["work_packages"].items():
         by_lane.setdefault(wp["lane"], []).append(wp_id)
-    lines = [f"Mission {snapshot['mission_slug']}: {len(snapshot['work_packages'])} work packages, "
-             f"{snapshot['event_count']} lane events"]
+    lines = [catalog.KANBAN_HEADER.format(mission=snapshot["mission_slug"], wps=len(snapshot["work_packages"]),
+                                          events=snapshot["event_count"])]
     for lane in missions.LANES:
         if snapshot["summary"][lane]:
-            lines.append(f"  {lane:<12}{snapshot['summary'][lane]:>3}  {' '.join(by_lane[lane])}")
+            lines.append(catalog.KANBAN_LANE.format(lane=lane, count=snapshot["summary"][lane],
+                                                    wps=" ".join(by_lane[lane])))
     return "\n".join(lines)
 
 
@@ -102,7 +103,8 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     folder = missions.mission_dir(facts.project_root, facts.mission_slug)
     row = missions.append_transition(folder, wp_id, to_lane, actor=actor or _user(), reason=reason,
                                      force=force)
-    click.echo(f"{wp_id}: {row['from_lane']} -> {to_lane} ({folder.name}, event {row['event_id']})")
+    click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=to_lane,
+                                       mission=folder.name, event_id=row["event_id"]))
     if app().ask(QUEUE_NEED, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.outbox import enqueue_local_event
 

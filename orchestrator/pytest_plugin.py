@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from states.catalog import HOME_ENV_VAR, SAAS_SYNC_ENV_VAR
+
 if TYPE_CHECKING:
     from orchestrator.binding import Binding
     from orchestrator.devsaas.testing import DevSaas
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
     from states.facts import Intent, Need, StaticFacts
     from states.machine import Verdict
 
-HOME_ENV = "SPEC_KITTY_HOME"
+HOME_ENV = HOME_ENV_VAR
 DEV_SAAS_MARKER = "dev_saas"
 
 
@@ -97,7 +99,7 @@ class SpecKittyHome:
 
     def enable_sync(self, enabled: bool = True) -> None:
         """Turn the rollout flag on (or off) for this test's process and its children."""
-        self.monkeypatch.setenv("SPEC_KITTY_ENABLE_SAAS_SYNC", "1" if enabled else "0")
+        self.monkeypatch.setenv(SAAS_SYNC_ENV_VAR, "1" if enabled else "0")
 
     def set_env(self, name: str, value: str | None) -> None:
         """Set (or with None, unset) an environment variable for this test only."""

@@ -98,6 +98,10 @@ STATUS_LABELS: dict[str, str] = {
 STATUS_UNAVAILABLE = "Hosted sync: unknown ({error})"
 
 # --- local command wording -------------------------------------------------------------------------
+KANBAN_HEADER = "Mission {mission}: {wps} work packages, {events} lane events"
+KANBAN_LANE = "  {lane:<12}{count:>3}  {wps}"
+OTHER_MISSIONS = "Other missions: {names}"
+WP_MOVED = "{wp_id}: {from_lane} -> {to_lane} ({mission}, event {event_id})"
 NOT_A_PROJECT = "No spec-kitty project here (no `kitty-specs/` folder found)."
 NO_MISSIONS = "No missions found under `{path}`."
 MALFORMED_LINE = "warning: {path}:{line}: skipped malformed line ({reason})"
