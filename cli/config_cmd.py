@@ -9,6 +9,7 @@ import click
 from orchestrator import config as cfg
 from orchestrator import paths
 from orchestrator.errors import ConfigError
+from states import catalog
 
 
 @click.group()
@@ -28,7 +29,7 @@ def get(key: str) -> None:
     """Print the value of KEY (exit 1 when it is not set)."""
     value = cfg.get(key)
     if value is None:
-        raise ConfigError(f"`{key}` is not set in {paths.config_file()}.")
+        raise ConfigError(catalog.CONFIG_NOT_SET.format(key=key, path=paths.config_file()))
     click.echo(_show(value))
 
 
@@ -51,4 +52,4 @@ def unset(key: str) -> None:
 def list_() -> None:
     """Print every key set in the file (unknown keys included: they are the operator's)."""
     for key, value in cfg.flatten(cfg.read_config()):
-        click.echo(f"{key} = {_show(value)}")
+        click.echo(catalog.CONFIG_LINE.format(key=key, value=_show(value)))

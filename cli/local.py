@@ -58,7 +58,7 @@ def hosted_lines(slug: str) -> list[str]:
         return [catalog.STATUS_UNAVAILABLE.format(error=error)]
     if state == DISABLED:
         return []
-    lines = [f"Hosted sync: {catalog.STATUS_LABELS[state]}"]
+    lines = [catalog.STATUS_HOSTED.format(label=catalog.STATUS_LABELS[state])]
     if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
         from orchestrator.daemon.state import summary_line
 

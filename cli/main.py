@@ -18,6 +18,7 @@ import click
 from cli.gate import App
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
+from states import catalog
 from states.catalog import ExitCode
 from states.facts import LOCAL, Need
 from states.machine import UNAUTHED
@@ -78,7 +79,7 @@ class SpecKittyGroup(click.Group):
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
         except SpecKittyError as error:
-            click.echo(f"Error: {error}", err=True)
+            click.echo(catalog.ERROR_LINE.format(error=error), err=True)
             ctx.exit(int(error.exit_code))
 
 
@@ -98,7 +99,7 @@ def main() -> None:
     except Exception as exc:  # an unexpected bug: one line, unless asked for details
         if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
             raise
-        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", err=True)
+        click.echo(catalog.UNEXPECTED_ERROR.format(kind=type(exc).__name__, error=exc), err=True)
         sys.exit(int(ExitCode.FAILURE))
 
 

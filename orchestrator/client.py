@@ -32,7 +32,7 @@ import aiohttp
 
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
-from states.catalog import NOT_BOUND_REMOTE, SERVER_ERROR, SESSION_EXPIRED, UNREACHABLE
+from states import catalog
 
 log = logging.getLogger("spec_kitty.client")
 
@@ -269,22 +269,22 @@ class SaasClient:
                     retry_after = response.headers.get("Retry-After")
                     location = response.headers.get("Location", "")
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
-                raise self._fail(RequestFailed(f"`{self.base_url}` is not a valid SaaS URL.")) from None
+                raise self._fail(RequestFailed(catalog.SAAS_INVALID_URL.format(url=self.base_url))) from None
             except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
                 raise self._fail(RequestFailed(
-                    f"The TLS connection to `{self.base_url}` failed ({type(exc).__name__}).")) from None
+                    catalog.SAAS_TLS_FAILED.format(url=self.base_url, error=type(exc).__name__))) from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 # Only a failed connect proves the request never left; otherwise a non-idempotent call
                 # may have happened on the server, and repeating it would do it twice.
                 unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
                 if attempt >= self.retries or not (idempotent or unsent):
-                    raise self._fail(HostUnreachable(UNREACHABLE.filled(url=self.base_url))) from None
+                    raise self._fail(HostUnreachable(catalog.UNREACHABLE.filled(url=self.base_url))) from None
                 reason = type(exc).__name__
             else:
                 if 200 <= status < 300:
                     return data
                 if status == 401:
-                    raise self._fail(SessionExpired(SESSION_EXPIRED), status)
+                    raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), status)
                 retryable = status == 429 or (status >= 500 and idempotent)
                 if not retryable or attempt >= self.retries:
                     raise self._refusal(status, data, location, mission)
@@ -317,25 +317,24 @@ class SaasClient:
             code = str(parsed["error"]) if isinstance(parsed.get("error"), str) else None
             detail = str(parsed.get("detail") or "")
         if 300 <= status < 400:
-            where = f" to `{_one_line(location, 120)}`" if location else ""
+            where = catalog.SAAS_REDIRECT_TARGET.format(location=_one_line(location, 120)) if location else ""
             error: SaasError = RequestFailed(
-                f"The SaaS host `{self.base_url}` answered with a redirect (HTTP {status}){where}; "
-                "not following it (check the configured host URL).")
+                catalog.SAAS_REDIRECT.format(url=self.base_url, status=status, where=where))
         elif status == 404 and code == "not_bound":
-            error = NotBoundRemote(NOT_BOUND_REMOTE.filled(url=self.base_url, slug=mission))
+            error = NotBoundRemote(catalog.NOT_BOUND_REMOTE.filled(url=self.base_url, slug=mission))
         elif status == 400 and code in _DEVICE_ERRORS:
-            error = _DEVICE_ERRORS[code](f"The SaaS host answered `{code}`.")
+            error = _DEVICE_ERRORS[code](catalog.SAAS_DEVICE_ANSWER.format(code=code))
         elif status == 400 and code == "invalid_grant":
-            error = DeviceFlowError("The login code is no longer valid; run `spec-kitty auth login` again.")
+            error = DeviceFlowError(catalog.LOGIN_CODE_INVALID)
         elif status >= 500 or status == 429:
-            error = ServerFailed(SERVER_ERROR.filled(url=self.base_url, detail=_describe(status, code, detail)))
+            error = ServerFailed(catalog.SERVER_ERROR.filled(url=self.base_url, detail=_describe(status, code, detail)))
         else:
             error = RequestFailed(
-                f"The SaaS host `{self.base_url}` refused the request: {_describe(status, code, detail)}.")
+                catalog.SAAS_REFUSED.format(url=self.base_url, detail=_describe(status, code, detail)))
         return self._fail(error, status, code)
 
     def _malformed(self, what: str) -> SaasError:
-        return self._fail(RequestFailed(f"The SaaS host `{self.base_url}` sent an unexpected answer to {what}."))
+        return self._fail(RequestFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=self.base_url, what=what)))
 
     def _fail(self, error: SaasError, status: int | None = None, code: str | None = None) -> SaasError:
         """Attach status/code and make sure no message carries the token, whatever a server echoed."""

@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator import paths
 from orchestrator.errors import ConfigError
 from orchestrator.fsutil import atomic_write_text, interprocess_lock
+from states import catalog
 
 DEFAULT_HOST = "https://spec-kitty-dev.fly.dev"
 DEFAULT_IDLE_SECONDS = 900
@@ -31,14 +32,14 @@ def validate_url(value: str) -> str | int:
         return ""
     parts = urlsplit(value)
     if "@" in value:  # checked first (a base URL has no other use for "@"): never echo a secret back
-        raise ConfigError("A server URL must not contain credentials.")
+        raise ConfigError(catalog.URL_HAS_CREDENTIALS)
     shown = redact_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"`{shown}` is not an http(s) URL.")
+        raise ConfigError(catalog.URL_NOT_HTTP.format(url=shown))
     if parts.query or parts.fragment:
-        raise ConfigError(f"`{shown}` must not carry a query or fragment.")
+        raise ConfigError(catalog.URL_HAS_QUERY.format(url=shown))
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(f"Plain http is allowed only for loopback hosts; use https for `{parts.hostname}`.")
+        raise ConfigError(catalog.URL_PLAIN_HTTP.format(host=parts.hostname))
     return value.rstrip("/")
 
 
@@ -66,13 +67,13 @@ def is_loopback(host: str) -> bool:
 def validate_policy(value: str) -> str | int:
     value = value.strip()
     if value not in ("auto", "manual"):
-        raise ConfigError(f"`{value}` is not a daemon policy; use `auto` or `manual`.")
+        raise ConfigError(catalog.NOT_A_DAEMON_POLICY.format(value=value))
     return value
 
 
 def validate_seconds(value: str) -> str | int:
     if not re.fullmatch(r"\d{1,7}", value.strip()) or int(value) < 5:
-        raise ConfigError(f"`{value}` is not a number of seconds (5 or more).")
+        raise ConfigError(catalog.NOT_IDLE_SECONDS.format(value=value))
     return int(value)
 
 
@@ -99,7 +100,7 @@ def known_key(name: str) -> Key:
     try:
         return KNOWN_KEYS[name]
     except KeyError:
-        raise ConfigError(f"Unknown key `{name}`. Known keys: {', '.join(KNOWN_KEYS)}.") from None
+        raise ConfigError(catalog.CONFIG_UNKNOWN_KEY.format(key=name, keys=", ".join(KNOWN_KEYS))) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -109,16 +110,16 @@ def read_toml(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+        raise ConfigError(catalog.CONFIG_UNREADABLE.format(path=path, reason=exc.strerror)) from None
     try:
         return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid UTF-8; fix or remove the file.") from None
+        raise ConfigError(catalog.CONFIG_NOT_UTF8.format(path=path)) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f":{match.group(1)}" if match else ""
         reason = re.sub(r"\s*\(at .*\)$", "", str(exc))
-        raise ConfigError(f"{path}{where}: invalid TOML ({reason}); fix or remove the file.") from None
+        raise ConfigError(catalog.CONFIG_INVALID_TOML.format(path=path, where=where, reason=reason)) from None
 
 
 def read_config() -> dict[str, Any]:
@@ -180,7 +181,7 @@ def set_raw(name: str, value: Any, path: Path | None = None) -> None:
                 node[part] = tomlkit.table()
             node = node[part]
             if not isinstance(node, dict):
-                raise ConfigError(f"`{part}` in {path or paths.config_file()} is not a table.")
+                raise ConfigError(catalog.CONFIG_NOT_A_TABLE.format(table=part, path=path or paths.config_file()))
         node[leaf] = value
         return True
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.rollout import is_truthy
-from states.catalog import SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
+from states.catalog import ENV_URL_INVALID, SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,7 +63,7 @@ class LiveFacts:
             try:
                 return str(validate_url(env_url))
             except ConfigError as error:
-                raise ConfigError(f"{SAAS_URL_ENV_VAR}: {error}") from None
+                raise ConfigError(ENV_URL_INVALID.format(error=error)) from None
         from orchestrator.config import lookup
 
         configured = str(lookup(self.config, "sync.server_url") or "").strip().rstrip("/")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from orchestrator import config
 from orchestrator.auth import Session, write_session
 from orchestrator.errors import SpecKittyError
+from states import catalog
 
 
 class LoginFailed(SpecKittyError):
@@ -43,7 +44,7 @@ def login_with_token(host: str, token: str) -> Session:
 
     token = token.strip()
     if not token or any(c.isspace() for c in token):
-        raise SpecKittyError("No token on stdin (expected one token, no spaces).")
+        raise SpecKittyError(catalog.TOKEN_STDIN_INVALID)
 
     async def check() -> dict[str, object]:
         async with SaasClient(host, token) as client:
@@ -84,10 +85,10 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
                 except DeviceCodeExpired:
                     break
                 except DeviceAccessDenied:
-                    raise LoginFailed("The login request was denied on the SaaS.") from None
+                    raise LoginFailed(catalog.LOGIN_DENIED) from None
                 return str(issued["access_token"]), dict(issued.get("user") or {}, **{
                     "expires_at": issued.get("expires_at")})
-            raise LoginFailed("The login code expired before it was approved; run `spec-kitty auth login` again.")
+            raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
 
     token, profile = asyncio.run(flow())
     return _store(host, token, profile)

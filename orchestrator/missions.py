@@ -21,6 +21,7 @@ from typing import Any
 from orchestrator.errors import MissionError
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
+from states import catalog
 
 LANES: tuple[str, ...] = (
     "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
@@ -73,9 +74,9 @@ def resolve_slug(root: Path | None, option: str | None, cwd: Path) -> str:
 def mission_dir(root: Path | None, slug: str) -> Path:
     """The folder of an existing mission; refuses anything that is not a folder under ``kitty-specs/``."""
     if root is None or not (root / SPECS_DIR).is_dir():
-        raise MissionError(f"No `{SPECS_DIR}/` folder here; run this inside a spec-kitty project.")
+        raise MissionError(catalog.NO_SPECS_FOLDER.format(specs=SPECS_DIR))
     if not SLUG.fullmatch(slug) or not (root / SPECS_DIR / slug).is_dir():
-        raise MissionError(f"No mission `{slug}` under {root / SPECS_DIR}.")
+        raise MissionError(catalog.NO_SUCH_MISSION.format(slug=slug, path=root / SPECS_DIR))
     return root / SPECS_DIR / slug
 
 
@@ -107,10 +108,11 @@ def read_log(path: Path) -> Log:
             try:
                 row = json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
-                log.problems.append(Problem(path, number, f"invalid JSON: {exc.__class__.__name__}"))
+                reason = catalog.MALFORMED_REASON_JSON.format(error=exc.__class__.__name__)
+                log.problems.append(Problem(path, number, reason))
                 continue
             if not isinstance(row, dict):
-                log.problems.append(Problem(path, number, "not a JSON object"))
+                log.problems.append(Problem(path, number, catalog.MALFORMED_REASON_NOT_OBJECT))
                 continue
             log.rows.append(row)
     return log
@@ -151,13 +153,13 @@ def reduce(slug: str, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def check_lane(lane: str) -> str:
     if lane not in LANES:
-        raise MissionError(f"Unknown lane `{lane}`. Lanes: {', '.join(LANES)}.")
+        raise MissionError(catalog.UNKNOWN_LANE.format(lane=lane, lanes=", ".join(LANES)))
     return lane
 
 
 def check_wp(wp_id: str) -> str:
     if not WP_ID.fullmatch(wp_id):
-        raise MissionError(f"`{wp_id}` is not a work package id (expected WP followed by digits, e.g. WP01).")
+        raise MissionError(catalog.NOT_A_WP_ID.format(wp_id=wp_id))
     return wp_id
 
 

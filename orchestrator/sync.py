@@ -29,6 +29,7 @@ from orchestrator import paths
 from orchestrator.errors import SpecKittyError
 from orchestrator.missions import LANES, SLUG, WP_ID, append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
+from states import catalog
 
 if TYPE_CHECKING:
     from orchestrator.client import SaasClient
@@ -182,8 +183,7 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
                 upload.cancel()
         unacked = [event_id for event_id in dict.fromkeys(answer) if event_id in sent]
         if not unacked:  # the contract acks every id sent; looping on a refusal would never end
-            raise SyncError(f"The SaaS host `{target.server_url}` acknowledged none of the {len(batch)} "
-                            "events sent; they stay queued.")
+            raise SyncError(catalog.SYNC_NOTHING_ACKED.format(url=target.server_url, count=len(batch)))
         if len(unacked) < len(sent):  # a partial ack: re-read rather than trust the read-ahead
             queue.ack(key, unacked)
             count_acked()

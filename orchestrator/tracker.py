@@ -10,6 +10,7 @@ from orchestrator.binding import Binding, remove_binding, write_binding
 from orchestrator.errors import SpecKittyError
 from orchestrator.facts import LiveFacts
 from orchestrator.missions import SLUG
+from states import catalog
 
 
 def default_project(facts: LiveFacts) -> str:
@@ -34,9 +35,9 @@ def bind(facts: LiveFacts, project: str | None) -> Binding:
 
     project = project or default_project(facts)
     slug = facts.mission_slug
-    for what, value in (("project key", project), ("mission slug", slug)):
+    for wording, value in ((catalog.INVALID_PROJECT_KEY, project), (catalog.INVALID_MISSION_SLUG, slug)):
         if not SLUG.fullmatch(value):
-            raise SpecKittyError(f"`{value}` is not a valid {what} (letters, digits, `.`, `_`, `-`).")
+            raise SpecKittyError(wording.format(value=value))
     host = facts.host_url or ""
 
     async def create() -> dict[str, object]:

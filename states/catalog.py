@@ -68,6 +68,19 @@ NOT_BOUND_REMOTE = Failure(
     "The SaaS host `{url}` has no binding for feature `{slug}`.", "Run `spec-kitty tracker bind`."
 )
 
+# --- SaaS refusals no retry would help (one line: ``Error: <line>``) ------------------------------------
+SAAS_INVALID_URL = "`{url}` is not a valid SaaS URL."
+SAAS_TLS_FAILED = "The TLS connection to `{url}` failed ({error})."
+SAAS_REDIRECT = (
+    "The SaaS host `{url}` answered with a redirect (HTTP {status}){where}; "
+    "not following it (check the configured host URL)."
+)
+SAAS_REDIRECT_TARGET = " to `{location}`"
+SAAS_DEVICE_ANSWER = "The SaaS host answered `{code}`."
+SAAS_REFUSED = "The SaaS host `{url}` refused the request: {detail}."
+SAAS_UNEXPECTED_ANSWER = "The SaaS host `{url}` sent an unexpected answer to {what}."
+SYNC_NOTHING_ACKED = "The SaaS host `{url}` acknowledged none of the {count} events sent; they stay queued."
+
 # --- daemon policy outcomes (exit 0: the operator chose this) -----------------------------------------
 DAEMON_MANUAL = Failure(
     'Background sync is in manual mode (`[sync].background_daemon = "manual"`).',
@@ -96,6 +109,7 @@ STATUS_LABELS: dict[str, str] = {
 }
 
 STATUS_UNAVAILABLE = "Hosted sync: unknown ({error})"
+STATUS_HOSTED = "Hosted sync: {label}"
 
 # --- local command wording -------------------------------------------------------------------------
 KANBAN_HEADER = "Mission {mission}: {wps} work packages, {events} lane events"
@@ -106,6 +120,32 @@ NOT_A_PROJECT = "No spec-kitty project here (no `kitty-specs/` folder found)."
 NO_MISSIONS = "No missions found under `{path}`."
 MALFORMED_LINE = "warning: {path}:{line}: skipped malformed line ({reason})"
 MALFORMED_AUTH = "warning: {path} is malformed and was ignored."
+MALFORMED_REASON_JSON = "invalid JSON: {error}"
+MALFORMED_REASON_NOT_OBJECT = "not a JSON object"
+NO_SPECS_FOLDER = "No `{specs}/` folder here; run this inside a spec-kitty project."
+NO_SUCH_MISSION = "No mission `{slug}` under {path}."
+UNKNOWN_LANE = "Unknown lane `{lane}`. Lanes: {lanes}."
+NOT_A_WP_ID = "`{wp_id}` is not a work package id (expected WP followed by digits, e.g. WP01)."
+
+# --- the CLI edge: a typed error becomes one line on stderr -----------------------------------------
+ERROR_LINE = "Error: {error}"
+UNEXPECTED_ERROR = "Error: unexpected {kind}: {error} (rerun with --debug for details)"
+
+# --- `spec-kitty config` and the files it reads ----------------------------------------------------
+CONFIG_LINE = "{key} = {value}"
+CONFIG_NOT_SET = "`{key}` is not set in {path}."
+CONFIG_UNKNOWN_KEY = "Unknown key `{key}`. Known keys: {keys}."
+CONFIG_NOT_A_TABLE = "`{table}` in {path} is not a table."
+CONFIG_UNREADABLE = "Cannot read {path}: {reason}."
+CONFIG_NOT_UTF8 = "{path}: not valid UTF-8; fix or remove the file."
+CONFIG_INVALID_TOML = "{path}{where}: invalid TOML ({reason}); fix or remove the file."
+URL_HAS_CREDENTIALS = "A server URL must not contain credentials."
+URL_NOT_HTTP = "`{url}` is not an http(s) URL."
+URL_HAS_QUERY = "`{url}` must not carry a query or fragment."
+URL_PLAIN_HTTP = "Plain http is allowed only for loopback hosts; use https for `{host}`."
+ENV_URL_INVALID = f"{SAAS_URL_ENV_VAR}: {{error}}"
+NOT_A_DAEMON_POLICY = "`{value}` is not a daemon policy; use `auto` or `manual`."
+NOT_IDLE_SECONDS = "`{value}` is not a number of seconds (5 or more)."
 
 # --- what each readiness state means (diagrams/README.md and `sync explain`) --------------------------
 STATE_NOTES: dict[str, str] = {
@@ -125,25 +165,37 @@ LOGIN_PROMPT = "To log in, open {url} and confirm the code {code}."
 LOGIN_WAITING = "Waiting for approval..."
 LOGGED_IN = "Logged in to {url}{who}."
 LOGGED_IN_AS = " as {login}"
+TOKEN_STDIN_INVALID = "No token on stdin (expected one token, no spaces)."
+LOGIN_DENIED = "The login request was denied on the SaaS."
+LOGIN_CODE_EXPIRED = "The login code expired before it was approved; run `spec-kitty auth login` again."
+LOGIN_CODE_INVALID = "The login code is no longer valid; run `spec-kitty auth login` again."
 AUTH_STATUS = "Logged in to {url} as {login}."
 AUTH_EXPIRES = "Token expires: {expires}."
+AUTH_UNKNOWN_HOST = "(unknown host)"
+AUTH_UNKNOWN_LOGIN = "(unknown)"
+AUTH_UNKNOWN_EXPIRY = "unknown"
 LOGGED_OUT = "Logged out."
 NOT_LOGGED_IN = "Not logged in; nothing to do."
 TRACKER_BOUND = "Bound feature `{mission}` to project `{project}` on {url}."
 TRACKER_UNBOUND = "Unbound feature `{mission}` from project `{project}`."
+INVALID_PROJECT_KEY = "`{value}` is not a valid project key (letters, digits, `.`, `_`, `-`)."
+INVALID_MISSION_SLUG = "`{value}` is not a valid mission slug (letters, digits, `.`, `_`, `-`)."
 TRACKER_STATUS = "Feature `{mission}` is bound to project `{project}` on {url}."
 TRACKER_LAST_SYNC = "Last sync: {time} ({pushed} pushed, {pulled} pulled{error})."
 TRACKER_LAST_SYNC_ERROR = ", error: {error}"
 TRACKER_NEVER_SYNCED = "Last sync: never."
 QUEUED_EVENTS = "Queued events: {queued}."
 SYNC_SUMMARY = "Synced feature `{mission}` with {url}: {pushed} pushed, {pulled} pulled, {queued} still queued."
+SYNC_PROGRESS_LABEL = "Uploading events"
 
 # --- `spec-kitty sync explain` ----------------------------------------------------------------------
 EXPLAIN_HEADING = "Hosted sync readiness for feature `{slug}`:"
 EXPLAIN_STATE = "State: {state}"
+EXPLAIN_ROW = "  {mark} {label}  {source}"
 EXPLAIN_PROBE_LABEL = "host answers"
 EXPLAIN_NOT_PROBED = "not probed (add --probe)"
 EXPLAIN_NO_HOST_TO_PROBE = "no host to probe"
+EXPLAIN_PROBE_SOURCE = "probe {url}"
 EXPLAIN_DAEMON = "Background daemon policy: {policy} ({source})"
 EXPLAIN_READY = Failure(
     "Hosted sync is ready for feature `{slug}`.", "Run `spec-kitty sync run` to sync now.", ExitCode.OK, gap=True
@@ -160,6 +212,7 @@ DAEMON_REASON_TIMEOUT = "it did not answer within {seconds:g} seconds"
 DAEMON_REASON_SPAWN = "it could not be started: {error}"
 DAEMON_REASON_EXITED = "it exited right after starting; see the daemon log"
 DAEMON_REASON_LOST = "it stopped answering"
+DAEMON_TARGET_GONE = "{path} no longer exists"
 DAEMON_LINE_RUNNING = "Sync daemon: running (pid {pid}, version {version}, up {uptime})"
 DAEMON_LINE_NOT_ANSWERING = "Sync daemon: not answering (pid {pid})"
 DAEMON_LINE_STARTING = "Sync daemon: starting (pid {pid})"

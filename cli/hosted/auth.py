@@ -43,9 +43,9 @@ def status() -> None:
     """Show who is logged in, to which host, and until when (never the token)."""
     session = facts().auth.session
     assert session is not None
-    click.echo(catalog.AUTH_STATUS.format(url=session.server_url or "(unknown host)",
-                                          login=session.login or "(unknown)"))
-    click.echo(catalog.AUTH_EXPIRES.format(expires=session.expires_at or "unknown"))
+    click.echo(catalog.AUTH_STATUS.format(url=session.server_url or catalog.AUTH_UNKNOWN_HOST,
+                                          login=session.login or catalog.AUTH_UNKNOWN_LOGIN))
+    click.echo(catalog.AUTH_EXPIRES.format(expires=session.expires_at or catalog.AUTH_UNKNOWN_EXPIRY))
 
 
 @auth.command()

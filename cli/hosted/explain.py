@@ -43,7 +43,8 @@ def probe_row(current: LiveFacts, verdict: Verdict, probe: bool) -> Row:
     if not current.host_url:
         return Row(label, None, catalog.EXPLAIN_NO_HOST_TO_PROBE)
     found = machine_probe(verdict, explain_need(probe))
-    return Row(label, current.host_reachable() if found is None else found, f"probe {current.host_url}")
+    return Row(label, current.host_reachable() if found is None else found,
+               catalog.EXPLAIN_PROBE_SOURCE.format(url=current.host_url))
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def render(picture: Explanation, color: bool) -> str:
         return click.style(symbol, fg="green" if ok else "red", bold=True)
 
     lines = [catalog.EXPLAIN_HEADING.format(slug=picture.verdict.slug)]
-    lines += [f"  {mark(r.ok)} {r.label.ljust(width)}  {r.source}" for r in rows]
+    lines += [catalog.EXPLAIN_ROW.format(mark=mark(r.ok), label=r.label.ljust(width), source=r.source) for r in rows]
     lines += ["", catalog.EXPLAIN_DAEMON.format(policy=picture.daemon_policy, source=picture.daemon_source)]
     state = picture.verdict.state
     lines += ["", catalog.EXPLAIN_STATE.format(state=click.style(state, bold=True) if color else state)]

@@ -21,7 +21,7 @@ def run_and_report(current: LiveFacts) -> None:
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None and sys.stdout.isatty() and total > 500:
-            bar = click.progressbar(length=total, label="Uploading events")
+            bar = click.progressbar(length=total, label=catalog.SYNC_PROGRESS_LABEL)
             bar.__enter__()
         if bar is not None:
             bar.update(done - bar.pos)

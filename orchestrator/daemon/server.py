@@ -53,7 +53,7 @@ from orchestrator import paths
 from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.state import DaemonState, read_state, write_state
 from orchestrator.errors import CatalogFailure, SpecKittyError
-from states.catalog import SAAS_URL_ENV_VAR
+from states.catalog import DAEMON_TARGET_GONE, SAAS_URL_ENV_VAR
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
@@ -155,7 +155,7 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
     from states.machine import READY, UNBOUND, settle
 
     if not Path(key.repo_root).is_dir():
-        raise TargetGone(f"{key.repo_root} no longer exists")
+        raise TargetGone(DAEMON_TARGET_GONE.format(path=key.repo_root))
     facts = key.facts()
     verdict = settle(facts, Need(hosted=True, state=READY))
     if not verdict.proceed:
