@@ -53,6 +53,8 @@ def main() -> None:
         env_on = dict(env, SPEC_KITTY_ENABLE_SAAS_SYNC="1")
         cases: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([sys.executable, "-c", "pass"], env),
+            # the floor the issue names: a click group with a core transitions machine and tomllib
+            "floor: click+transitions+tomllib": ([sys.executable, "-c", "import click, transitions, tomllib"], env),
             "spec-kitty --help": ([spec_kitty, "--help"], env),
             "spec-kitty status": ([spec_kitty, "status"], env),
             "spec-kitty status (flag on)": ([spec_kitty, "status"], env_on),
@@ -83,9 +85,9 @@ def main() -> None:
             print(json.dumps(rows, indent=2))
             return
         print(f"runs per case: {args.runs} (median), python: {sys.version.split()[0]}")
-        print(f"{'command':<30}{'median ms':>10}{'x python':>10}{'peak RSS MiB':>14}")
+        print(f"{'command':<34}{'median ms':>10}{'x python':>10}{'peak RSS MiB':>14}")
         for name, row in rows.items():
-            print(f"{name:<30}{row['median_ms']:>10}{row['ratio']:>10}{row['peak_rss_mib']:>14}")
+            print(f"{name:<34}{row['median_ms']:>10}{row['ratio']:>10}{row['peak_rss_mib']:>14}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
