@@ -2,6 +2,8 @@
 
 Machines here are noisy, so every command is measured side by side in one run, interleaved, and we
 report medians and ratios (never absolute targets in tests). Peak RSS comes from ``wait4``'s rusage.
+Where valgrind is installed, each command's instruction count (callgrind) gives a second ratio that
+does not move with the machine's load.
 
 Run: ``.venv/bin/python benchmarks/bench_startup.py [--runs 15]``
 """
@@ -33,6 +35,17 @@ def measure(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, flo
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{argv} exited {proc.returncode}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def instructions(argv: list[str], cwd: Path, env: dict[str, str]) -> int | None:
+    """Instructions executed (valgrind callgrind): repeatable whatever else the machine is doing."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    done = subprocess.run([valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
+                          env=env, capture_output=True, text=True)
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    return int(found[-1].split(":")[-1]) if found else None
 
 
 def main() -> None:
@@ -73,11 +86,14 @@ def main() -> None:
                 times[name].append(t)
                 rss[name].append(r)
         base = statistics.median(times["python -c pass"])
+        counts = {name: instructions(argv, work, e) for name, (argv, e) in cases.items()}
+        base_count = counts["python -c pass"]
         rows = {
             name: {
                 "median_ms": round(statistics.median(ts) * 1000, 1),
                 "ratio": round(statistics.median(ts) / base, 2),
                 "peak_rss_mib": round(max(rss[name]), 1),
+                "instructions_ratio": round(counts[name] / base_count, 2) if counts[name] and base_count else None,
             }
             for name, ts in times.items()
         }
@@ -85,9 +101,10 @@ def main() -> None:
             print(json.dumps(rows, indent=2))
             return
         print(f"runs per case: {args.runs} (median), python: {sys.version.split()[0]}")
-        print(f"{'command':<34}{'median ms':>10}{'x python':>10}{'peak RSS MiB':>14}")
+        print(f"{'command':<34}{'median ms':>10}{'x python':>10}{'x python (instr.)':>19}{'peak RSS MiB':>14}")
         for name, row in rows.items():
-            print(f"{name:<34}{row['median_ms']:>10}{row['ratio']:>10}{row['peak_rss_mib']:>14}")
+            instr = row["instructions_ratio"] if row["instructions_ratio"] is not None else "n/a"
+            print(f"{name:<34}{row['median_ms']:>10}{row['ratio']:>10}{instr:>19}{row['peak_rss_mib']:>14}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

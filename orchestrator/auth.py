@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from orchestrator import paths
 from orchestrator.fsutil import atomic_write_text
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):  # not a dataclass: read on every hosted command's start-up
     access_token: str
     server_url: str
     expires_at: str | None = None
@@ -27,8 +26,7 @@ class Session:
         return f"Session(login={self.login!r}, server_url={self.server_url!r}, expires_at={self.expires_at!r})"
 
 
-@dataclass(frozen=True)
-class AuthRead:
+class AuthRead(NamedTuple):
     session: Session | None
     malformed: Path | None = None
 
@@ -59,7 +57,7 @@ def read_session(path: Path | None = None) -> AuthRead:
 
 
 def write_session(session: Session, path: Path | None = None) -> None:
-    atomic_write_text(path or paths.auth_file(), json.dumps(asdict(session), indent=2) + "\n", mode=0o600)
+    atomic_write_text(path or paths.auth_file(), json.dumps(session._asdict(), indent=2) + "\n", mode=0o600)
 
 
 def remove_session(path: Path | None = None) -> bool:

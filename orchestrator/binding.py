@@ -13,16 +13,14 @@ Layout (tomlkit keeps whatever else the file holds)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator import paths
 from orchestrator.config import edit_document, read_toml
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):  # not a dataclass: read on every hosted command's start-up
     project: str
     mission: str
     server_url: str

@@ -23,7 +23,6 @@ import gzip
 import json
 import logging
 import random
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -344,5 +343,5 @@ class SaasClient:
             error.args = tuple(scrubbed)
             if isinstance(error, CatalogFailure):
                 failure = error.failure
-                error.failure = replace(failure, message=failure.message.replace(self._token, "[token]"))
+                error.failure = failure._replace(message=failure.message.replace(self._token, "[token]"))
         return error

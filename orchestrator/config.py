@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator import paths
 from orchestrator.errors import ConfigError
@@ -77,8 +76,7 @@ def validate_seconds(value: str) -> str | int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):  # not a dataclass: `config` commands pay for whatever is defined at import
     """A known configuration key: its validator and what it means."""
 
     name: str

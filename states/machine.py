@@ -11,8 +11,7 @@ wins over the trigger (``build_machine`` refuses such a model).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from transitions import Machine
 
@@ -30,8 +29,7 @@ DAEMON_MANUAL = "Daemon_manual"
 DAEMON_OFF = "Daemon_off"
 
 
-@dataclass(frozen=True)
-class Prerequisite:
+class Prerequisite(NamedTuple):
     """A readiness step: the machine rests in ``state`` until ``fact`` holds."""
 
     state: str
@@ -141,13 +139,28 @@ def machine() -> Machine:
     return _machine
 
 
-@dataclass(frozen=True)
 class Verdict:
-    """Where the machine settled for a command, and what to tell the operator if it stops there."""
+    """Where the machine settled for a command, and what to tell the operator if it stops there.
 
-    state: str
-    proceed: bool
-    facts: Facts = field(repr=False, compare=False)
+    A plain class (no dataclass generation at import): compared and shown by state and proceed only,
+    since the facts are lazy and reading them could touch the world.
+    """
+
+    __slots__ = ("facts", "proceed", "state")
+
+    def __init__(self, state: str, proceed: bool, facts: Facts) -> None:
+        self.state = state
+        self.proceed = proceed
+        self.facts = facts
+
+    def __repr__(self) -> str:
+        return f"Verdict(state={self.state!r}, proceed={self.proceed!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and (self.state, self.proceed) == (other.state, other.proceed)
+
+    def __hash__(self) -> int:
+        return hash((self.state, self.proceed))
 
     # Slug and URL are read from the (lazy) facts only when wording needs them: ``--help`` with the
     # flag off must not walk the repository or parse config.toml (a corrupt file would break it).
