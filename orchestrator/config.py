@@ -29,16 +29,20 @@ def validate_url(value: str) -> str | int:
     value = value.strip()
     if value == "":
         return ""
-    parts = urlsplit(value)
     if "@" in value:  # checked first (a base URL has no other use for "@"): never echo a secret back
         raise ConfigError(catalog.URL_HAS_CREDENTIALS)
     shown = redact_url(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname, _ = parts.hostname, parts.port  # both raise ValueError on a malformed host or port
+    except ValueError:
+        raise ConfigError(catalog.URL_NOT_HTTP.format(url=shown)) from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise ConfigError(catalog.URL_NOT_HTTP.format(url=shown))
     if parts.query or parts.fragment:
         raise ConfigError(catalog.URL_HAS_QUERY.format(url=shown))
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise ConfigError(catalog.URL_PLAIN_HTTP.format(host=parts.hostname))
+    if parts.scheme == "http" and not is_loopback(hostname):
+        raise ConfigError(catalog.URL_PLAIN_HTTP.format(host=hostname))
     return value.rstrip("/")
 
 
@@ -46,9 +50,13 @@ def redact_url(value: str) -> str:
     """``value`` without user info, query or fragment: the parts that may carry a secret."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(value)
+    plain = value.split("?")[0].split("#")[0]
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # a malformed host: show it without query or fragment
+        return plain.rpartition("@")[2] + ("?…" if plain != value else "")
     hidden = "?…" if parts.query or parts.fragment else ""
-    base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else value.split("?")[0].split("#")[0]
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else plain
     return base.rpartition("@")[2] + hidden
 
 

@@ -223,6 +223,12 @@ def test_unknown_key_error_lists_every_known_key() -> None:
     assert KNOWN.split(", ") == list(cfg.KNOWN_KEYS)
 
 
+def test_given_a_malformed_host_or_port_when_set_then_one_line_not_a_traceback(shell: Shell) -> None:
+    for value in ("http://[::1", "https://h.example:99999", "https://h.example:abc"):
+        done = shell.run("config", "set", "sync.server_url", value)
+        assert (done.stdout, done.stderr, done.exit_code) == ("", f"Error: `{value}` is not an http(s) URL.\n", 1)
+
+
 def test_given_a_secret_in_a_bad_url_when_set_then_the_error_never_echoes_it(shell: Shell) -> None:
     for value in ("ftp://user:hunter2@example.com", "user:hunter2@example.com", "https://h.example/?token=hunter2",
                   "gopher://h.example/#hunter2"):
