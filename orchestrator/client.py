@@ -4,7 +4,7 @@ The only module outside the daemon and dev SaaS that imports aiohttp, and itself
 remote paths, so local commands never pay for it. Design points:
 
 - *Bounded*: every attempt has a total timeout; retries are few and their pauses capped, so a dead
-  host turns into the catalog's "did not respond" within seconds instead of hanging a terminal.
+  host turns into the catalog's "stopped responding" within seconds instead of hanging a terminal.
 - *Retried only when safe*: exponential backoff with full jitter (clients never stampede a recovering
   host in lock-step) on connection errors, 429 (``Retry-After`` honoured, capped) and 5xx, for calls the
   contract makes idempotent. ``device_code`` mints a new code each time, so it is retried only when the
@@ -277,7 +277,7 @@ class SaasClient:
                 # may have happened on the server, and repeating it would do it twice.
                 unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
                 if attempt >= self.retries or not (idempotent or unsent):
-                    raise self._fail(HostUnreachable(catalog.UNREACHABLE.filled(url=self.base_url))) from None
+                    raise self._fail(HostUnreachable(catalog.CONNECTION_LOST.filled(url=self.base_url))) from None
                 reason = type(exc).__name__
             else:
                 if 200 <= status < 300:

@@ -59,6 +59,11 @@ UNBOUND = Failure("No tracker binding exists for feature `{slug}`.", "Run `spec-
 UNREACHABLE = Failure(
     "The SaaS host `{url}` did not respond within 2 seconds.", "Check your network connection and retry."
 )
+# The probe passed but the client then lost the host (after its retries): "within 2 seconds" would be
+# untrue there, so it gets its own sentence (queued events stay queued either way).
+CONNECTION_LOST = Failure(
+    "The SaaS host `{url}` stopped responding; queued events are kept.", "Check your network connection and retry."
+)
 
 # --- remote-side failures -------------------------------------------------------------------------------
 SESSION_EXPIRED = Failure("Your SaaS session has expired.", LOGIN_ACTION)
