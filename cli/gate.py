@@ -49,13 +49,19 @@ def app() -> App:
     return click.get_current_context().ensure_object(App)
 
 
-def requires(state: str, intent: Intent = Intent.LOCAL_ONLY) -> Callable[[F], F]:
-    """Declare a hosted command's need; the wrapped body runs only if the machine lets it."""
+def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: bool = False) -> Callable[[F], F]:
+    """Declare a hosted command's need; the wrapped body runs only if the machine lets it.
+
+    ``one_mission``: the command acts on exactly one mission, so several missions and no ``--mission``
+    is a usage error (exit 2, listing them) before anything is asked or written.
+    """
     need = Need(hosted=True, state=state, intent=intent)
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def gated(*args: Any, **kwargs: Any) -> Any:
+            if one_mission:
+                require_one_mission(kwargs.get("mission"))
             verdict = app().ask(need, kwargs.get("mission"))
             if not verdict.proceed:
                 assert verdict.outcome is not None
@@ -74,6 +80,23 @@ def facts(mission: str | None = None) -> LiveFacts:
     return app().facts(mission)
 
 
+def each_mission(mission: str | None) -> list[LiveFacts]:
+    """What a command that can cover every mission acts on: the one ``--mission`` names (or the only one),
+    else every bound mission in slug order (the gate has already found at least one bound)."""
+    current = facts(mission)
+    if mission or len(current.missions) <= 1:
+        return [current]
+    return [facts(slug) for slug in current.bound_missions] or [current]
+
+
+def require_one_mission(mission: str | None) -> None:
+    """Several missions and no ``--mission``: exit 2 listing them (``slug (id prefix)``), writing nothing."""
+    from orchestrator.missions import require_one
+
+    require_one(facts(mission).project_root, mission)
+
+
 mission_option = click.option(
-    "--mission", metavar="SLUG", default=None, help="Mission slug (default: the only or latest mission)."
+    "--mission", metavar="HANDLE", default=None,
+    help="Mission: slug, number (082), slug without number, or mission_id prefix (default: the only mission).",
 )

@@ -10,10 +10,11 @@ import click
 
 from cli.gate import app, mission_option
 from orchestrator import missions
-from orchestrator.errors import SpecKittyError
-from orchestrator.paths import EVENTS_FILE, SPECS_DIR, daemon_state_file
+from orchestrator.errors import MissionChoiceError, SpecKittyError, UsageProblem
+from orchestrator.paths import SPECS_DIR, daemon_state_file
 from states import catalog
 from states.facts import Need
+from states.lanes import LANES
 from states.machine import DISABLED, READY
 
 QUEUE_NEED = Need(hosted=True, state=READY)  # wp move queues its event for upload only when Ready
@@ -21,36 +22,76 @@ QUEUE_NEED = Need(hosted=True, state=READY)  # wp move queues its event for uplo
 
 @click.command()
 @mission_option
-@click.option("--json", "as_json", is_flag=True, help="Print the snapshot as JSON (status.json keys).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON: the snapshot (status.json keys) of one mission, else an object keyed by slug.")
 def status(mission: str | None, as_json: bool) -> None:
     """Show the local mission status (lanes per work package) from kitty-specs/."""
-    facts = app().facts(mission)
-    root = facts.project_root
+    try:
+        _status(mission, as_json)
+    except SpecKittyError as error:
+        if not as_json:
+            raise
+        click.echo(json.dumps(json_error(error), indent=2, sort_keys=True))
+        click.get_current_context().exit(int(error.exit_code))
+
+
+def json_error(error: SpecKittyError) -> dict[str, Any]:
+    """``--json`` is always JSON: an error is an object with a stable ``error`` code (and the candidates
+    when no single mission was named)."""
+    body: dict[str, Any] = {"error": error.code, "message": getattr(error, "headline", None) or str(error)}
+    if isinstance(error, MissionChoiceError):
+        body["candidates"] = missions.candidates(error.folders)
+    return body
+
+
+def _status(mission: str | None, as_json: bool) -> None:
+    root = app().facts(mission).project_root
     if root is None or not (root / SPECS_DIR).is_dir():
-        click.echo(catalog.NOT_A_PROJECT)
+        click.echo("{}" if as_json else catalog.NOT_A_PROJECT)
         return
-    folders = missions.list_missions(root)
+    folders = [missions.resolve(root, mission)] if mission else missions.list_missions(root)
     if not folders:
-        click.echo(catalog.NO_MISSIONS.format(path=root / SPECS_DIR))
+        click.echo("{}" if as_json else catalog.NO_MISSIONS.format(path=root / SPECS_DIR))
         return
-    folder = missions.mission_dir(root, mission) if mission else folders[0]
-    log = missions.read_log(folder / EVENTS_FILE)
-    for problem in log.problems:
-        click.echo(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason),
-                   err=True)
-    snapshot = missions.reduce(folder.name, log.rows)
-    if as_json:
-        click.echo(json.dumps(snapshot, indent=2, sort_keys=True))
-        return
-    click.echo(render_kanban(snapshot))
-    others = [f.name for f in folders if f.name != folder.name]
-    if others:
-        click.echo(catalog.OTHER_MISSIONS.format(names=", ".join(sorted(others))))
-    for line in hosted_lines(folder.name):
+    reads = [missions.read_mission(folder) for folder in folders]
+    for read in reads:
+        for problem in read.problems:
+            click.echo(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason),
+                       err=True)
+    if len(reads) == 1:
+        snapshot = reads[0].snapshot
+        if as_json:
+            click.echo(json.dumps(snapshot, indent=2, sort_keys=True))
+            return
+        click.echo(render_kanban(snapshot))
+        slug: str | None = snapshot["mission_slug"]
+    else:
+        if as_json:
+            click.echo(json.dumps({r.snapshot["mission_slug"]: r.snapshot for r in reads}, indent=2, sort_keys=True))
+            return
+        for read in sorted(reads, key=_latest_first):
+            click.echo(render_summary(read.snapshot))
+        slug = None  # the readiness wording's rule for several missions (see orchestrator.facts)
+    for line in hosted_lines(slug):
         click.echo(line)
 
 
-def hosted_lines(slug: str) -> list[str]:
+def _latest_first(read: missions.MissionRead) -> tuple[int, str, str]:
+    """Most recent transition first; missions without any last; then by slug (deterministic)."""
+    at = read.snapshot["materialized_at"]
+    inverted = "".join(chr(0x10FFFF - ord(ch)) for ch in at) if at else ""
+    return (0 if at else 1, inverted, read.snapshot["mission_slug"])
+
+
+def render_summary(snapshot: dict[str, Any]) -> str:
+    """One compact line for a mission among several: slug, work packages, counts per lane."""
+    counts = missions.lane_counts(snapshot)
+    return catalog.MISSION_SUMMARY.format(
+        slug=snapshot["mission_slug"], wps=len(snapshot["work_packages"]),
+        counts=catalog.MISSION_SUMMARY_COUNTS.format(counts=counts) if counts else "")
+
+
+def hosted_lines(slug: str | None) -> list[str]:
     """The machine's view of hosted sync (flag on only), never failing the local board above it."""
     try:
         state = app().ask(Need(hosted=True, state=READY), slug).state
@@ -75,7 +116,7 @@ def render_kanban(snapshot: dict[str, Any]) -> str:
         by_lane.setdefault(wp["lane"], []).append(wp_id)
     lines = [catalog.KANBAN_HEADER.format(mission=snapshot["mission_slug"], wps=len(snapshot["work_packages"]),
                                           events=snapshot["event_count"])]
-    for lane in missions.LANES:
+    for lane in LANES:
         if snapshot["summary"][lane]:
             lines.append(catalog.KANBAN_LANE.format(lane=lane, count=snapshot["summary"][lane],
                                                     wps=" ".join(by_lane[lane])))
@@ -89,21 +130,29 @@ def wp() -> None:
 
 @wp.command("move")
 @click.argument("wp_id", metavar="WP_ID")
-@click.option("--to", "to_lane", required=True, metavar="LANE", help=f"One of: {', '.join(missions.LANES)}.")
+@click.option("--to", "to_lane", required=True, metavar="LANE",
+              help=f"One of: {', '.join(LANES)} (alias: doing).")
 @mission_option
 @click.option("--actor", default=None, help="Who moved it (default: $USER).")
-@click.option("--reason", default=None, help="Why, recorded in the event.")
-@click.option("--force", is_flag=True, help="Record the move as forced.")
+@click.option("--reason", default=None, help="Why, recorded in the event (required with --force).")
+@click.option("--force", is_flag=True, help="Allow a move outside the lane table (needs --reason).")
 def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reason: str | None,
          force: bool) -> None:
-    """Record a lane change for WP_ID (for example WP01) in the mission's event log."""
+    """Record a lane change for WP_ID (WP and 1-4 digits, e.g. WP01) in the mission's event log.
+
+    Only spec-kitty's lane moves are allowed (see `diagrams/lanes.mmd`); a work package that never moved
+    is in `genesis` and may only go to planned or canceled. --force with --reason allows any move.
+    """
     missions.check_wp(wp_id)
-    missions.check_lane(to_lane)
+    lane = missions.check_lane(to_lane)
+    if force and not (reason or "").strip():
+        raise UsageProblem(catalog.FORCE_NEEDS_REASON)
     facts = app().facts(mission)
+    missions.require_one(facts.project_root, mission)
     folder = missions.mission_dir(facts.project_root, facts.mission_slug)
-    row = missions.append_transition(folder, wp_id, to_lane, actor=actor or _user(), reason=reason,
-                                     force=force)
-    click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=to_lane,
+    row = missions.append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
+                                     enforce=True)
+    click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
     if app().ask(QUEUE_NEED, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.outbox import enqueue_local_event

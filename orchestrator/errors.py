@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from states.catalog import ExitCode, Failure
+
+if TYPE_CHECKING:  # pathlib is not on the `--help` path
+    from pathlib import Path
 
 
 class SpecKittyError(Exception):
     """An operator-facing problem with a one-line explanation (printed as ``Error: <line>``)."""
 
     exit_code: ExitCode = ExitCode.FAILURE
+    code: str = "error"  # the stable `error` value of a `--json` error object
 
 
 class ConfigError(SpecKittyError):
@@ -17,6 +23,30 @@ class ConfigError(SpecKittyError):
 
 class MissionError(SpecKittyError):
     """A mission, work package or lane argument does not exist or is malformed."""
+
+    code = "mission_error"
+
+
+class UsageProblem(SpecKittyError):
+    """Arguments that cannot go together (e.g. ``--force`` without ``--reason``): exit 2, like click's."""
+
+    exit_code = ExitCode.USAGE
+    code = "usage"
+
+
+class MissionChoiceError(MissionError):
+    """No single mission is named: an unknown or ambiguous handle, or several missions and no ``--mission``.
+
+    A usage error (exit 2, like click's); ``folders`` are the candidates the operator can choose from.
+    """
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, code: str, text: str, headline: str, folders: list[Path]) -> None:
+        super().__init__(text)
+        self.code = code
+        self.headline = headline
+        self.folders = folders
 
 
 class CatalogFailure(SpecKittyError):

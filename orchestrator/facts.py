@@ -123,9 +123,30 @@ class LiveFacts:
 
     @cached_property
     def mission_slug(self) -> str:
+        """Never guessed: ``--mission`` resolved as a handle, the only mission, or the repository's name.
+
+        With several missions and no ``--mission`` (only commands that cover every mission get here),
+        the first bound mission in slug order, else the first mission in slug order.
+        """
         from orchestrator.missions import resolve_slug
 
-        return resolve_slug(self.project_root, self.mission_option, self.cwd)
+        several = not self.mission_option and len(self.missions) > 1  # only then do bindings matter
+        return resolve_slug(self.project_root, self.mission_option, self.cwd,
+                            self.bound_missions if several else ())
+
+    @cached_property
+    def missions(self) -> list[str]:
+        """Every mission's slug, in slug order."""
+        from orchestrator.missions import list_missions
+
+        return [folder.name for folder in list_missions(self.project_root)]
+
+    @cached_property
+    def bound_missions(self) -> list[str]:
+        """The missions (slug order) with a tracker binding: what `sync run` covers without --mission."""
+        from orchestrator.binding import read_binding
+
+        return [slug for slug in self.missions if read_binding(self.repo_root, slug) is not None]
 
     @cached_property
     def binding(self) -> Binding | None:

@@ -1,9 +1,14 @@
 """Missions as spec-kitty lays them out: ``kitty-specs/<slug>/status.events.jsonl`` is the truth.
 
-The reducer folds lane-transition rows in file order (the order spec-kitty appends them) into the
-current lane per work package, giving the same ``summary`` and per-WP lanes as spec-kitty's own
-``status.json`` snapshot. Rows keyed ``kind``, ``event_type`` or ``type`` are other event kinds and are
-skipped; a malformed line is reported and skipped, never fatal.
+The reducer is spec-kitty's (see ``Fold``): logs of parallel worktrees arrive through git merges with
+lines interleaved and repeated, so the snapshot must not depend on line order or repeats. Rows keyed
+``kind``, ``event_type`` or ``type`` are other event kinds and are skipped; a malformed line is
+reported with its file and line and skipped, never fatal.
+
+A mission is named by a *handle*, as spec-kitty accepts them (``resolve``): the full slug, its numeric
+prefix (``082``), the slug without that prefix, or the first 8 characters of its ``mission_id``. The
+mission is never guessed from modification times: with one mission it is the default; with several, a
+command that acts on one mission needs ``--mission``.
 """
 
 from __future__ import annotations
@@ -17,17 +22,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator.errors import MissionError
+from orchestrator.errors import MissionChoiceError, MissionError
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
+from states.lanes import ALIASES, GENESIS, LANES, allowed, canonical, reachable
 
-LANES: tuple[str, ...] = (
-    "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
-)
 NON_TRANSITION_KEYS = ("kind", "event_type", "type")
-WP_ID = re.compile(r"WP\d+")
+# Work packages are `WP` and 1-4 ASCII digits (spec-kitty numbers them WP01, WP02, ...); `\d` would also
+# take other scripts' digits, and an unbounded number would let a typo invent WP0000000001.
+WP_ID = re.compile(r"WP[0-9]{1,4}")
 SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+NUMBERED = re.compile(r"([0-9]+)-(.+)")
+ID_PREFIX = 8  # characters of a mission_id that name the mission (spec-kitty's `mid8`)
+META_FILE = "meta.json"
 
 
 def find_project_root(start: Path) -> Path | None:
@@ -43,30 +51,111 @@ def find_project_root(start: Path) -> Path | None:
     return None
 
 
-def list_missions(root: Path) -> list[Path]:
-    """Mission folders, most recently changed first."""
-    specs = root / SPECS_DIR
+def list_missions(root: Path | None) -> list[Path]:
+    """Mission folders in slug order (never by modification time: a checkout or an editor changes it)."""
+    if root is None:
+        return []
     try:
-        folders = [p for p in specs.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        folders = [p for p in (root / SPECS_DIR).iterdir() if p.is_dir() and not p.name.startswith(".")]
     except OSError:
         return []
-    return sorted(folders, key=lambda p: (_changed_at(p), p.name), reverse=True)
+    return sorted(folders, key=lambda p: p.name)
 
 
-def _changed_at(folder: Path) -> float:
+def mission_id_of(folder: Path) -> str | None:
+    """``mission_id`` from ``meta.json`` when it has one, else from the log's transitions."""
+    return _meta_mission_id(folder) or read_mission(folder).mission_id
+
+
+def _meta_mission_id(folder: Path) -> str | None:
     try:
-        return max(folder.stat().st_mtime, (folder / EVENTS_FILE).stat().st_mtime)
-    except OSError:
-        return folder.stat().st_mtime if folder.exists() else 0.0
+        meta = json.loads((folder / META_FILE).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if isinstance(meta, dict) and isinstance(meta.get("mission_id"), str) and meta["mission_id"]:
+        return str(meta["mission_id"])
+    return None
 
 
-def resolve_slug(root: Path | None, option: str | None, cwd: Path) -> str:
-    """Never empty: ``--mission``, the only or most recently changed mission, else the repo's folder name."""
+def describe(folder: Path) -> str:
+    """``slug (id prefix)``: how a list of candidate missions names each one."""
+    mission_id = mission_id_of(folder)
+    return f"{folder.name} ({mission_id[:ID_PREFIX]})" if mission_id else folder.name
+
+
+def candidates(folders: Iterable[Path]) -> list[dict[str, str | None]]:
+    """Missions as JSON-friendly records (``--json`` errors list them)."""
+    out: list[dict[str, str | None]] = []
+    for folder in folders:
+        mission_id = mission_id_of(folder)
+        out.append({"slug": folder.name, "mission_id": mission_id})
+    return out
+
+
+def _matches(folder: Path, handle: str) -> bool:
+    numbered = NUMBERED.fullmatch(folder.name)
+    if numbered is not None:
+        number, rest = numbered.groups()
+        if handle.isascii() and handle.isdigit() and int(handle) == int(number):
+            return True
+        if handle == rest:
+            return True
+    if len(handle) >= ID_PREFIX and handle.isascii() and handle.isalnum():
+        mission_id = mission_id_of(folder)
+        if mission_id and mission_id.upper().startswith(handle.upper()):
+            return True
+    return False
+
+
+def resolve(root: Path | None, handle: str) -> Path:
+    """The mission a handle names; an unknown or ambiguous handle is a usage error listing candidates."""
+    if root is None or not (root / SPECS_DIR).is_dir():
+        raise MissionError(catalog.NO_SPECS_FOLDER.format(specs=SPECS_DIR))
+    folders = list_missions(root)
+    exact = [f for f in folders if f.name == handle]
+    if exact:
+        return exact[0]
+    found = [f for f in folders if _matches(f, handle)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise choice_error("mission_ambiguous", catalog.MISSION_AMBIGUOUS.format(handle=handle), found)
+    if not folders:
+        raise choice_error("mission_unknown", catalog.NO_MISSIONS.format(path=root / SPECS_DIR), [])
+    raise choice_error("mission_unknown", catalog.MISSION_UNKNOWN.format(handle=handle, path=root / SPECS_DIR),
+                       folders)
+
+
+def choice_error(code: str, headline: str, folders: list[Path]) -> MissionChoiceError:
+    """The headline, then one line per candidate mission (``slug (id prefix)``)."""
+    lines = [headline, *(catalog.MISSION_CANDIDATE.format(name=describe(f)) for f in folders)]
+    return MissionChoiceError(code, "\n".join(lines), headline, folders)
+
+
+def require_one(root: Path | None, handle: str | None) -> None:
+    """For commands that act on one mission: several missions and no ``--mission`` is a usage error."""
+    if handle:
+        return
+    folders = list_missions(root)
+    if len(folders) > 1:
+        raise choice_error("mission_required", catalog.MISSION_REQUIRED.format(count=len(folders)), folders)
+
+
+def resolve_slug(root: Path | None, option: str | None, cwd: Path, bound: Iterable[str] = ()) -> str:
+    """Never empty: the mission ``--mission`` names, the only mission, else the repository folder's name.
+
+    With several missions and no ``--mission`` (commands that can cover every mission), the first bound
+    mission in slug order, else the first mission in slug order: the one the Unbound wording names.
+    """
     if option:
-        return option
-    missions = list_missions(root) if root else []
-    if missions:
-        return missions[0].name
+        return resolve(root, option).name
+    folders = list_missions(root)
+    if len(folders) == 1:
+        return folders[0].name
+    if folders:
+        names = [f.name for f in folders]
+        bound_set = set(bound)
+        return next((name for name in names if name in bound_set), names[0])
     return (root or cwd).resolve().name or "default"
 
 
@@ -95,66 +184,175 @@ class Log:
         self.problems: list[Problem] = []
 
 
+def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One log line as a row, or the reason it is unusable.
+
+    ``RecursionError`` is caught beside ``ValueError``: a 2 KB line nested 1,000 levels deep makes the
+    json module recurse past the interpreter's limit, and one such line must not end the command.
+    """
+    try:
+        row = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return None, catalog.MALFORMED_REASON_JSON.format(error=exc.__class__.__name__)
+    if not isinstance(row, dict):
+        return None, catalog.MALFORMED_REASON_NOT_OBJECT
+    return row, None
+
+
 def read_log(path: Path) -> Log:
     log = Log()
     try:
         handle = path.open("rb")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return log
     with handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            try:
-                row = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                reason = catalog.MALFORMED_REASON_JSON.format(error=exc.__class__.__name__)
-                log.problems.append(Problem(path, number, reason))
-                continue
-            if not isinstance(row, dict):
-                log.problems.append(Problem(path, number, catalog.MALFORMED_REASON_NOT_OBJECT))
+            row, reason = parse_line(raw)
+            if row is None:
+                log.problems.append(Problem(path, number, reason or ""))
                 continue
             log.rows.append(row)
     return log
 
 
 def is_transition(row: dict[str, Any]) -> bool:
-    return not any(k in row for k in NON_TRANSITION_KEYS) and "wp_id" in row and "to_lane" in row
+    """A lane transition spec-kitty's reducer folds: no other-kind key, and the fields it orders by."""
+    return (not any(k in row for k in NON_TRANSITION_KEYS)
+            and isinstance(row.get("wp_id"), str) and isinstance(row.get("to_lane"), str)
+            and isinstance(row.get("event_id"), str) and isinstance(row.get("at"), str))
+
+
+def is_rollback(row: dict[str, Any]) -> bool:
+    """A reviewer sending work back: to ``in_progress`` from ``in_review``, or from ``for_review`` with a
+    ``review_ref``. At the same ``at`` it beats a forward move of the same work package."""
+    if row.get("to_lane") != "in_progress":
+        return False
+    return row.get("from_lane") == "in_review" or (row.get("from_lane") == "for_review"
+                                                    and bool(row.get("review_ref")))
+
+
+class _WorkPackage:
+    """Per-WP fold state that does not depend on row order: the winning row by (at, rollback, event_id),
+    and how many distinct transitions were forced. (Kept order-free so the fold can later be streamed
+    or made incremental and still give byte-identical snapshots.)"""
+
+    __slots__ = ("force_count", "key", "row")
+
+    def __init__(self) -> None:
+        self.key: tuple[str, int, str] = ("", -1, "")
+        self.row: dict[str, Any] = {}
+        self.force_count = 0
+
+
+class Fold:
+    """spec-kitty's reducer as an accumulator: feed rows in any order, read the snapshot at any time.
+
+    De-duplicates by ``event_id`` (first occurrence wins), counts each distinct transition once, keeps
+    the last transition by (``at``, ``event_id``) for ``last_event_id`` / ``materialized_at``, and per
+    work package the winner by (``at``, rollback first, ``event_id``). The result equals folding the
+    de-duplicated rows sorted by (``at``, ``event_id``) with rollback precedence at equal ``at``.
+    """
+
+    def __init__(self, slug: str) -> None:
+        self.slug = slug
+        self.seen: set[str] = set()
+        self.wps: dict[str, _WorkPackage] = {}
+        self.last: tuple[str, str] | None = None
+        self.mission_ids: dict[str, tuple[str, str]] = {}  # mission_id -> its earliest (at, event_id)
+
+    def add(self, row: dict[str, Any]) -> None:
+        if not is_transition(row):
+            return
+        event_id: str = row["event_id"]
+        if event_id in self.seen:
+            return
+        self.seen.add(event_id)
+        at: str = row["at"]
+        if self.last is None or (at, event_id) > self.last:
+            self.last = (at, event_id)
+        mission_id = row.get("mission_id")
+        if isinstance(mission_id, str) and mission_id:
+            known = self.mission_ids.get(mission_id)
+            if known is None or (at, event_id) < known:
+                self.mission_ids[mission_id] = (at, event_id)
+        wp = self.wps.get(row["wp_id"])
+        if wp is None:
+            wp = self.wps[row["wp_id"]] = _WorkPackage()
+        if row.get("force") is True:
+            wp.force_count += 1
+        key = (at, 1 if is_rollback(row) else 0, event_id)
+        if key > wp.key:
+            wp.key, wp.row = key, row
+
+    def mission_id(self) -> str | None:
+        """The mission id the earliest transition carries (rows of one mission all carry the same)."""
+        if not self.mission_ids:
+            return None
+        return min(self.mission_ids.items(), key=lambda item: item[1])[0]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The keys of spec-kitty's ``status.json`` this project reproduces."""
+        summary = dict.fromkeys(LANES, 0)
+        work_packages: dict[str, dict[str, Any]] = {}
+        for wp_id in sorted(self.wps):
+            wp = self.wps[wp_id]
+            lane = ALIASES.get(wp.row["to_lane"], wp.row["to_lane"])
+            if lane in summary:
+                summary[lane] += 1
+            work_packages[wp_id] = {"lane": lane, "last_event_id": wp.row["event_id"],
+                                    "last_transition_at": wp.row["at"], "actor": wp.row.get("actor"),
+                                    "force_count": wp.force_count}
+        return {
+            "mission_slug": self.slug,
+            "event_count": len(self.seen),
+            "last_event_id": self.last[1] if self.last else None,
+            "materialized_at": self.last[0] if self.last else None,
+            "summary": summary,
+            "work_packages": work_packages,
+        }
 
 
 def reduce(slug: str, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Fold lane transitions into a snapshot with the keys of spec-kitty's ``status.json``."""
-    wps: dict[str, dict[str, Any]] = {}
-    count = 0
-    last_event_id = None
+    fold = Fold(slug)
     for row in rows:
-        if not is_transition(row):
-            continue
-        count += 1
-        last_event_id = row.get("event_id")
-        wp = wps.setdefault(str(row["wp_id"]), {"force_count": 0})
-        wp["lane"] = row["to_lane"]
-        wp["last_event_id"] = last_event_id
-        wp["last_transition_at"] = row.get("at")
-        wp["actor"] = row.get("actor")
-        wp["force_count"] += 1 if row.get("force") else 0
-    summary = {lane: 0 for lane in LANES}
-    for wp in wps.values():
-        if wp["lane"] in summary:
-            summary[wp["lane"]] += 1
-    return {
-        "mission_slug": slug,
-        "event_count": count,
-        "last_event_id": last_event_id,
-        "summary": summary,
-        "work_packages": dict(sorted(wps.items())),
-    }
+        fold.add(row)
+    return fold.snapshot()
+
+
+def lane_counts(snapshot: dict[str, object]) -> str:
+    """``planned 1, for_review 2``: the lanes holding work, in lane order (empty when none do)."""
+    summary = snapshot["summary"]
+    assert isinstance(summary, dict)
+    return ", ".join(catalog.MISSION_SUMMARY_COUNT.format(lane=lane, count=count)
+                     for lane, count in summary.items() if count)
+
+
+class MissionRead(NamedTuple):
+    """One mission's log read and folded once: what ``status``, ``tracker status`` and ``sync`` share."""
+
+    snapshot: dict[str, Any]
+    problems: list[Problem]
+    mission_id: str | None
+
+
+def read_mission(folder: Path) -> MissionRead:
+    """Read and fold ``folder``'s log: the one reducer every command uses."""
+    log = read_log(folder / EVENTS_FILE)
+    fold = Fold(folder.name)
+    for row in log.rows:
+        fold.add(row)
+    return MissionRead(fold.snapshot(), log.problems, fold.mission_id())
 
 
 def check_lane(lane: str) -> str:
-    if lane not in LANES:
+    """The lane a user typed (the alias ``doing`` included), or a one-line error listing the lanes."""
+    found = canonical(lane)
+    if found is None:
         raise MissionError(catalog.UNKNOWN_LANE.format(lane=lane, lanes=", ".join(LANES)))
-    return lane
+    return found
 
 
 def check_wp(wp_id: str) -> str:
@@ -163,25 +361,49 @@ def check_wp(wp_id: str) -> str:
     return wp_id
 
 
+class LaneRefused(MissionError):
+    """A move outside spec-kitty's lane table, without ``--force``."""
+
+    code = "lane_refused"
+
+    def __init__(self, wp_id: str, from_lane: str, to_lane: str) -> None:
+        lanes = reachable(from_lane)
+        where = (catalog.LANE_REACHABLE.format(from_lane=from_lane, lanes=", ".join(lanes)) if lanes
+                 else catalog.LANE_REACHABLE_NONE.format(from_lane=from_lane))
+        super().__init__(catalog.LANE_REFUSED.format(wp_id=wp_id, from_lane=from_lane, to_lane=to_lane,
+                                                     reachable=where))
+
+
 def append_transition(
-    folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool = False
+    folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool | None = False,
+    enforce: bool = False,
 ) -> dict[str, Any]:
     """Append one lane-transition row, in spec-kitty's format, atomically.
 
     ``flock`` on the log itself serialises writers (no stray lock file in the repo): the current lane is
-    read and the row written under the same lock, so concurrent moves never interleave, tear a line or
-    compute ``from_lane`` from a stale read. The line goes out in one ``write`` on an O_APPEND fd.
+    read (with the same fold ``status`` uses) and the row written under the same lock, so concurrent
+    moves never interleave, tear a line or check a move against a stale lane. The line goes out in one
+    ``write`` on an O_APPEND fd. ``enforce`` refuses a move outside the lane table unless ``force``
+    (``wp move``); ``force=None`` records force exactly when the table would refuse (a lane pulled from
+    the tracker is applied whatever it is, and says so).
     """
     check_wp(wp_id)
-    check_lane(to_lane)
+    to_lane = check_lane(to_lane)
     path = folder / EVENTS_FILE
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         log = read_log(path)
-        rows = [r for r in log.rows if is_transition(r)]
-        current = [r for r in rows if r.get("wp_id") == wp_id]
-        mission_id = next((r.get("mission_id") for r in reversed(rows) if r.get("mission_id")), None)
+        fold = Fold(folder.name)
+        for row in log.rows:
+            fold.add(row)
+        wp = fold.wps.get(wp_id)
+        from_lane = ALIASES.get(wp.row["to_lane"], wp.row["to_lane"]) if wp is not None else GENESIS
+        permitted = allowed(from_lane, to_lane)
+        if force is None:
+            force = not permitted
+        if enforce and not force and not permitted:
+            raise LaneRefused(wp_id, from_lane, to_lane)
         row = {
             "actor": actor,
             "at": datetime.now(UTC).isoformat(),
@@ -189,8 +411,8 @@ def append_transition(
             "evidence": None,
             "execution_mode": "direct_repo",
             "force": force,
-            "from_lane": current[-1]["to_lane"] if current else "planned",
-            "mission_id": mission_id,
+            "from_lane": from_lane,
+            "mission_id": _meta_mission_id(folder) or fold.mission_id(),
             "mission_slug": folder.name,
             "policy_metadata": None,
             "reason": reason,

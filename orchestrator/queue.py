@@ -113,7 +113,7 @@ def _parse_lines(chunk: bytes) -> list[tuple[str, str]]:
         try:
             text = raw.decode("utf-8")
             event_id = _event_id(json.loads(text))
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; a line nested too deep
             continue
         if event_id is not None:
             found.append((event_id, text))

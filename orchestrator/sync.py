@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import paths
 from orchestrator.errors import SpecKittyError
-from orchestrator.missions import LANES, SLUG, WP_ID, append_transition, read_log, reduce
+from orchestrator.missions import LANES, WP_ID, append_transition, read_mission
 from orchestrator.queue import EventQueue, mission_key
 from states import catalog
 
@@ -210,8 +210,7 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     """Push local lanes, apply pulled changes; returns whether transitions were appended to the log."""
     snapshot: dict[str, dict[str, Any]] = {}
     if target.mission_dir is not None:
-        rows = read_log(target.mission_dir / paths.EVENTS_FILE).rows
-        snapshot = reduce(target.mission, rows)["work_packages"]
+        snapshot = read_mission(target.mission_dir).snapshot["work_packages"]  # the fold `status` shows
     answer = await client.tracker_sync(target.project, target.mission, run.cursor, _pushable(snapshot))
     if target.mission_dir is None:
         return False  # nowhere to apply changes: keep the cursor so they are pulled once the folder exists
@@ -223,7 +222,8 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
         # spec-kitty work packages are WPnn; a remote issue named otherwise has no local counterpart
         if not (isinstance(wp_id, str) and WP_ID.fullmatch(wp_id) and lane in LANES) or local.get(wp_id) == lane:
             continue
-        append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=PULL_REASON)
+        # force=None: recorded as forced exactly when the lane table would refuse the move
+        append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=PULL_REASON, force=None)
         local[wp_id] = lane
         run.pulled += 1
     run.cursor = int(answer["cursor"])
@@ -236,7 +236,7 @@ def _pushable(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
     lanes = {}
     for wp_id, wp in snapshot.items():
         lane, last_event_id = wp.get("lane"), wp.get("last_event_id")
-        if SLUG.fullmatch(wp_id) and lane in LANES and isinstance(last_event_id, str) and last_event_id:
+        if WP_ID.fullmatch(wp_id) and lane in LANES and isinstance(last_event_id, str) and last_event_id:
             lanes[wp_id] = {"lane": str(lane), "last_event_id": last_event_id}
     return lanes
 

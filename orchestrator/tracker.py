@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orchestrator import paths
@@ -90,6 +91,22 @@ def sync_target(facts: LiveFacts):  # type: ignore[no-untyped-def]
         repo_root=facts.repo_root,
         mission_dir=folder if folder is not None and folder.is_dir() else None,
     )
+
+
+def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
+    """The bound mission's lanes, from the same fold ``status`` and the sync use; bad lines go to ``warn``."""
+    from orchestrator.missions import lane_counts, read_mission
+
+    folder = (facts.project_root / paths.SPECS_DIR / facts.mission_slug) if facts.project_root else None
+    if folder is None or not folder.is_dir():
+        return catalog.TRACKER_NO_LANES
+    read = read_mission(folder)
+    for problem in read.problems:
+        warn(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason))
+    counts = lane_counts(read.snapshot)
+    if not counts:
+        return catalog.TRACKER_NO_LANES
+    return catalog.TRACKER_LANES.format(counts=counts, events=read.snapshot["event_count"])
 
 
 def queue_summary(facts: LiveFacts) -> tuple[int, dict[str, object] | None]:

@@ -88,18 +88,19 @@ def test_given_no_log_when_reduced_then_an_empty_snapshot_with_all_nine_lanes(tm
     log = missions.read_log(tmp_path / EVENTS)
     assert (log.rows, log.problems) == ([], [])
     assert missions.reduce("m", log.rows) == {
-        "mission_slug": "m", "event_count": 0, "last_event_id": None,
+        "mission_slug": "m", "event_count": 0, "last_event_id": None, "materialized_at": None,
         "summary": dict.fromkeys(LANES, 0), "work_packages": {},
     }
 
 
-def test_rows_are_folded_in_file_order_not_by_timestamp() -> None:
-    """spec-kitty appends in the order things happened to it; a clock skew must not reorder lanes."""
+def test_rows_are_folded_by_timestamp_not_file_order() -> None:
+    """Merged worktrees interleave lines: spec-kitty orders by (`at`, `event_id`), whatever the file says."""
     rows = [transition("WP01", "done", event_id="A", slug="m", at="2026-05-01T00:00:00+00:00"),
             transition("WP01", "in_review", event_id="B", slug="m", at="2026-04-01T00:00:00+00:00")]
-    wp = missions.reduce("m", rows)["work_packages"]["WP01"]
-    assert (wp["lane"], wp["last_event_id"], wp["last_transition_at"]) == ("in_review", "B",
-                                                                            "2026-04-01T00:00:00+00:00")
+    snapshot = missions.reduce("m", rows)
+    wp = snapshot["work_packages"]["WP01"]
+    assert (wp["lane"], wp["last_event_id"], wp["last_transition_at"]) == ("done", "A", "2026-05-01T00:00:00+00:00")
+    assert (snapshot["last_event_id"], snapshot["materialized_at"]) == ("A", "2026-05-01T00:00:00+00:00")
 
 
 lane_moves = st.lists(st.tuples(st.sampled_from(["WP01", "WP02", "WP03", "WP10"]), st.sampled_from(LANES)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.gate import facts, mission_option, requires
+from cli.gate import each_mission, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
@@ -21,8 +21,10 @@ def sync() -> None:
 @mission_option
 @requires(READY, Intent.ONE_SHOT)
 def run(mission: str | None) -> None:
-    """One-shot foreground sync: upload queued events, push and pull tracker lanes."""
-    run_and_report(facts(mission))
+    """One-shot foreground sync: upload queued events, push and pull tracker lanes (every bound mission
+    unless --mission names one)."""
+    for current in each_mission(mission):
+        run_and_report(current)
 
 
 sync.add_command(explain)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.gate import facts, mission_option, requires
+from cli.gate import each_mission, facts, mission_option, requires
 from cli.hosted.report import run_and_report, summary_line
 from orchestrator import tracker as ops
 from states import catalog
@@ -20,7 +20,7 @@ def tracker() -> None:
 @tracker.command()
 @mission_option
 @click.option("--project", default=None, metavar="KEY", help="SaaS project key (default: the repo folder name).")
-@requires(UNBOUND, Intent.ONE_SHOT)
+@requires(UNBOUND, Intent.ONE_SHOT, one_mission=True)
 def bind(mission: str | None, project: str | None) -> None:
     """Bind this repository's mission to a tracker project on the SaaS."""
     binding = ops.bind(facts(mission), project)
@@ -29,7 +29,7 @@ def bind(mission: str | None, project: str | None) -> None:
 
 @tracker.command()
 @mission_option
-@requires(READY, Intent.ONE_SHOT)
+@requires(READY, Intent.ONE_SHOT, one_mission=True)
 def unbind(mission: str | None) -> None:
     """Remove the mission's tracker binding (on the SaaS and in .kittify/config.toml)."""
     binding = ops.unbind(facts(mission))
@@ -40,19 +40,21 @@ def unbind(mission: str | None) -> None:
 @mission_option
 @requires(READY)
 def status(mission: str | None) -> None:
-    """Show the mission's binding, last sync and queued events (local only, no network)."""
-    current = facts(mission)
-    binding = current.binding
-    assert binding is not None
-    queued, last = ops.queue_summary(current)
-    click.echo(catalog.TRACKER_STATUS.format(mission=binding.mission, project=binding.project, url=current.host_url))
-    if last:
-        error = catalog.TRACKER_LAST_SYNC_ERROR.format(error=last["error"]) if last.get("error") else ""
-        click.echo(catalog.TRACKER_LAST_SYNC.format(time=last.get("time"), pushed=last.get("pushed", 0),
-                                                    pulled=last.get("pulled", 0), error=error))
-    else:
-        click.echo(catalog.TRACKER_NEVER_SYNCED)
-    click.echo(catalog.QUEUED_EVENTS.format(queued=queued))
+    """Show each bound mission's binding, lanes, last sync and queued events (local only, no network)."""
+    for current in each_mission(mission):
+        binding = current.binding
+        assert binding is not None
+        queued, last = ops.queue_summary(current)
+        click.echo(catalog.TRACKER_STATUS.format(mission=binding.mission, project=binding.project,
+                                                 url=current.host_url))
+        click.echo(ops.lanes_line(current, warn=lambda line: click.echo(line, err=True)))
+        if last:
+            error = catalog.TRACKER_LAST_SYNC_ERROR.format(error=last["error"]) if last.get("error") else ""
+            click.echo(catalog.TRACKER_LAST_SYNC.format(time=last.get("time"), pushed=last.get("pushed", 0),
+                                                        pulled=last.get("pulled", 0), error=error))
+        else:
+            click.echo(catalog.TRACKER_NEVER_SYNCED)
+        click.echo(catalog.QUEUED_EVENTS.format(queued=queued))
 
 
 @tracker.group("sync")
@@ -67,11 +69,11 @@ def tracker_sync_run(mission: str | None) -> None:
     """Sync now via the background sync daemon (policy `[sync].background_daemon`)."""
     from orchestrator.daemon.client import DaemonUnavailable, sync_now
 
-    current = facts(mission)
-    try:
-        result = sync_now(current)
-    except DaemonUnavailable as trouble:
-        click.echo(catalog.DAEMON_FALLBACK.format(reason=trouble.reason), err=True)
-        run_and_report(current)
-        return
-    click.echo(summary_line(current, result.get("pushed", 0), result.get("pulled", 0), result.get("queued", 0)))
+    for current in each_mission(mission):
+        try:
+            result = sync_now(current)
+        except DaemonUnavailable as trouble:
+            click.echo(catalog.DAEMON_FALLBACK.format(reason=trouble.reason), err=True)
+            run_and_report(current)
+            continue
+        click.echo(summary_line(current, result.get("pushed", 0), result.get("pulled", 0), result.get("queued", 0)))
