@@ -130,7 +130,7 @@ MALFORMED_REASON_NOT_OBJECT = "not a JSON object"
 NO_SPECS_FOLDER = "No `{specs}/` folder here; run this inside a spec-kitty project."
 NO_SUCH_MISSION = "No mission `{slug}` under {path}."
 UNKNOWN_LANE = "Unknown lane `{lane}`. Lanes: {lanes}."
-NOT_A_WP_ID = "`{wp_id}` is not a work package id (expected WP followed by digits, e.g. WP01)."
+NOT_A_WP_ID = "`{wp_id}` is not a work package id (expected WP and 1 to 4 ASCII digits, e.g. WP01)."
 
 # --- the CLI edge: a typed error becomes one line on stderr -----------------------------------------
 ERROR_LINE = "Error: {error}"

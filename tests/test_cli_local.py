@@ -37,7 +37,7 @@ ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRANSITION_KEYS = ["actor", "at", "event_id", "evidence", "execution_mode", "force", "from_lane", "mission_id",
                    "mission_slug", "policy_metadata", "reason", "review_ref", "review_result", "to_lane", "wp_id"]
-NOT_A_WP = "is not a work package id (expected WP followed by digits, e.g. WP01)."
+NOT_A_WP = "is not a work package id (expected WP and 1 to 4 ASCII digits, e.g. WP01)."
 LANES = ["planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled"]
 
 
@@ -104,21 +104,21 @@ def test_given_every_real_mission_when_status_json_then_it_agrees_with_spec_kitt
                 assert ours_wp[key] == theirs_wp[key], (fixture.name, wp_id, key)
 
 
-def test_given_several_missions_when_status_then_the_most_recent_is_shown_and_the_others_listed(
+def test_given_several_missions_when_status_then_one_line_each_latest_transition_first(
         shell: Shell, project: Path) -> None:
+    """No mission is guessed from modification times: every mission gets one compact line, the one with
+    the latest transition first (000-gamma has none: last); `--mission` shows one board."""
     (project / "kitty-specs" / "000-gamma").mkdir()
     set_mtime(project / "kitty-specs" / "000-gamma", 2_000_000)
     default, other = parallel(shell.later("status", cwd=project), shell.later("status", "--mission", "002-beta",
                                                                               cwd=project))
     assert (default.stdout, default.stderr, default.exit_code) == (
-        "Mission 001-alpha: 2 work packages, 3 lane events\n"
-        "  planned       1  WP01\n"
-        "  for_review    1  WP02\n"
-        "Other missions: 000-gamma, 002-beta\n", "", 0)
+        "001-alpha: 2 work packages (planned 1, for_review 1)\n"
+        "002-beta: 1 work packages (done 1)\n"
+        "000-gamma: 0 work packages\n", "", 0)
     assert (other.stdout, other.stderr, other.exit_code) == (
         "Mission 002-beta: 1 work packages, 1 lane events\n"
-        "  done          1  WP01\n"
-        "Other missions: 000-gamma, 001-alpha\n", "", 0)
+        "  done          1  WP01\n", "", 0)
     assert default.events == other.events == []
 
 
@@ -133,6 +133,7 @@ def test_given_the_only_mission_when_status_json_then_exact_snapshot(shell: Shel
         "mission_slug": "007-solo",
         "event_count": 1,
         "last_event_id": "01J0000000000000000000000E",
+        "materialized_at": "2026-01-02T03:04:05+00:00",
         "summary": {lane: int(lane == "in_progress") for lane in LANES},
         "work_packages": {"WP01": {"lane": "in_progress", "last_event_id": "01J0000000000000000000000E",
                                    "last_transition_at": "2026-01-02T03:04:05+00:00", "actor": "tester",
@@ -147,11 +148,10 @@ def test_given_malformed_lines_when_status_then_each_is_reported_with_file_and_l
     log = mission / EVENTS
     good = log.read_text().splitlines()
     log.write_text("\n".join([good[0], "{not json", good[1], "[1, 2]", "", *good[2:], '{"torn": "li']) + "\n")
-    done = shell.run("status", cwd=project)
+    done = shell.run("status", "--mission", "001-alpha", cwd=project)
     assert done.stdout == ("Mission 001-alpha: 2 work packages, 3 lane events\n"
                            "  planned       1  WP01\n"
-                           "  for_review    1  WP02\n"
-                           "Other missions: 002-beta\n")
+                           "  for_review    1  WP02\n")
     assert done.stderr == (f"warning: {log}:2: skipped malformed line (invalid JSON: JSONDecodeError)\n"
                            f"warning: {log}:4: skipped malformed line (not a JSON object)\n"
                            f"warning: {log}:10: skipped malformed line (invalid JSON: JSONDecodeError)\n")
@@ -163,7 +163,7 @@ def test_given_invalid_utf8_in_the_log_when_status_then_reported_not_fatal(shell
     log.write_bytes(log.read_bytes() + b"\xff\xfe\n")
     done = shell.run("status", "--json", cwd=project)
     assert done.exit_code == 0
-    assert json.loads(done.stdout)["event_count"] == 3
+    assert json.loads(done.stdout)["001-alpha"]["event_count"] == 3
     assert done.stderr.startswith(f"warning: {log}:7: skipped malformed line (")
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
@@ -180,10 +180,11 @@ def test_given_no_project_or_no_missions_when_status_then_plain_message_and_exit
     assert outside.events == no_missions.events == []
 
 
-def test_given_an_unknown_mission_option_when_status_then_one_line_and_exit_1(shell: Shell, project: Path) -> None:
+def test_given_an_unknown_mission_option_when_status_then_the_missions_are_listed_and_exit_2(
+        shell: Shell, project: Path) -> None:
     done = shell.run("status", "--mission", "999-nope", cwd=project)
     assert (done.stdout, done.stderr, done.exit_code) == (
-        "", f"Error: No mission `999-nope` under {project / 'kitty-specs'}.\n", 1)
+        "", f"Error: No mission matches `999-nope` under {project / 'kitty-specs'}.\n  001-alpha\n  002-beta\n", 2)
 
 
 def bind(project: Path, slug: str) -> None:
@@ -193,10 +194,8 @@ def bind(project: Path, slug: str) -> None:
         'binding_id = "b-1"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
 
 
-BOARD = ("Mission 001-alpha: 2 work packages, 3 lane events\n"
-         "  planned       1  WP01\n"
-         "  for_review    1  WP02\n"
-         "Other missions: 002-beta\n")
+BOARD = ("001-alpha: 2 work packages (planned 1, for_review 1)\n"
+         "002-beta: 1 work packages (done 1)\n")
 
 
 def test_given_the_flag_on_when_status_then_exactly_one_hosted_sync_line_computed_without_network(
@@ -224,7 +223,6 @@ def test_given_the_flag_on_when_status_then_exactly_one_hosted_sync_line_compute
     assert ready.stdout == BOARD + "Hosted sync: ready\n"
     assert unbound.stdout == ("Mission 002-beta: 1 work packages, 1 lane events\n"
                               "  done          1  WP01\n"
-                              "Other missions: 001-alpha\n"
                               "Hosted sync: mission not bound (run `spec-kitty tracker bind`)\n")
     assert off.stdout == BOARD
     for result in (unauthed, nohost, ready, unbound, off):
@@ -243,10 +241,11 @@ def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is
     before = (mission / EVENTS).read_bytes()
     snapshot = json.loads((fixture / "status.json").read_text())
     wp_id, wp = sorted(snapshot["work_packages"].items())[0]
-    to_lane = "blocked" if wp["lane"] != "blocked" else "planned"
+    assert wp["lane"] == "done"  # terminal: only a forced move (with its reason) leaves it
+    to_lane = "blocked"
     started = time.time()
     done = shell.run("wp", "move", wp_id, "--to", to_lane, "--actor", "ops-bot", "--reason", "waiting on infra",
-                     cwd=root, guard_dirs=[root])
+                     "--force", cwd=root, guard_dirs=[root])
     finished = time.time()
     assert (done.stderr, done.exit_code) == ("", 0)
     after = (mission / EVENTS).read_bytes()
@@ -264,7 +263,7 @@ def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is
     old_rows = [json.loads(line) for line in before.decode().splitlines()]
     assert {k: row[k] for k in ("wp_id", "from_lane", "to_lane", "mission_slug", "actor", "reason", "force")} == {
         "wp_id": wp_id, "from_lane": wp["lane"], "to_lane": to_lane, "mission_slug": fixture.name,
-        "actor": "ops-bot", "reason": "waiting on infra", "force": False}
+        "actor": "ops-bot", "reason": "waiting on infra", "force": True}
     assert row["mission_id"] == next(r["mission_id"] for r in reversed(old_rows) if r.get("mission_id"))
     assert done.stdout == f"{wp_id}: {wp['lane']} -> {to_lane} ({fixture.name}, event {row['event_id']})\n"
     writes = [e for e in done.events if e["kind"] == "write"]
@@ -278,15 +277,15 @@ def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is
     assert ours["work_packages"][wp_id]["lane"] == to_lane
 
 
-def test_given_defaults_when_wp_move_then_latest_mission_user_as_actor_and_planned_for_a_new_wp(
-        shell: Shell, project: Path) -> None:
-    done = shell.run("wp", "move", "WP07", "--to", "claimed", "--force", cwd=project,
-                     env={"USER": "alice", "LOGNAME": "alice"})
+def test_given_defaults_when_wp_move_then_the_only_mission_user_as_actor_and_genesis_for_a_new_wp(
+        shell: Shell, tmp_path: Path) -> None:
+    root = make_project(tmp_path / "solo", ["007-solo"])
+    done = shell.run("wp", "move", "WP07", "--to", "planned", cwd=root, env={"USER": "alice", "LOGNAME": "alice"})
     assert (done.stderr, done.exit_code) == ("", 0)
-    row = rows_of(project / "kitty-specs" / "001-alpha")[-1]
+    row = rows_of(root / "kitty-specs" / "007-solo")[-1]
     assert (row["wp_id"], row["from_lane"], row["to_lane"], row["actor"], row["reason"], row["force"],
-            row["mission_slug"]) == ("WP07", "planned", "claimed", "alice", None, True, "001-alpha")
-    assert done.stdout == f"WP07: planned -> claimed (001-alpha, event {row['event_id']})\n"
+            row["mission_slug"]) == ("WP07", "genesis", "planned", "alice", None, False, "007-solo")
+    assert done.stdout == f"WP07: genesis -> planned (007-solo, event {row['event_id']})\n"
     assert done.events == []
 
 
@@ -296,7 +295,8 @@ def test_given_a_torn_last_line_when_wp_move_then_our_row_stays_on_its_own_line(
     shell.flag(flag)
     log = project / "kitty-specs" / "002-beta" / EVENTS
     log.write_bytes(log.read_bytes() + b'{"actor": "crashed-wri')
-    done = shell.run("wp", "move", "WP01", "--to", "canceled", "--mission", "002-beta", cwd=project)
+    done = shell.run("wp", "move", "WP01", "--to", "canceled", "--mission", "002-beta", "--force", "--reason", "dup",
+                     cwd=project)
     assert done.exit_code == 0, done.describe()
     lines = log.read_text().splitlines()
     assert lines[1] == '{"actor": "crashed-wri'
@@ -309,6 +309,7 @@ def test_given_a_torn_last_line_when_wp_move_then_our_row_stays_on_its_own_line(
 def test_given_bad_arguments_when_wp_move_then_one_line_on_stderr_exit_1_and_the_log_untouched(
         shell: Shell, project: Path) -> None:
     specs = project / "kitty-specs"
+    listing = "\n  001-alpha\n  002-beta\n"
     cases: list[tuple[list[str], str]] = [
         (["WP01", "--to", "nowhere"],
          "Error: Unknown lane `nowhere`. Lanes: planned, claimed, in_progress, for_review, in_review, approved, "
@@ -319,15 +320,25 @@ def test_given_bad_arguments_when_wp_move_then_one_line_on_stderr_exit_1_and_the
         (["wp01", "--to", "done"], f"Error: `wp01` {NOT_A_WP}\n"),
         (["WP1a", "--to", "done"], f"Error: `WP1a` {NOT_A_WP}\n"),
         (["WP", "--to", "done"], f"Error: `WP` {NOT_A_WP}\n"),
-        (["WP01", "--to", "done", "--mission", "999-missing"], f"Error: No mission `999-missing` under {specs}.\n"),
-        (["WP01", "--to", "done", "--mission", "../demo-repo"], f"Error: No mission `../demo-repo` under {specs}.\n"),
+    ]
+    usage: list[tuple[list[str], str]] = [
+        (["WP01", "--to", "done", "--mission", "999-missing"],
+         f"Error: No mission matches `999-missing` under {specs}.{listing}"),
+        (["WP01", "--to", "done", "--mission", "../demo-repo"],
+         f"Error: No mission matches `../demo-repo` under {specs}.{listing}"),
         (["WP01", "--to", "done", "--mission", "001-alpha/../002-beta"],
-         f"Error: No mission `001-alpha/../002-beta` under {specs}.\n"),
+         f"Error: No mission matches `001-alpha/../002-beta` under {specs}.{listing}"),
+        (["WP01", "--to", "done"],
+         f"Error: This repository has 2 missions; choose one with --mission (slug, number or id prefix).{listing}"),
+        (["WP01", "--to", "done", "--mission", "001-alpha", "--force"],
+         "Error: --force requires --reason (spec-kitty records why a move was forced).\n"),
     ]
     before = snapshot_tree(project)
-    results = parallel(*(shell.later("wp", "move", *argv, cwd=project, guard_dirs=[project]) for argv, _ in cases))
-    for (argv, stderr), result in zip(cases, results, strict=True):
-        assert (result.stdout, result.stderr, result.exit_code) == ("", stderr, 1), argv
+    everything = [(argv, stderr, 1) for argv, stderr in cases] + [(argv, stderr, 2) for argv, stderr in usage]
+    results = parallel(*(shell.later("wp", "move", *argv, cwd=project, guard_dirs=[project])
+                         for argv, _, _ in everything))
+    for (argv, stderr, code), result in zip(everything, results, strict=True):
+        assert (result.stdout, result.stderr, result.exit_code) == ("", stderr, code), argv
         assert result.events == [], result.describe()
     assert snapshot_tree(project) == before
 
@@ -347,8 +358,9 @@ def test_given_twenty_concurrent_moves_when_they_race_then_twenty_intact_lines_i
     mission = project / "kitty-specs" / "001-alpha"
     before = (mission / EVENTS).read_bytes()
     lanes = [LANES[i % len(LANES)] for i in range(1, 21)]
-    results = parallel(*(shell.later("wp", "move", "WP01", "--to", lane, "--mission", "001-alpha",
-                                     "--actor", f"worker-{i}", cwd=project) for i, lane in enumerate(lanes)))
+    results = parallel(*(shell.later("wp", "move", "WP01", "--to", lane, "--mission", "001-alpha", "--force",
+                                     "--reason", "race", "--actor", f"worker-{i}", cwd=project)
+                         for i, lane in enumerate(lanes)))
     assert [r.exit_code for r in results] == [0] * 20, [r.stderr for r in results if r.exit_code]
     assert all(r.events == [] for r in results)  # flag off: nothing under HOME
     after = (mission / EVENTS).read_bytes()
