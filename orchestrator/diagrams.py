@@ -29,6 +29,7 @@ from states.diagram import TITLE, edge_label, effective_guards, machine_digest, 
 from states.machine import OUTCOMES, PREREQUISITES, STATE_ORDER, STATES, TRANSITIONS, sources
 
 MERMAID_FILE = "readiness.mmd"
+LANES_FILE = "lanes.mmd"  # the work-package lane machine (states/lanes.py), beside the readiness one
 SVG_FILE = "readiness.svg"
 README_FILE = "README.md"
 DEFAULT_OUT = Path("diagrams")
@@ -153,7 +154,29 @@ def readme(mermaid_text: str) -> str:
     ]
     for state in STATES:
         lines.extend(_state_section(state))
+    lines.extend(_lanes_section())
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _lanes_section() -> list[str]:
+    """The lane machine ``wp move`` enforces, drawn from ``states/lanes.py``'s table (``lanes.mmd``)."""
+    from states import lanes
+
+    return [
+        f"## {lanes.TITLE}",
+        "",
+        f"The lane machine `spec-kitty wp move` enforces, drawn from the table in `states/lanes.py` ([{LANES_FILE}]",
+        f"({LANES_FILE})), spec-kitty's {len(lanes.EDGES)} edges. A work package with no transition yet is in",
+        f"`{lanes.GENESIS}`. Terminal lanes: {', '.join(f'`{t}`' for t in lanes.TERMINAL)}. Aliases: "
+        + ", ".join(f"`{a}` = `{c}`" for a, c in lanes.ALIASES.items()) + ".",
+        "A move outside these edges is refused unless `--force` is given together with `--reason`; the row",
+        "then records `force: true` and the reason.",
+        "",
+        "```mermaid",
+        lanes.mermaid().rstrip("\n"),
+        "```",
+        "",
+    ]
 
 
 # --- generate and check ------------------------------------------------------------------------------
@@ -173,8 +196,10 @@ def generate(out_dir: Path, *, svg: bool = True) -> Generated:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = Generated()
+    from states.lanes import mermaid as lanes_mermaid
+
     text = mermaid()
-    files = {MERMAID_FILE: text, README_FILE: readme(text)}
+    files = {MERMAID_FILE: text, LANES_FILE: lanes_mermaid(), README_FILE: readme(text)}
     if not svg:
         result.svg_skipped = "not requested"
     elif graphviz_available():
@@ -215,7 +240,7 @@ def check(out_dir: Path) -> tuple[list[str], str | None]:
     with tempfile.TemporaryDirectory(prefix="spec-kitty-diagrams-") as scratch:
         fresh_dir = Path(scratch)
         generated = generate(fresh_dir)
-        for name in (MERMAID_FILE, README_FILE):
+        for name in (MERMAID_FILE, LANES_FILE, README_FILE):
             if _read(out_dir / name) != _read(fresh_dir / name):
                 problems.append(f"{out_dir / name}: out of date")
         why = compare_svg(_read(out_dir / SVG_FILE), _read(fresh_dir / SVG_FILE))

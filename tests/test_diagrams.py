@@ -112,7 +112,7 @@ def test_generator_without_graphviz_still_writes_mermaid_and_says_how_to_install
     done = subprocess.run([sys.executable, "-m", "orchestrator.diagrams", "--out", str(out)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "readiness.mmd"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "lanes.mmd", "readiness.mmd"]
     assert catalog.DIAGRAM_NEEDS_GRAPHVIZ in done.stderr
     assert (out / "readiness.mmd").read_text() == mermaid()
 
