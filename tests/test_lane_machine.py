@@ -25,9 +25,9 @@ SLUG = "070-lanes"
 
 def test_the_table_is_spec_kittys_lane_graph() -> None:
     assert list(lanes.LANES) == SPEC["lanes"]
-    assert lanes.GENESIS == SPEC["initial"]
+    assert SPEC["initial"] == lanes.GENESIS
     assert sorted(lanes.TERMINAL) == sorted(SPEC["terminal"])
-    assert lanes.ALIASES == SPEC["aliases"]
+    assert SPEC["aliases"] == lanes.ALIASES
     assert sorted(lanes.EDGES) == sorted(tuple(edge) for edge in SPEC["edges"])
     assert len(lanes.EDGES) == len(set(lanes.EDGES)) == 29
     for src, dest in [*PAIRS, *((lanes.GENESIS, dest) for dest in lanes.LANES)]:
@@ -89,7 +89,8 @@ def test_a_work_package_with_no_transition_is_in_genesis(shell: Shell, board: Pa
         shell.later("wp", "move", "WP999", "--to", "done", cwd=board),
         shell.later("wp", "move", "WP999", "--to", "doing", cwd=board),
     )
-    expected = "is not an allowed lane move; from genesis it may move to planned, canceled (or pass --force with --reason).\n"
+    expected = (
+        "is not an allowed lane move; from genesis it may move to planned, canceled (or pass --force with --reason).\n")
     assert (refused.stdout, refused.stderr, refused.exit_code) == (
         "", f"Error: Refusing WP999: genesis -> done {expected}", 1)
     assert (alias_refused.stderr, alias_refused.exit_code) == (
