@@ -142,14 +142,15 @@ def require_one(root: Path | None, handle: str | None) -> None:
 
 
 def resolve_slug(root: Path | None, option: str | None, cwd: Path, bound: Iterable[str] = ()) -> str:
-    """Never empty: the mission ``--mission`` names, the only mission, else the repository folder's name.
+    """Never empty: the mission ``--mission`` names (taken as given where there are no missions to
+    resolve it against), the only mission, else the repository folder's name.
 
     With several missions and no ``--mission`` (commands that can cover every mission), the first bound
     mission in slug order, else the first mission in slug order: the one the Unbound wording names.
     """
-    if option:
-        return resolve(root, option).name
     folders = list_missions(root)
+    if option:  # a repository without missions (the quickstart's `git init` folder) binds by its name
+        return resolve(root, option).name if folders else option
     if len(folders) == 1:
         return folders[0].name
     if folders:

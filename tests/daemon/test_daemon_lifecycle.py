@@ -181,7 +181,7 @@ def test_a_hung_daemon_is_replaced_within_the_time_bound(ready: Operator, repo: 
 def test_a_daemon_that_cannot_start_falls_back_to_a_one_shot_sync(ready: Operator, repo: Path,
                                                                   daemon_saas: DevSaas) -> None:
     ready.lock_file.mkdir(parents=True)  # the daemon cannot open its lock: it exits at once, every time
-    assert ready.run("wp", "move", "WP01", "--to", "claimed", cwd=repo).code == 0
+    assert ready.run("wp", "move", "WP01", "--to", "planned", cwd=repo).code == 0
     started = time.monotonic()
     ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert time.monotonic() - started < 6

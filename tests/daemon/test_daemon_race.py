@@ -15,7 +15,7 @@ RACERS = 50
 
 def test_fifty_concurrent_commands_share_exactly_one_daemon(ready: Operator, repo: Path,
                                                            daemon_saas: DevSaas) -> None:
-    assert ready.run("wp", "move", "WP01", "--to", "claimed", cwd=repo).code == 0
+    assert ready.run("wp", "move", "WP01", "--to", "planned", cwd=repo).code == 0
     racers = [ready.popen("tracker", "sync", "run", cwd=repo) for _ in range(RACERS)]
     results = [(proc.communicate(timeout=60), proc.returncode) for proc in racers]
 

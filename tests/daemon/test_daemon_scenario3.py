@@ -78,7 +78,7 @@ def test_one_shot_sync_run_never_starts_a_daemon(ready: Operator, repo: Path) ->
 
 def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, repo: Path,
                                                               daemon_saas: DevSaas) -> None:
-    for wp, lane in (("WP01", "claimed"), ("WP02", "in_progress"), ("WP01", "in_progress")):
+    for wp, lane in (("WP01", "planned"), ("WP02", "planned"), ("WP01", "claimed")):
         assert ready.run("wp", "move", wp, "--to", lane, cwd=repo).code == 0
     first = ready.run("tracker", "sync", "run", cwd=repo)
     assert (first.stdout, first.code) == (

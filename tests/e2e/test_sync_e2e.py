@@ -69,7 +69,8 @@ def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Pa
     logged_in_and_bound(operator, saas, repo)
     lanes = ["claimed", "in_progress", "for_review", "in_review", "approved", "done"]
     for n in range(12):
-        assert operator.run("wp", "move", f"WP0{n % 4 + 1}", "--to", lanes[n // 4], cwd=repo).code == 0
+        assert operator.run("wp", "move", f"WP0{n % 4 + 1}", "--to", lanes[n // 4], "--force", "--reason", "e2e",
+                            cwd=repo).code == 0
     assert "Queued events: 12." in operator.run("tracker", "status", cwd=repo).stdout
     ran = operator.run("sync", "run", cwd=repo)
     assert (ran.stdout, ran.code) == (f"Synced feature `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
@@ -86,14 +87,14 @@ def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Pa
 def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Operator, saas: DevSaas,
                                                             repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
-    operator.run("wp", "move", "WP01", "--to", "in_progress", cwd=repo)
+    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
     assert operator.run("sync", "run", cwd=repo).code == 0
     saas.set_issue_lane("demo-repo", MISSION, "WP01", "blocked")
     ran = operator.run("sync", "run", cwd=repo)
     assert "1 pulled" in ran.stdout
     last = log_rows(repo)[-1]
     assert (last["wp_id"], last["from_lane"], last["to_lane"], last["actor"]) == (
-        "WP01", "in_progress", "blocked", "spec-kitty-sync")
+        "WP01", "planned", "blocked", "spec-kitty-sync")
     assert "blocked" in operator.run("status", cwd=repo).stdout
     third = operator.run("sync", "run", cwd=repo)
     assert "0 pulled" in third.stdout  # the pulled row goes up, and nothing bounces back
@@ -104,7 +105,7 @@ def test_expired_session_says_so_byte_for_byte(operator: Operator, saas: DevSaas
     logged_in_and_bound(operator, saas, repo)
     token = json.loads((operator.home / "auth.json").read_text())["access_token"]
     saas.revoke_token(token)
-    operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo)
+    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
     ran = operator.run("sync", "run", cwd=repo)
     assert (ran.stdout, ran.code) == (catalog.SESSION_EXPIRED.render() + "\n", 1)
     assert token not in ran.stdout + ran.stderr
@@ -112,7 +113,7 @@ def test_expired_session_says_so_byte_for_byte(operator: Operator, saas: DevSaas
 
 def test_unreachable_host_says_so_and_keeps_the_queue(operator: Operator, saas: DevSaas, repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
-    operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo)
+    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
     saas.stop()
     ran = operator.run("sync", "run", cwd=repo)
     expected = catalog.UNREACHABLE.render().format(url=saas.url)

@@ -1,0 +1,35 @@
+"""Several missions against the real dev SaaS: `sync run` without `--mission` covers every bound one.
+
+Given a repository with three missions, two of them bound, when the operator moves work packages in
+each and runs `spec-kitty sync run` with no `--mission`, then each bound mission is synced (one summary
+line each, slug order) and the unbound one is left alone; `--mission` with a numeric handle syncs one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.devsaas.testing import DevSaas
+from tests.e2e.conftest import Operator
+
+
+def test_sync_run_covers_every_bound_mission(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    for slug in ("002-more", "003-unbound"):
+        (repo / "kitty-specs" / slug).mkdir()
+    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).code == 0
+    for handle in ("1", "more"):
+        bound = operator.run("tracker", "bind", "--mission", handle, cwd=repo)
+        assert bound.code == 0, bound
+    for handle in ("001", "002", "003"):
+        moved = operator.run("wp", "move", "WP01", "--to", "planned", "--mission", handle, cwd=repo)
+        assert moved.code == 0, moved
+    ran = operator.run("sync", "run", cwd=repo)
+    assert (ran.stdout, ran.stderr, ran.code) == (
+        f"Synced feature `001-demo` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n"
+        f"Synced feature `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", "", 0)
+    assert [len(saas.events("demo-repo", slug)) for slug in ("001-demo", "002-more")] == [1, 1]
+    assert operator.run("wp", "move", "WP01", "--to", "claimed", "--mission", "2", cwd=repo).code == 0
+    one = operator.run("sync", "run", "--mission", "2", cwd=repo)
+    assert (one.stdout, one.code) == (
+        f"Synced feature `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", 0)
+    assert saas.issues("demo-repo", "002-more")["WP01"]["lane"] == "claimed"
