@@ -55,6 +55,8 @@ UNAUTHED = Failure("No SaaS authentication token is present.", LOGIN_ACTION)
 NO_HOST = Failure(
     "No SaaS host URL is configured.", "Run `spec-kitty config set sync.server_url <url>`."
 )
+# Operator output calls a mission a "mission"; this sentence alone keeps "feature": the quickstart
+# quotes it byte for byte.
 UNBOUND = Failure("No tracker binding exists for feature `{slug}`.", "Run `spec-kitty tracker bind`.")
 UNREACHABLE = Failure(
     "The SaaS host `{url}` did not respond within 2 seconds.", "Check your network connection and retry."
@@ -71,7 +73,7 @@ SERVER_ERROR = Failure(
     "The SaaS host `{url}` answered with an error: {detail}.", "Retry later; queued events are kept."
 )
 NOT_BOUND_REMOTE = Failure(
-    "The SaaS host `{url}` has no binding for feature `{slug}`.", "Run `spec-kitty tracker bind`."
+    "The SaaS host `{url}` has no binding for mission `{slug}`.", "Run `spec-kitty tracker bind`."
 )
 
 # --- SaaS refusals no retry would help (one line: ``Error: <line>``) ------------------------------------
@@ -181,20 +183,20 @@ AUTH_UNKNOWN_LOGIN = "(unknown)"
 AUTH_UNKNOWN_EXPIRY = "unknown"
 LOGGED_OUT = "Logged out."
 NOT_LOGGED_IN = "Not logged in; nothing to do."
-TRACKER_BOUND = "Bound feature `{mission}` to project `{project}` on {url}."
-TRACKER_UNBOUND = "Unbound feature `{mission}` from project `{project}`."
+TRACKER_BOUND = "Bound mission `{mission}` to project `{project}` on {url}."
+TRACKER_UNBOUND = "Unbound mission `{mission}` from project `{project}`."
 INVALID_PROJECT_KEY = "`{value}` is not a valid project key (letters, digits, `.`, `_`, `-`)."
 INVALID_MISSION_SLUG = "`{value}` is not a valid mission slug (letters, digits, `.`, `_`, `-`)."
-TRACKER_STATUS = "Feature `{mission}` is bound to project `{project}` on {url}."
+TRACKER_STATUS = "Mission `{mission}` is bound to project `{project}` on {url}."
 TRACKER_LAST_SYNC = "Last sync: {time} ({pushed} pushed, {pulled} pulled{error})."
 TRACKER_LAST_SYNC_ERROR = ", error: {error}"
 TRACKER_NEVER_SYNCED = "Last sync: never."
 QUEUED_EVENTS = "Queued events: {queued}."
-SYNC_SUMMARY = "Synced feature `{mission}` with {url}: {pushed} pushed, {pulled} pulled, {queued} still queued."
+SYNC_SUMMARY = "Synced mission `{mission}` with {url}: {pushed} pushed, {pulled} pulled, {queued} still queued."
 SYNC_PROGRESS_LABEL = "Uploading events"
 
 # --- `spec-kitty sync explain` ----------------------------------------------------------------------
-EXPLAIN_HEADING = "Hosted sync readiness for feature `{slug}`:"
+EXPLAIN_HEADING = "Hosted sync readiness for mission `{slug}`:"
 EXPLAIN_STATE = "State: {state}"
 EXPLAIN_ROW = "  {mark} {label}  {source}"
 EXPLAIN_PROBE_LABEL = "host answers"
@@ -203,7 +205,7 @@ EXPLAIN_NO_HOST_TO_PROBE = "no host to probe"
 EXPLAIN_PROBE_SOURCE = "probe {url}"
 EXPLAIN_DAEMON = "Background daemon policy: {policy} ({source})"
 EXPLAIN_READY = Failure(
-    "Hosted sync is ready for feature `{slug}`.", "Run `spec-kitty sync run` to sync now.", ExitCode.OK, gap=True
+    "Hosted sync is ready for mission `{slug}`.", "Run `spec-kitty sync run` to sync now.", ExitCode.OK, gap=True
 )
 DIAGRAM_NEEDS_GRAPHVIZ = (
     "SVG diagrams need Graphviz: install the `dot` program (for example `apt-get install graphviz` or "
@@ -224,12 +226,12 @@ DAEMON_LINE_STARTING = "Sync daemon: starting (pid {pid})"
 DAEMON_LINE_NOT_RUNNING = "Sync daemon: not running"
 DAEMON_STATUS_QUEUED = QUEUED_EVENTS
 DAEMON_STATUS_LAST_SYNC = (
-    "Last sync: {time}, feature `{mission}`: {pushed} pushed, {pulled} pulled, {queued} still queued."
+    "Last sync: {time}, mission `{mission}`: {pushed} pushed, {pulled} pulled, {queued} still queued."
 )
 DAEMON_STATUS_NEVER = "Last sync: none yet."
-DAEMON_STATUS_LAST_ERROR = "Last error: {time}, feature `{mission}`: {message}"
+DAEMON_STATUS_LAST_ERROR = "Last error: {time}, mission `{mission}`: {message}"
 DAEMON_STATUS_NO_ERROR = "Last error: none."
-DAEMON_STATUS_TARGET = "Keeping in sync: feature `{mission}` in {repo_root} (next run in {next_in:g}s)."
+DAEMON_STATUS_TARGET = "Keeping in sync: mission `{mission}` in {repo_root} (next run in {next_in:g}s)."
 DAEMON_STATUS_LOG = "Log: {path}"
 DAEMON_STOPPED = "Sync daemon stopped (pid {pid})."
 DAEMON_NOT_RUNNING = "Sync daemon is not running; nothing to stop."

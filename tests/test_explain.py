@@ -45,7 +45,7 @@ def explain(stealth_guard: StealthGuard, repo: Path, *args: str, **kw: object) -
 def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str, tail: str) -> str:
     a, t, h, b = marks
     return (
-        "Hosted sync readiness for feature `001-demo`:\n"
+        "Hosted sync readiness for mission `001-demo`:\n"
         f"  {a} hosted sync enabled  env SPEC_KITTY_ENABLE_SAAS_SYNC\n"
         f"  {t} auth token present   {home.path}/auth.json\n"
         f"  {h} host URL configured  {host}\n"
@@ -102,7 +102,7 @@ def test_ready_without_probe_touches_no_network(home: SpecKittyHome, stealth_gua
     ran = explain(stealth_guard, repo)
     assert ran.stdout == expected(
         home, repo, "✓✓✓✓", f"{home.path}/config.toml [sync].server_url = {DEAD_URL}", "Ready",
-        "Hosted sync is ready for feature `001-demo`.\n\nRun `spec-kitty sync run` to sync now.")
+        "Hosted sync is ready for mission `001-demo`.\n\nRun `spec-kitty sync run` to sync now.")
     assert_stealthy(ran)
 
 
@@ -117,7 +117,7 @@ def test_explain_agrees_with_what_a_gated_command_does(home: SpecKittyHome, stea
 def test_mission_option_picks_the_mission(home: SpecKittyHome, stealth_guard: StealthGuard, repo: Path) -> None:
     (repo / "kitty-specs" / "002-other").mkdir()
     ran = explain(stealth_guard, repo, "--mission", "002-other")
-    assert ran.stdout.startswith("Hosted sync readiness for feature `002-other`:\n")
+    assert ran.stdout.startswith("Hosted sync readiness for mission `002-other`:\n")
     assert '[tracker.missions."002-other"]' in ran.stdout
 
 

@@ -159,9 +159,9 @@ def test_tracker_status_without_mission_covers_every_bound_mission(tester: Shell
     bind(root, "001-one", "003-three")
     done, one = parallel(tester.later("tracker", "status", cwd=root),
                          tester.later("tracker", "status", "--mission", "3", cwd=root))
-    block_one = ("Feature `001-one` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
+    block_one = ("Mission `001-one` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
                  "Lanes: no work packages yet.\nLast sync: never.\nQueued events: 0.\n")
-    block_three = ("Feature `003-three` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
+    block_three = ("Mission `003-three` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
                    "Lanes: planned 1, claimed 1 (3 lane events).\nLast sync: never.\nQueued events: 0.\n")
     assert (done.stdout, done.stderr, done.exit_code) == (block_one + block_three, "", 0)
     assert (one.stdout, one.stderr, one.exit_code) == (block_three, "", 0)

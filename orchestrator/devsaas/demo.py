@@ -131,7 +131,7 @@ def steps(url: str) -> list[tuple[str, dict[str, str], list[Step]]]:
                 Step(
                     "5a. bind the mission",
                     "cd $DEMO_TMP/empty-repo && spec-kitty tracker bind",
-                    code_is(0, contains="Bound feature `empty-repo`"),
+                    code_is(0, contains="Bound mission `empty-repo`"),
                 ),
                 Step(
                     "5b. a remote command runs end to end",

@@ -25,7 +25,7 @@ LANES = ["planned", "claimed", "in_progress", "for_review", "in_review", "approv
 
 
 def summary_ok(ran_stdout: str, saas: DevSaas, pushed: int | None = None) -> bool:
-    head = f"Synced feature `{MISSION}` with {saas.url}: "
+    head = f"Synced mission `{MISSION}` with {saas.url}: "
     return ran_stdout.startswith(head) and (pushed is None or ran_stdout.startswith(f"{head}{pushed} pushed"))
 
 
@@ -186,7 +186,7 @@ def test_a_daemon_that_cannot_start_falls_back_to_a_one_shot_sync(ready: Operato
     ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert time.monotonic() - started < 6
     assert (ran.stdout, ran.stderr, ran.code) == (
-        f"Synced feature `{MISSION}` with {daemon_saas.url}: 1 pushed, 0 pulled, 0 still queued.\n",
+        f"Synced mission `{MISSION}` with {daemon_saas.url}: 1 pushed, 0 pulled, 0 still queued.\n",
         "The background sync daemon is unavailable (it exited right after starting; see the daemon log); "
         "syncing in this process instead.\n", 0)
     assert "cannot take the daemon lock" in ready.log_file.read_text()

@@ -20,7 +20,7 @@ def test_fifty_concurrent_commands_share_exactly_one_daemon(ready: Operator, rep
     results = [(proc.communicate(timeout=60), proc.returncode) for proc in racers]
 
     assert [code for _, code in results] == [0] * RACERS, results
-    head = f"Synced feature `{MISSION}` with {daemon_saas.url}: "
+    head = f"Synced mission `{MISSION}` with {daemon_saas.url}: "
     assert all(out.startswith(head) and out.endswith(" 0 still queued.\n") for (out, _), _ in results), results
     assert sum(out.startswith(f"{head}1 pushed") for (out, _), _ in results) >= 1
     assert len(ready.settled_daemons()) == 1

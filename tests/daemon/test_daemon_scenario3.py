@@ -48,7 +48,7 @@ def test_scenario_3_manual_policy_then_auto(ready: Operator, repo: Path, daemon_
     assert ready.run("config", "set", "sync.background_daemon", "auto", cwd=repo).code == 0
     ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert (ran.stdout, ran.stderr, ran.code) == (
-        f"Synced feature `{MISSION}` with {daemon_saas.url}: 0 pushed, 0 pulled, 0 still queued.\n", "", 0)
+        f"Synced mission `{MISSION}` with {daemon_saas.url}: 0 pushed, 0 pulled, 0 still queued.\n", "", 0)
     assert ready.lock_file.exists()
     [pid] = ready.settled_daemons()
     state = ready.state()
@@ -82,7 +82,7 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
         assert ready.run("wp", "move", wp, "--to", lane, cwd=repo).code == 0
     first = ready.run("tracker", "sync", "run", cwd=repo)
     assert (first.stdout, first.code) == (
-        f"Synced feature `{MISSION}` with {daemon_saas.url}: 3 pushed, 0 pulled, 0 still queued.\n", 0), first
+        f"Synced mission `{MISSION}` with {daemon_saas.url}: 3 pushed, 0 pulled, 0 still queued.\n", 0), first
     [pid] = ready.settled_daemons()
     log = repo / "kitty-specs" / MISSION / "status.events.jsonl"
     ids = [json.loads(line)["event_id"] for line in log.read_text().splitlines()]
@@ -97,8 +97,8 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
     assert shown.code == 0 and lines[0].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
     assert (lines[1], lines[3]) == ("Queued events: 0.", "Last error: none.")
     assert lines[2].startswith("Last sync: ") and lines[2].endswith(
-        f", feature `{MISSION}`: 0 pushed, 0 pulled, 0 still queued.")
-    assert f"Keeping in sync: feature `{MISSION}` in {repo}" in shown.stdout
+        f", mission `{MISSION}`: 0 pushed, 0 pulled, 0 still queued.")
+    assert f"Keeping in sync: mission `{MISSION}` in {repo}" in shown.stdout
 
     token = json.loads((ready.home / "auth.json").read_text())["access_token"]
     assert wait_for(ready.log_file.exists, 2)

@@ -25,11 +25,11 @@ def test_sync_run_covers_every_bound_mission(operator: Operator, saas: DevSaas, 
         assert moved.code == 0, moved
     ran = operator.run("sync", "run", cwd=repo)
     assert (ran.stdout, ran.stderr, ran.code) == (
-        f"Synced feature `001-demo` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n"
-        f"Synced feature `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", "", 0)
+        f"Synced mission `001-demo` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n"
+        f"Synced mission `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", "", 0)
     assert [len(saas.events("demo-repo", slug)) for slug in ("001-demo", "002-more")] == [1, 1]
     assert operator.run("wp", "move", "WP01", "--to", "claimed", "--mission", "2", cwd=repo).code == 0
     one = operator.run("sync", "run", "--mission", "2", cwd=repo)
     assert (one.stdout, one.code) == (
-        f"Synced feature `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", 0)
+        f"Synced mission `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", 0)
     assert saas.issues("demo-repo", "002-more")["WP01"]["lane"] == "claimed"

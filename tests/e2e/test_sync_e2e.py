@@ -59,7 +59,7 @@ def test_bind_in_a_fresh_git_init_folder(operator: Operator, saas: DevSaas, tmp_
     os.system(f"git init -q {empty}")
     assert operator.run("auth", "login", "--host", saas.url, cwd=empty).code == 0
     ran = operator.run("tracker", "bind", cwd=empty)
-    assert (ran.stdout, ran.code) == (f"Bound feature `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
+    assert (ran.stdout, ran.code) == (f"Bound mission `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
     assert "[tracker.missions.empty-repo]" in (empty / ".kittify" / "config.toml").read_text()
     status = operator.run("tracker", "status", cwd=empty)
     assert status.code == 0 and "Queued events: 0." in status.stdout
@@ -73,7 +73,7 @@ def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Pa
                             cwd=repo).code == 0
     assert "Queued events: 12." in operator.run("tracker", "status", cwd=repo).stdout
     ran = operator.run("sync", "run", cwd=repo)
-    assert (ran.stdout, ran.code) == (f"Synced feature `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
+    assert (ran.stdout, ran.code) == (f"Synced mission `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
                                       "0 still queued.\n", 0)
     again = operator.run("sync", "run", cwd=repo)
     assert "0 pushed, 0 pulled, 0 still queued." in again.stdout
