@@ -20,6 +20,8 @@ class SpecKittyError(Exception):
 class ConfigError(SpecKittyError):
     """A config value or file is invalid."""
 
+    code = "config_error"
+
 
 class MissionError(SpecKittyError):
     """A mission, work package or lane argument does not exist or is malformed."""
