@@ -69,18 +69,18 @@ def _status(mission: str | None, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps({r.snapshot["mission_slug"]: r.snapshot for r in reads}, indent=2, sort_keys=True))
             return
-        for read in sorted(reads, key=_latest_first):
+        for read in latest_first(reads):
             click.echo(render_summary(read.snapshot))
         slug = None  # the readiness wording's rule for several missions (see orchestrator.facts)
     for line in hosted_lines(slug):
         click.echo(line)
 
 
-def _latest_first(read: missions.MissionRead) -> tuple[int, str, str]:
-    """Most recent transition first; missions without any last; then by slug (deterministic)."""
-    at = read.snapshot["materialized_at"]
-    inverted = "".join(chr(0x10FFFF - ord(ch)) for ch in at) if at else ""
-    return (0 if at else 1, inverted, read.snapshot["mission_slug"])
+def latest_first(reads: list[missions.MissionRead]) -> list[missions.MissionRead]:
+    """Most recent transition first, missions without any last, ties by slug (a stable, documented order)."""
+    ordered = sorted(reads, key=lambda read: read.snapshot["mission_slug"])
+    ordered.sort(key=lambda read: read.snapshot["materialized_at"] or "", reverse=True)  # stable
+    return ordered
 
 
 def render_summary(snapshot: dict[str, Any]) -> str:
