@@ -42,6 +42,7 @@ CASES = {
                            forbidden=(*NETWORK, *WRITERS, *HOSTED,
                                       *(h for h in HEAVY if h != "orchestrator.daemon"),
                                       "orchestrator.daemon.client", "orchestrator.daemon.server",
+                                      "orchestrator.daemon.control", "orchestrator.daemon.scheduler",
                                       "orchestrator.daemon.__main__")),
     "status-json-flag-on": Case(("status", "--json"), "1", "project"),
     "config-list": Case(("config", "list"), None, "elsewhere", required=("tomllib",)),
