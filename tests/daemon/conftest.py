@@ -16,6 +16,17 @@ from daemon_helpers import MISSION, Operator, daemon_processes, kill_daemons
 
 from orchestrator.devsaas.testing import DevSaas, start_dev_saas
 
+LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/environ").exists(),
+                                reason="Linux only: the suite finds daemon processes through /proc")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The daemon itself is portable; these tests find and kill its processes through /proc."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(LINUX_ONLY)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def no_orphan_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
