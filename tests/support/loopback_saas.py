@@ -44,8 +44,9 @@ class Faults:
 class LoopbackSaas:
     """A running dev SaaS app: ``url``, its ``faults``, and what it received."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, *, device_expiry: int = 600) -> None:
         self.db = db
+        self.device_expiry = device_expiry
         self.faults = Faults()
         self.uploads: list[str] = []  # upload bodies the server accepted, as received
         self.sent: Counter[str] = Counter()  # event id -> how many accepted uploads carried it
@@ -131,7 +132,7 @@ class LoopbackSaas:
         """Start on 127.0.0.1 (one stable URL: the queue keys missions by host), stop when done."""
         async def start() -> web.AppRunner:
             self._released = asyncio.Event()
-            self._app = make_app(Store(self.db), auto_approve=False, device_expiry=600)
+            self._app = make_app(Store(self.db), auto_approve=False, device_expiry=self.device_expiry)
             self._app.middlewares.insert(0, self._faults)
             runner = web.AppRunner(self._app, access_log=None)
             await runner.setup()
