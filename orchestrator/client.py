@@ -12,8 +12,9 @@ remote paths, so local commands never pay for it. Design points:
 - *The token goes to the configured host only*: redirects are never followed (a 3xx is an error), and
   no exception message, ``repr`` or log line carries it; aiohttp errors, whose ``request_info`` holds
   the headers, are never chained into ours.
-- *Errors are typed*: 401 is the catalog's expired session, an unreachable host the catalog's
-  unreachable line, a missing remote binding the catalog's not-bound line; anything else one line.
+- *Errors are typed*: 401 is the catalog's expired session, a host that stops answering after the
+  retries the catalog's connection-lost line ("stopped responding; queued events are kept"), a
+  missing remote binding the catalog's not-bound line; anything else one line.
 """
 
 from __future__ import annotations

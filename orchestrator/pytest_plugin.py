@@ -16,9 +16,7 @@ standard library and pytest at module level; each fixture imports what it drives
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from orchestrator.testing_guard.runner import Guarded, run_guarded
 from states.catalog import HOME_ENV_VAR, SAAS_SYNC_ENV_VAR
 
 if TYPE_CHECKING:
@@ -222,43 +221,6 @@ def readiness() -> ReadinessDriver:
 # --- stealth_guard --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Guarded:
-    """A guarded run: what an operator saw, and what the process did that a stealth path must not."""
-
-    argv: list[str]
-    stdout: str
-    stderr: str
-    exit_code: int
-    events: list[dict[str, Any]]
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("kind") == kind]
-
-    @property
-    def network(self) -> list[dict[str, Any]]:
-        return self.of_kind("network")
-
-    @property
-    def processes(self) -> list[dict[str, Any]]:
-        return self.of_kind("process")
-
-    @property
-    def writes(self) -> list[dict[str, Any]]:
-        return self.of_kind("write")
-
-    @property
-    def clean(self) -> bool:
-        """No socket, no process, no write under the watched folders (and no guard error)."""
-        return not self.events
-
-    def describe(self) -> str:
-        """A readable dump for assertion messages."""
-        lines = [f"$ {' '.join(self.argv)}", f"exit={self.exit_code}", "--- stdout ---", self.stdout,
-                 "--- stderr ---", self.stderr, "--- events ---", *(json.dumps(e) for e in self.events)]
-        return "\n".join(lines)
-
-
 class StealthGuard:
     """Runs commands in a subprocess with the guard's ``sitecustomize`` first on ``PYTHONPATH``.
 
@@ -282,28 +244,17 @@ class StealthGuard:
     def run(self, argv: Sequence[str], *, cwd: Path | None = None, env: Mapping[str, str | None] | None = None,
             stdin: str | None = None, watch: Sequence[Path] = (), timeout: float = 60) -> Guarded:
         """Any command; only Python processes started with this ``PYTHONPATH`` are guarded."""
-        from orchestrator.testing_guard import DIRS_ENV, GUARD_DIR, RECORD_ENV
-
         self.runs += 1
         record = self.scratch / f"guard-{self.runs}.jsonl"
         child = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         watched = [self.home.path, *([Path(child["HOME"])] if child.get("HOME") else []), *watch]
-        child.update({
-            "PYTHONPATH": str(GUARD_DIR), RECORD_ENV: str(record),
-            DIRS_ENV: os.pathsep.join(str(p) for p in watched),
-            "NO_COLOR": "1", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",  # output does not vary by machine
-        })
+        child.update({"NO_COLOR": "1", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"})  # output does not vary by machine
         for key, value in (env or {}).items():
             if value is None:
                 child.pop(key, None)
             else:
                 child[key] = value
-        done = subprocess.run(
-            list(argv), cwd=cwd, env=child, capture_output=True, timeout=timeout, text=True,
-            input=stdin, stdin=subprocess.DEVNULL if stdin is None else None,
-        )
-        events = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-        return Guarded(list(argv), done.stdout, done.stderr, done.returncode, events)
+        return run_guarded(argv, env=child, cwd=cwd, record=record, watch=watched, stdin=stdin, timeout=timeout)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 ``states.machine`` keeps the hot path on the core ``transitions.Machine``; this module feeds the same
 ``STATES`` and ``TRANSITIONS`` to a ``GraphMachine`` only when a picture is asked for, so the picture
 cannot drift from the behaviour. ``transitions.extensions`` (which loads asyncio and the diagram
-code, about 30 ms) is imported inside the functions below, never at module import.
+code) is imported inside the functions below, never at module import.
 
 Pure like the rest of ``states/``: it returns mermaid text or an in-memory graphviz ``Digraph``;
 running ``dot`` to get SVG is I/O and lives in ``orchestrator.diagrams``.

@@ -42,6 +42,7 @@ CASES = {
                            forbidden=(*NETWORK, *WRITERS, *HOSTED,
                                       *(h for h in HEAVY if h != "orchestrator.daemon"),
                                       "orchestrator.daemon.client", "orchestrator.daemon.server",
+                                      "orchestrator.daemon.control", "orchestrator.daemon.scheduler",
                                       "orchestrator.daemon.__main__")),
     "status-json-flag-on": Case(("status", "--json"), "1", "project"),
     "config-list": Case(("config", "list"), None, "elsewhere", required=("tomllib",)),
@@ -83,12 +84,7 @@ def module_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, frozenset
     return sets
 
 
-KNOWN_CONFLICTS: dict[str, str] = {}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CONFLICTS[name]))
-    if name in KNOWN_CONFLICTS else name for name in CASES])
+@pytest.mark.parametrize("name", CASES)
 def test_hot_commands_import_only_their_budget(module_sets: dict[str, frozenset[str]], name: str) -> None:
     case = CASES[name]
     modules = module_sets[name]

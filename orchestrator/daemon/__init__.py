@@ -5,7 +5,9 @@ Layout, cheapest first, because the CLI imports only what its path needs:
 - ``state``  — the state file and the loopback control calls (stdlib only; ``spec-kitty status`` uses it).
 - ``lock``   — the inter-process lock that *is* the daemon's identity (fasteners, imported on use).
 - ``client`` — ``ensure_daemon`` / sync-now / stop for the CLI (stdlib only: no aiohttp, no asyncio).
-- ``server`` — the daemon process itself (aiohttp control server, background sync loop).
+- ``server`` — the daemon process's lifecycle: bind, publish state, housekeeping, retire.
+- ``control``, ``jobs``, ``scheduler``, ``targets``, ``settings``, ``logs`` — the daemon's parts
+  (loopback API, waited-for jobs, when targets sync, what one sync is, config re-reads, its log file).
 - ``__main__`` — ``python -m orchestrator.daemon``: takes the lock first, then imports ``server``.
 
 This module stays empty of imports so that touching the package costs nothing.

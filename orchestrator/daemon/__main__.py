@@ -2,8 +2,8 @@
 
 Spawned by the CLI as ``sys.executable -m orchestrator.daemon`` (so it imports from whatever install
 the CLI runs from: pipx, venv or editable). Taking the lock is the very first act, before aiohttp is
-imported: when several CLIs race to spawn a daemon, the losers find the lock held and exit 0 within
-a few milliseconds, and the clients all read the winner's state file.
+imported: when several CLIs race to spawn a daemon, the losers find the lock held and exit 0 at
+once, and the clients all read the winner's state file.
 """
 
 from __future__ import annotations

@@ -35,9 +35,11 @@ from orchestrator.daemon.state import (
     ControlError,
     DaemonState,
     call,
+    daemon_status,
     health,
     lock_holder,
     pid_alive,
+    published,
     read_state,
 )
 from orchestrator.errors import CatalogFailure, SpecKittyError
@@ -99,7 +101,7 @@ def ensure_daemon(deadline: float) -> DaemonState:
             now = time.monotonic()
             state = read_state()
             holder = lock_holder()
-            if state is not None and holder is not None and holder in (state.pid, UNKNOWN_HOLDER):
+            if state is not None and published(state, holder):
                 answer = health(state, timeout=max(min(HEALTH_TIMEOUT, deadline - now), 0.05))
                 if answer is not None and answer.get("status") == "ok":
                     if answer.get("version") == orchestrator.__version__:
@@ -184,17 +186,7 @@ def error_from_json(error: dict[str, Any]) -> SpecKittyError:
 
 def status(*, timeout: float = 2.0) -> dict[str, Any]:
     """What ``sync daemon status`` shows: ``running`` plus the daemon's /status answer when it runs."""
-    state = read_state()
-    holder = lock_holder()
-    if holder is None:
-        return {"running": False}
-    if state is None or holder not in (state.pid, UNKNOWN_HOLDER):
-        return {"running": False, "starting": True, "pid": holder}
-    try:
-        answer = call(state, "GET", "/status", timeout=timeout)
-    except ControlError:
-        return {"running": False, "answering": False, "pid": state.pid}
-    return dict(answer, running=True)
+    return daemon_status("/status", timeout=timeout)
 
 
 def stop(*, timeout: float = STOP_TIMEOUT) -> int | None:

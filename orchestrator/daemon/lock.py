@@ -34,7 +34,7 @@ class DaemonLock:
 
     def try_acquire(self, *, attempts: int = 5, pause: float = 0.01) -> bool:
         """Take the lock if nobody holds it. A few quick retries absorb a client that probes the lock
-        by try-acquiring it on platforms without ``/proc/locks``; a real holder still wins."""
+        by try-acquiring it on platforms where ``F_GETLK`` cannot answer; a real holder still wins."""
         import fasteners
 
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -23,6 +23,7 @@ from orchestrator import paths
 from orchestrator.fsutil import atomic_write_text
 
 UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
+PROC_LOCKS = Path("/proc/locks")  # Linux only: an optional cross-check, never required
 
 
 @dataclass(frozen=True)
@@ -76,20 +77,64 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+# ``struct flock`` as each platform lays it out (native alignment; the trailing ``0q`` pads to the C size).
+_FLOCK_LAYOUTS = {
+    "linux": ("hhqqi0q", ("type", "whence", "start", "len", "pid")),
+    "darwin": ("qqihh0q", ("start", "len", "pid", "type", "whence")),
+    "freebsd": ("qqihhi0q", ("start", "len", "pid", "type", "whence", "sysid")),
+}
+
+
 def lock_holder(path: Path | None = None) -> int | None:
     """The pid holding the daemon lock, None when it is free, ``UNKNOWN_HOLDER`` when held by someone.
 
-    On Linux ``/proc/locks`` answers without touching the lock: a client that try-acquired it, even
-    for a microsecond, could make a daemon that is starting at that instant believe it lost the race.
-    Elsewhere we fall back to try-acquire-then-release (the daemon retries briefly to absorb that).
+    Asked of the OS with ``fcntl(F_GETLK)``, which reports the holder of a POSIX record lock (what
+    fasteners takes, through ``fcntl.lockf``) on Linux and macOS without taking the lock: a client
+    that try-acquired it, even for a microsecond, could make a daemon starting at that instant
+    believe it lost the race. Where the platform's ``struct flock`` is unknown, ``/proc/locks``
+    answers on Linux; elsewhere we fall back to try-acquire-then-release (the daemon retries
+    briefly to absorb that). Never call this from the lock's own holder: the OS reports no conflict
+    with one's own lock, and closing the probe's descriptor would drop it.
     """
     lock_path = path or paths.daemon_lock_file()
     try:
-        st = os.stat(lock_path)
+        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
+    except OSError:
+        return holder_from_proc_locks(lock_path) if PROC_LOCKS.exists() else _probe_by_acquiring(lock_path)
     try:
-        table = Path("/proc/locks").read_text()
+        return _holder_by_getlk(fd)
+    except (OSError, KeyError, ImportError):
+        pass
+    finally:
+        os.close(fd)
+    return holder_from_proc_locks(lock_path) if PROC_LOCKS.exists() else _probe_by_acquiring(lock_path)
+
+
+def _holder_by_getlk(fd: int) -> int | None:
+    """Ask the kernel which process's lock would block an exclusive lock on the whole file."""
+    import fcntl
+    import struct
+    import sys
+
+    layout, names = next(v for k, v in _FLOCK_LAYOUTS.items() if sys.platform.startswith(k))
+    fields = dict.fromkeys(names, 0)
+    fields.update(type=fcntl.F_WRLCK, whence=os.SEEK_SET)
+    answer = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(layout, *(fields[n] for n in names)))
+    got = dict(zip(names, struct.unpack(layout, answer), strict=True))
+    if got["type"] == fcntl.F_UNLCK:
+        return None
+    return got["pid"] if got["pid"] > 0 else UNKNOWN_HOLDER  # 0: a holder in another pid namespace
+
+
+def holder_from_proc_locks(lock_path: Path) -> int | None:
+    """The holder as Linux's ``/proc/locks`` lists it (a fallback and a cross-check; absent elsewhere)."""
+    try:
+        st = os.stat(lock_path)
+        table = PROC_LOCKS.read_text()
+    except FileNotFoundError:
+        return None
     except OSError:
         return _probe_by_acquiring(lock_path)
     wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
@@ -117,6 +162,7 @@ def _probe_by_acquiring(lock_path: Path) -> int | None:
         return None
     if lock.lockfile is not None:
         lock.lockfile.close()
+        lock.lockfile = None
     return UNKNOWN_HOLDER
 
 
@@ -168,6 +214,34 @@ def health(state: DaemonState, *, timeout: float) -> dict[str, Any] | None:
     return answer if answer.get("pid") == state.pid else None
 
 
+def published(state: DaemonState | None, holder: int | None) -> bool:
+    """Whether the state file was written by the process that holds the lock (the daemon is up)."""
+    return state is not None and holder is not None and holder in (state.pid, UNKNOWN_HOLDER)
+
+
+def daemon_status(endpoint: str = "/health", *, timeout: float) -> dict[str, Any]:
+    """Whether the daemon runs, the one answer behind ``spec-kitty status`` and ``sync daemon status``.
+
+    The lock is the truth: nobody holding it means not running; a holder that has not published its
+    state is starting; only a holder that published is asked ``endpoint`` over loopback. The answer
+    is ``{"running": False}``, ``{"running": False, "starting": True, "pid"}``,
+    ``{"running": False, "answering": False, "pid"}`` or the daemon's own answer plus ``running: True``.
+    """
+    state = read_state()
+    holder = lock_holder()
+    if holder is None:
+        return {"running": False}
+    if state is None or not published(state, holder):
+        return {"running": False, "starting": True, "pid": holder}
+    try:
+        answer = call(state, "GET", endpoint, timeout=timeout)
+    except ControlError:
+        answer = {}
+    if answer.get("pid") != state.pid:
+        return {"running": False, "answering": False, "pid": state.pid}
+    return dict(answer, running=True)
+
+
 def format_uptime(seconds: float) -> str:
     """``3h 4m``, ``4m 2s``, ``7s``: enough precision for an operator glancing at status."""
     total = max(int(seconds), 0)
@@ -182,17 +256,12 @@ def summary_line(*, timeout: float = 0.3) -> str | None:
     """One line for ``spec-kitty status``; None (and no network at all) when no state file exists."""
     from states import catalog
 
-    state_file = paths.daemon_state_file()
-    if not state_file.exists():
+    if not paths.daemon_state_file().exists():
         return None
-    state = read_state(state_file)
-    holder = lock_holder()
-    # The lock is the truth: a state file left by a dead daemon costs no socket, only a live holder
-    # is asked for its health (over loopback).
-    if state is None or holder is None or holder not in (state.pid, UNKNOWN_HOLDER):
-        return catalog.DAEMON_LINE_NOT_RUNNING
-    answer = health(state, timeout=timeout)
-    if answer is not None:
-        return catalog.DAEMON_LINE_RUNNING.format(pid=state.pid, version=answer.get("version", "?"),
-                                                  uptime=format_uptime(float(answer.get("uptime") or 0)))
-    return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=state.pid)
+    info = daemon_status("/health", timeout=timeout)
+    if info["running"]:
+        return catalog.DAEMON_LINE_RUNNING.format(pid=info["pid"], version=info.get("version", "?"),
+                                                  uptime=format_uptime(float(info.get("uptime") or 0)))
+    if info.get("answering") is False:
+        return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"])
+    return catalog.DAEMON_LINE_NOT_RUNNING

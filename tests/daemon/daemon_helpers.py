@@ -11,23 +11,14 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SPEC_KITTY = str(Path(sys.executable).parent / "spec-kitty")
+from support.shell import Shell
+
 MISSION = "001-demo"
-
-
-@dataclass
-class Ran:
-    stdout: str
-    stderr: str
-    code: int
 
 
 def _proc_env(pid: str) -> dict[str, str]:
@@ -81,31 +72,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -
         time.sleep(step)
 
 
-@dataclass
-class Operator:
-    """A shell with its own ``$HOME`` and ``~/.spec-kitty``, the rollout flag on, running the installed CLI."""
+class Operator(Shell):
+    """An operator's shell (the suite's one harness, under the stealth guard) with the rollout flag on,
+    plus views of the daemon files and processes of its ``SPEC_KITTY_HOME``."""
 
-    root: Path
-    env: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.user_home = self.root / "operator"
-        self.home = self.user_home / ".spec-kitty"
-        self.user_home.mkdir(parents=True, exist_ok=True)
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("SPEC_KITTY_", "PYTHON"))}
-        base.update(SPEC_KITTY_HOME=str(self.home), HOME=str(self.user_home), SPEC_KITTY_ENABLE_SAAS_SYNC="1",
-                    GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1", NO_COLOR="1", LC_ALL="C.UTF-8")
-        self.env = {**base, **self.env}
-
-    def run(self, *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Ran:
-        done = subprocess.run([SPEC_KITTY, *args], cwd=cwd, env={**self.env, **(env or {})}, input=stdin,
-                              capture_output=True, text=True, timeout=timeout)
-        return Ran(done.stdout, done.stderr, done.returncode)
-
-    def popen(self, *args: str, cwd: Path) -> subprocess.Popen[str]:
-        return subprocess.Popen([SPEC_KITTY, *args], cwd=cwd, env=self.env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__(tmp_path)
+        self.flag("1")
 
     @property
     def lock_file(self) -> Path:

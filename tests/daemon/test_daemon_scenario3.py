@@ -7,11 +7,13 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from daemon_helpers import MISSION, Operator, wait_for
-from support.cli import Result, run_cli
 
 from orchestrator import __version__
 from orchestrator.devsaas.testing import DevSaas
+
+pytestmark = pytest.mark.e2e
 
 MANUAL_MESSAGE = (
     'Background sync is in manual mode (`[sync].background_daemon = "manual"`).\n'
@@ -19,35 +21,29 @@ MANUAL_MESSAGE = (
 )
 
 
-def guarded(operator: Operator, repo: Path, *args: str) -> Result:
-    """Run under the stealth guard, which records every socket, process and write the command makes."""
-    return run_cli(list(args), home=operator.home, cwd=repo, user_home=operator.user_home,
-                   env_extra={"SPEC_KITTY_ENABLE_SAAS_SYNC": "1"})
-
-
 def test_scenario_3_manual_policy_then_auto(ready: Operator, repo: Path, daemon_saas: DevSaas) -> None:
     # 1. Set policy to manual
-    assert ready.run("config", "set", "sync.background_daemon", "manual", cwd=repo).code == 0
+    assert ready.run("config", "set", "sync.background_daemon", "manual", cwd=repo).exit_code == 0
 
     # 2. Help and local-only commands still do not start the daemon (nor open a socket)
     for args in (("--help",), ("status",)):
-        ran = guarded(ready, repo, *args)
+        ran = ready.run(*args, cwd=repo)
         assert ran.exit_code == 0, ran.describe()
         assert not ran.of_kind("process") and not ran.of_kind("network"), ran.describe()
         assert "Sync daemon" not in ran.stdout
     assert not ready.lock_file.exists()
 
     # 3. A REMOTE_REQUIRED tracker command yields the manual-mode message, exit 0, no socket, no process
-    ran = guarded(ready, repo, "tracker", "sync", "run")
+    ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert (ran.stdout, ran.exit_code) == (MANUAL_MESSAGE, 0), ran.describe()
     assert not ran.of_kind("process") and not ran.of_kind("network"), ran.describe()
     assert not ready.lock_file.exists() and not ready.state_file.exists()
     assert ready.daemons() == []
 
     # 4. Switch back to auto: the daemon spawns on a remote command and the summary is printed
-    assert ready.run("config", "set", "sync.background_daemon", "auto", cwd=repo).code == 0
+    assert ready.run("config", "set", "sync.background_daemon", "auto", cwd=repo).exit_code == 0
     ran = ready.run("tracker", "sync", "run", cwd=repo)
-    assert (ran.stdout, ran.stderr, ran.code) == (
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
         f"Synced mission `{MISSION}` with {daemon_saas.url}: 0 pushed, 0 pulled, 0 still queued.\n", "", 0)
     assert ready.lock_file.exists()
     [pid] = ready.settled_daemons()
@@ -59,29 +55,29 @@ def test_scenario_3_manual_policy_then_auto(ready: Operator, repo: Path, daemon_
     assert Path(os.readlink(f"/proc/{pid}/cwd")) == ready.user_home
 
     status = ready.run("status", cwd=repo)
-    assert status.code == 0
+    assert status.exit_code == 0
     assert status.stdout.splitlines()[-1].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
 
 
 def test_sync_disable_switch_never_starts_a_daemon(ready: Operator, repo: Path) -> None:
     ran = ready.run("tracker", "sync", "run", cwd=repo, env={"SPEC_KITTY_SYNC_DISABLE": "1"})
-    assert (ran.stdout, ran.code) == (
+    assert (ran.stdout, ran.exit_code) == (
         "Background sync is disabled by `SPEC_KITTY_SYNC_DISABLE`.\n"
         "Run `spec-kitty sync run` to perform a one-shot remote sync.\n", 0)
     assert not ready.lock_file.exists() and ready.daemons() == []
 
 
 def test_one_shot_sync_run_never_starts_a_daemon(ready: Operator, repo: Path) -> None:
-    assert ready.run("sync", "run", cwd=repo).code == 0
+    assert ready.run("sync", "run", cwd=repo).exit_code == 0
     assert not ready.lock_file.exists() and ready.daemons() == []
 
 
 def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, repo: Path,
                                                               daemon_saas: DevSaas) -> None:
     for wp, lane in (("WP01", "planned"), ("WP02", "planned"), ("WP01", "claimed")):
-        assert ready.run("wp", "move", wp, "--to", lane, cwd=repo).code == 0
+        assert ready.run("wp", "move", wp, "--to", lane, cwd=repo).exit_code == 0
     first = ready.run("tracker", "sync", "run", cwd=repo)
-    assert (first.stdout, first.code) == (
+    assert (first.stdout, first.exit_code) == (
         f"Synced mission `{MISSION}` with {daemon_saas.url}: 3 pushed, 0 pulled, 0 still queued.\n", 0), first
     [pid] = ready.settled_daemons()
     log = repo / "kitty-specs" / MISSION / "status.events.jsonl"
@@ -89,12 +85,12 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
     assert [e["event_id"] for e in daemon_saas.events(repo.name, MISSION)] == ids
 
     second = ready.run("tracker", "sync", "run", cwd=repo)
-    assert second.stdout.endswith(": 0 pushed, 0 pulled, 0 still queued.\n") and second.code == 0
+    assert second.stdout.endswith(": 0 pushed, 0 pulled, 0 still queued.\n") and second.exit_code == 0
     assert ready.daemons() == [pid]  # the running daemon served it: no respawn
 
     shown = ready.run("sync", "daemon", "status", cwd=repo)
     lines = shown.stdout.splitlines()
-    assert shown.code == 0 and lines[0].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
+    assert shown.exit_code == 0 and lines[0].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
     assert (lines[1], lines[3]) == ("Queued events: 0.", "Last error: none.")
     assert lines[2].startswith("Last sync: ") and lines[2].endswith(
         f", mission `{MISSION}`: 0 pushed, 0 pulled, 0 still queued.")
@@ -109,12 +105,12 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
 def test_daemon_status_and_stop_are_idempotent(ready: Operator, repo: Path) -> None:
     assert ready.run("sync", "daemon", "status", cwd=repo).stdout == "Sync daemon: not running\n"
     assert ready.run("sync", "daemon", "stop", cwd=repo).stdout == "Sync daemon is not running; nothing to stop.\n"
-    assert ready.run("tracker", "sync", "run", cwd=repo).code == 0
+    assert ready.run("tracker", "sync", "run", cwd=repo).exit_code == 0
     [pid] = ready.settled_daemons()
     stopped = ready.run("sync", "daemon", "stop", cwd=repo)
-    assert (stopped.stdout, stopped.code) == (f"Sync daemon stopped (pid {pid}).\n", 0)
+    assert (stopped.stdout, stopped.exit_code) == (f"Sync daemon stopped (pid {pid}).\n", 0)
     assert ready.daemons() == []
     assert not ready.lock_file.exists() and not ready.state_file.exists()
     again = ready.run("sync", "daemon", "stop", cwd=repo)
-    assert (again.stdout, again.code) == ("Sync daemon is not running; nothing to stop.\n", 0)
+    assert (again.stdout, again.exit_code) == ("Sync daemon is not running; nothing to stop.\n", 0)
     assert "Sync daemon" not in ready.run("status", cwd=repo).stdout  # no state file: no line, no network

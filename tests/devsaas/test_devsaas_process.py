@@ -17,6 +17,8 @@ from devsaas_helpers import http, make_rows
 from orchestrator.devsaas.cli import main
 from orchestrator.devsaas.testing import DevSaas, DevSaasError, start_dev_saas
 
+pytestmark = pytest.mark.e2e
+
 
 def test_announces_the_bound_loopback_url_first(saas: DevSaas) -> None:
     assert saas.port > 0

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import time
 from pathlib import Path
 from subprocess import Popen
 
+import pytest
+from support.cli import Result
+from support.projects import git_init
+from support.shell import Shell
+
 from orchestrator.devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
 from states import catalog
-from tests.e2e.conftest import Operator
+
+pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
 
 
-def logged_in_and_bound(operator: Operator, saas: DevSaas, repo: Path) -> None:
-    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).code == 0
+def ok(ran: Result) -> Result:
+    """The command succeeded (exit 0); every step of a walkthrough checks this, not only the last."""
+    assert ran.exit_code == 0, ran.describe()
+    return ran
+
+
+def logged_in_and_bound(operator: Shell, saas: DevSaas, repo: Path) -> None:
+    login = operator.run("auth", "login", "--host", saas.url, cwd=repo)
+    assert login.exit_code == 0, login.describe()
     bound = operator.run("tracker", "bind", cwd=repo)
-    assert bound.code == 0, bound
+    assert bound.exit_code == 0, bound.describe()
 
 
 def log_rows(repo: Path, mission: str = MISSION) -> list[dict[str, object]]:
@@ -30,10 +42,10 @@ def log_rows(repo: Path, mission: str = MISSION) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_device_login_stores_a_private_token_and_records_the_host(operator: Operator, saas: DevSaas,
+def test_device_login_stores_a_private_token_and_records_the_host(operator: Shell, saas: DevSaas,
                                                                    repo: Path) -> None:
     ran = operator.run("auth", "login", "--host", saas.url, cwd=repo)
-    assert ran.code == 0, ran
+    assert ran.exit_code == 0, ran
     assert ran.stdout.splitlines()[-1] == f"Logged in to {saas.url} as dev."
     auth = operator.home / "auth.json"
     assert stat.S_IMODE(auth.stat().st_mode) == 0o600
@@ -41,41 +53,39 @@ def test_device_login_stores_a_private_token_and_records_the_host(operator: Oper
     assert token not in ran.stdout + ran.stderr
     assert f'server_url = "{saas.url}"' in (operator.home / "config.toml").read_text()
     status = operator.run("auth", "status", cwd=repo)
-    assert status.code == 0 and "as dev" in status.stdout and token not in status.stdout
+    assert status.exit_code == 0 and "as dev" in status.stdout and token not in status.stdout
 
 
-def test_with_token_reads_stdin_like_gh(operator: Operator, saas: DevSaas, repo: Path) -> None:
+def test_with_token_reads_stdin_like_gh(operator: Shell, saas: DevSaas, repo: Path) -> None:
     token = saas.issue_token("scripted")
     ran = operator.run("auth", "login", "--host", saas.url, "--with-token", cwd=repo, stdin=token + "\n")
-    assert (ran.stdout, ran.code) == (f"Logged in to {saas.url} as scripted.\n", 0)
+    assert (ran.stdout, ran.exit_code) == (f"Logged in to {saas.url} as scripted.\n", 0)
     assert token not in ran.stdout + ran.stderr
-    assert operator.run("auth", "logout", cwd=repo).stdout == "Logged out.\n"
-    assert operator.run("auth", "logout", cwd=repo).code == 0
+    assert ok(operator.run("auth", "logout", cwd=repo)).stdout == "Logged out.\n"
+    assert ok(operator.run("auth", "logout", cwd=repo)).stdout == "Not logged in; nothing to do.\n"
 
 
-def test_bind_in_a_fresh_git_init_folder(operator: Operator, saas: DevSaas, tmp_path: Path) -> None:
-    empty = tmp_path / "empty-repo"
-    empty.mkdir()
-    os.system(f"git init -q {empty}")
-    assert operator.run("auth", "login", "--host", saas.url, cwd=empty).code == 0
+def test_bind_in_a_fresh_git_init_folder(operator: Shell, saas: DevSaas, tmp_path: Path) -> None:
+    empty = git_init(tmp_path / "empty-repo")
+    assert operator.run("auth", "login", "--host", saas.url, cwd=empty).exit_code == 0
     ran = operator.run("tracker", "bind", cwd=empty)
-    assert (ran.stdout, ran.code) == (f"Bound mission `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
+    assert (ran.stdout, ran.exit_code) == (f"Bound mission `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
     assert "[tracker.missions.empty-repo]" in (empty / ".kittify" / "config.toml").read_text()
     status = operator.run("tracker", "status", cwd=empty)
-    assert status.code == 0 and "Queued events: 0." in status.stdout
+    assert status.exit_code == 0 and "Queued events: 0." in status.stdout
 
 
-def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Path) -> None:
+def test_n_moves_arrive_exactly_once(operator: Shell, saas: DevSaas, repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
     lanes = ["claimed", "in_progress", "for_review", "in_review", "approved", "done"]
     for n in range(12):
         assert operator.run("wp", "move", f"WP0{n % 4 + 1}", "--to", lanes[n // 4], "--force", "--reason", "e2e",
-                            cwd=repo).code == 0
-    assert "Queued events: 12." in operator.run("tracker", "status", cwd=repo).stdout
+                            cwd=repo).exit_code == 0
+    assert "Queued events: 12." in ok(operator.run("tracker", "status", cwd=repo)).stdout
     ran = operator.run("sync", "run", cwd=repo)
-    assert (ran.stdout, ran.code) == (f"Synced mission `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
+    assert (ran.stdout, ran.exit_code) == (f"Synced mission `{MISSION}` with {saas.url}: 12 pushed, 0 pulled, "
                                       "0 still queued.\n", 0)
-    again = operator.run("sync", "run", cwd=repo)
+    again = ok(operator.run("sync", "run", cwd=repo))
     assert "0 pushed, 0 pulled, 0 still queued." in again.stdout
     stored = saas.events("demo-repo", MISSION)
     assert [e["event_id"] for e in stored] == [r["event_id"] for r in log_rows(repo)]
@@ -84,43 +94,43 @@ def test_n_moves_arrive_exactly_once(operator: Operator, saas: DevSaas, repo: Pa
         "WP01": "for_review", "WP02": "for_review", "WP03": "for_review", "WP04": "for_review"}
 
 
-def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Operator, saas: DevSaas,
+def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Shell, saas: DevSaas,
                                                             repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
-    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
-    assert operator.run("sync", "run", cwd=repo).code == 0
+    ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
+    ok(operator.run("sync", "run", cwd=repo))
     saas.set_issue_lane("demo-repo", MISSION, "WP01", "blocked")
-    ran = operator.run("sync", "run", cwd=repo)
+    ran = ok(operator.run("sync", "run", cwd=repo))
     assert "1 pulled" in ran.stdout
     last = log_rows(repo)[-1]
     assert (last["wp_id"], last["from_lane"], last["to_lane"], last["actor"]) == (
         "WP01", "planned", "blocked", "spec-kitty-sync")
-    assert "blocked" in operator.run("status", cwd=repo).stdout
-    third = operator.run("sync", "run", cwd=repo)
+    assert "blocked" in ok(operator.run("status", cwd=repo)).stdout
+    third = ok(operator.run("sync", "run", cwd=repo))
     assert "0 pulled" in third.stdout  # the pulled row goes up, and nothing bounces back
     assert saas.issues("demo-repo", MISSION)["WP01"]["lane"] == "blocked"
 
 
-def test_expired_session_says_so_byte_for_byte(operator: Operator, saas: DevSaas, repo: Path) -> None:
+def test_expired_session_says_so_byte_for_byte(operator: Shell, saas: DevSaas, repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
     token = json.loads((operator.home / "auth.json").read_text())["access_token"]
     saas.revoke_token(token)
-    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
+    ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     ran = operator.run("sync", "run", cwd=repo)
-    assert (ran.stdout, ran.code) == (catalog.SESSION_EXPIRED.render() + "\n", 1)
+    assert (ran.stdout, ran.exit_code) == (catalog.SESSION_EXPIRED.render() + "\n", 1)
     assert token not in ran.stdout + ran.stderr
 
 
-def test_unreachable_host_says_so_and_keeps_the_queue(operator: Operator, saas: DevSaas, repo: Path) -> None:
+def test_unreachable_host_says_so_and_keeps_the_queue(operator: Shell, saas: DevSaas, repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
-    operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
+    ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     saas.stop()
     ran = operator.run("sync", "run", cwd=repo)
     expected = catalog.UNREACHABLE.render().format(url=saas.url)
-    assert (ran.stdout, ran.code) == (expected + "\n", 1)
-    assert "Queued events: 1." in operator.run("tracker", "status", cwd=repo).stdout
+    assert (ran.stdout, ran.exit_code) == (expected + "\n", 1)
+    assert "Queued events: 1." in ok(operator.run("tracker", "status", cwd=repo)).stdout
     saas.restart()
-    assert "1 pushed" in operator.run("sync", "run", cwd=repo).stdout
+    assert "1 pushed" in ok(operator.run("sync", "run", cwd=repo)).stdout
 
 
 def write_real_log(repo: Path, count: int) -> Path:
@@ -141,7 +151,7 @@ def assert_stored_exactly_once(saas: DevSaas, log: Path, count: int) -> None:
     assert set(stored) == {json.loads(line)["event_id"] for line in log.read_text().splitlines()}
 
 
-def upload_20000_in_background(operator: Operator, saas: DevSaas, repo: Path) -> tuple[Path, Popen[str]]:
+def upload_20000_in_background(operator: Shell, saas: DevSaas, repo: Path) -> tuple[Path, Popen[str]]:
     """Given a bound mission with 20,000 real rows, start `sync run` and return once a batch landed."""
     logged_in_and_bound(operator, saas, repo)
     log = write_real_log(repo, 20000)
@@ -152,18 +162,18 @@ def upload_20000_in_background(operator: Operator, saas: DevSaas, repo: Path) ->
     return log, sync
 
 
-def test_kill_9_of_the_syncing_process_mid_upload_loses_and_doubles_nothing(operator: Operator, saas: DevSaas,
+def test_kill_9_of_the_syncing_process_mid_upload_loses_and_doubles_nothing(operator: Shell, saas: DevSaas,
                                                                            repo: Path) -> None:
     log, sync = upload_20000_in_background(operator, saas, repo)
     sync.kill()
     sync.communicate(timeout=30)
     assert saas.stats()["events"] < 20000, "the upload finished before the kill; the test proved nothing"
     ran = operator.run("sync", "run", cwd=repo, timeout=120)
-    assert ran.code == 0 and ran.stdout.endswith("0 still queued.\n"), ran
+    assert ran.exit_code == 0 and ran.stdout.endswith("0 still queued.\n"), ran
     assert_stored_exactly_once(saas, log, 20000)
 
 
-def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Operator, saas: DevSaas,
+def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Shell, saas: DevSaas,
                                                                  repo: Path) -> None:
     log, sync = upload_20000_in_background(operator, saas, repo)
     saas.kill()
@@ -171,16 +181,16 @@ def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Opera
     assert (first_out, sync.returncode) == (catalog.CONNECTION_LOST.render().format(url=saas.url) + "\n", 1)
     saas.restart()
     ran = operator.run("sync", "run", cwd=repo, timeout=120)
-    assert ran.code == 0, ran
+    assert ran.exit_code == 0, ran
     assert ran.stdout.endswith("0 still queued.\n")
     assert_stored_exactly_once(saas, log, 20000)
 
 
-def test_token_never_reaches_any_output_or_log(operator: Operator, saas: DevSaas, repo: Path) -> None:
+def test_token_never_reaches_any_output_or_log(operator: Shell, saas: DevSaas, repo: Path) -> None:
     outputs = []
     for args in (("auth", "login", "--host", saas.url), ("tracker", "bind"), ("auth", "status"),
                  ("tracker", "status"), ("sync", "run"), ("config", "list")):
-        ran = operator.run(*args, cwd=repo)
+        ran = ok(operator.run(*args, cwd=repo))
         outputs.append(ran.stdout + ran.stderr)
     token = json.loads((operator.home / "auth.json").read_text())["access_token"]
     logs = [p.read_text(errors="replace") for p in operator.home.glob("*.log*")]

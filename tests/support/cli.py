@@ -9,18 +9,20 @@ project ships (``orchestrator/testing_guard/sitecustomize.py``, also behind the 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.testing_guard import DIRS_ENV, GUARD_DIR, MODULES_ENV, RECORD_ENV
+from orchestrator.testing_guard import runner
+from orchestrator.testing_guard.runner import Guarded, read_record
+
+__all__ = ["SPEC_KITTY", "Result", "operator_env", "popen_guarded", "read_record", "run_cli", "run_guarded",
+           "run_python"]
 
 SPEC_KITTY = Path(sys.executable).parent / "spec-kitty"
 
@@ -29,21 +31,7 @@ _SCRUBBED_PREFIXES = ("SPEC_KITTY_", "_SPEC_KITTY_", "PYTHON", "SK_GUARD_", "COV
 _KEPT = ("PYTHONDONTWRITEBYTECODE",)
 
 
-@dataclass(frozen=True)
-class Result:
-    stdout: str
-    stderr: str
-    exit_code: int
-    events: list[dict[str, Any]]
-    modules: frozenset[str] = field(default_factory=frozenset)
-
-    def of_kind(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("kind") == kind]
-
-    def describe(self) -> str:
-        """A readable dump for assertion messages."""
-        return (f"exit={self.exit_code}\n--- stdout ---\n{self.stdout}--- stderr ---\n{self.stderr}"
-                f"--- events ---\n" + "\n".join(json.dumps(e) for e in self.events))
+Result = Guarded  # what a guarded run returns: stdout, stderr, exit_code, events, modules
 
 
 def operator_env(*, home: Path, user_home: Path | None = None,
@@ -80,26 +68,16 @@ def run_guarded(argv: Sequence[str], *, home: Path, cwd: Path, env_extra: Mappin
     env = operator_env(home=home, user_home=user_home, env_extra=env_extra)
     watched = [Path(env["HOME"]), home, *(guard_dirs or ())]
     with tempfile.TemporaryDirectory(prefix="sk-guard-") as scratch:
-        record = Path(scratch) / "events.jsonl"
-        modules_file = Path(scratch) / "modules.txt"
-        for folder in watched:
-            if record.resolve().is_relative_to(folder.resolve()):
-                raise AssertionError(f"the guard record {record} must live outside guarded {folder}")
-        env.update({
-            "PYTHONPATH": os.pathsep.join(str(p) for p in (GUARD_DIR, *extra_pythonpath)),
-            RECORD_ENV: str(record),
-            DIRS_ENV: os.pathsep.join(str(p) for p in watched),
-        })
-        if dump_modules:
-            env[MODULES_ENV] = str(modules_file)
-        done = subprocess.run(
-            list(argv), cwd=cwd, env=env, capture_output=True, timeout=timeout,
-            input=stdin.encode("utf-8") if stdin is not None else None,
-            stdin=subprocess.DEVNULL if stdin is None else None,
-        )
-        events = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
-        modules = frozenset(modules_file.read_text().split()) if dump_modules else frozenset()
-    return Result(done.stdout.decode("utf-8"), done.stderr.decode("utf-8"), done.returncode, events, modules)
+        return runner.run_guarded(argv, env=env, cwd=cwd, record=Path(scratch) / "events.jsonl", watch=watched,
+                                  stdin=stdin, timeout=timeout, pythonpath=extra_pythonpath,
+                                  modules=Path(scratch) / "modules.txt" if dump_modules else None)
+
+
+def popen_guarded(argv: Sequence[str], *, home: Path, cwd: Path, record: Path, user_home: Path | None = None,
+                  env_extra: Mapping[str, str | None] | None = None) -> subprocess.Popen[str]:
+    """Start ``argv`` under the guard without waiting; its events land in ``record``."""
+    env = operator_env(home=home, user_home=user_home, env_extra=env_extra)
+    return runner.popen_guarded(argv, env=env, cwd=cwd, record=record, watch=[Path(env["HOME"]), home])
 
 
 def run_cli(args: Sequence[str], *, home: Path, cwd: Path, env_extra: Mapping[str, str | None] | None = None,

@@ -217,7 +217,7 @@ def test_a_host_that_never_answers_times_out_as_unreachable() -> None:
 
     async def handler(request: web.Request) -> web.StreamResponse:
         await recorder.note(request)
-        await asyncio.sleep(5)
+        await asyncio.Event().wait()  # never answers; the server's cleanup cancels this
         return web.json_response({})
 
     async def main() -> None:

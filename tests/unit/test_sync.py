@@ -1,6 +1,6 @@
-"""The one-shot sync engine: given a mission log, a queue and a SaaS (a small fake on loopback here, the
-real dev SaaS in the last test), when ``sync_once`` runs, then every row arrives verbatim exactly once,
-lanes go both ways, and a failure at any point loses nothing."""
+"""The one-shot sync engine: given a mission log, a queue and the real dev SaaS app on loopback (in-process,
+behind a fault-injection middleware; as its own process in the last test), when ``sync_once`` runs, then
+every row arrives verbatim exactly once, lanes go both ways, and a failure at any point loses nothing."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import asyncio
 import json
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from support.loopback_saas import LoopbackSaas
 
 from orchestrator import sync as sync_module
-from orchestrator.client import HostUnreachable, SaasClient, ServerFailed
+from orchestrator.client import HostUnreachable, NotBoundRemote, SaasClient, ServerFailed
 from orchestrator.missions import append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncError, SyncResult, SyncTarget, run_sync, sync_once
@@ -28,75 +27,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
 PROJECT = "proj"
 TOKEN = "skd_sync-test-token-never-printed"
-
-
-class FakeSaas:
-    """Just enough of docs/api.md: event upload (dedup by id, raw bodies kept) and tracker sync."""
-
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-        self.stored: dict[str, str] = {}  # event_id -> the row as received
-        self.sent: Counter[str] = Counter()
-        self.syncs: list[dict[str, Any]] = []
-        self.changes: list[dict[str, Any]] = []
-        self.cursor = 0
-        self.fail_uploads_after: int | None = None  # answer 500 from this upload on
-        self.lose_answers = 0  # store this many uploads, then drop the connection instead of answering
-        self.never_ack: set[str] = set()
-        self.url = ""
-
-    async def events(self, request: web.Request) -> web.Response:
-        text = (await request.read()).decode("utf-8")
-        if self.fail_uploads_after is not None and len(self.bodies) >= self.fail_uploads_after:
-            return web.json_response({"error": "internal", "detail": "internal"}, status=500)
-        self.bodies.append(text)
-        rows = json.loads(text)["events"]
-        raw = _split_rows(text)
-        for row, row_text in zip(rows, raw, strict=True):
-            self.sent[row["event_id"]] += 1
-            self.stored.setdefault(row["event_id"], row_text)
-        acked = [r["event_id"] for r in rows if r["event_id"] not in self.never_ack]
-        if self.lose_answers:
-            self.lose_answers -= 1
-            assert request.transport is not None
-            request.transport.close()  # stored, but the client never hears about it
-        return web.json_response({"acked": list(dict.fromkeys(acked)), "stored": 0, "duplicates": 0})
-
-    async def tracker(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.syncs.append(body)
-        newer = [c for c in self.changes if c["seq"] > (body.get("cursor") or 0)]
-        return web.json_response({"cursor": self.cursor, "pushed": 0, "changes": newer})
-
-    def remote_change(self, wp_id: str, lane: str) -> None:
-        self.cursor += 1
-        self.changes.append({"wp_id": wp_id, "lane": lane, "changed_at": "2026-06-03T06:45:29Z", "seq": self.cursor})
-
-    def serve(self) -> Iterator[FakeSaas]:
-        """Run on loopback in a thread of its own for the whole test: one stable URL (the queue keys
-        missions by host), and ``run_sync`` can own the test's event loop."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        base = "/api/v1/projects/{project}/missions/{mission}"
-        app.router.add_post(base + "/events", self.events)
-        app.router.add_post(base + "/tracker/sync", self.tracker)
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-
-        async def start() -> None:
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-
-        loop.run_until_complete(start())
-        self.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        thread = threading.Thread(target=loop.run_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
 
 
 def _split_rows(body: str) -> list[str]:
@@ -135,28 +65,36 @@ def write_lines(repo: Path, lines: list[str]) -> None:
         out.write("".join(line + "\n" for line in lines))
 
 
-def target_for(url: str, repo: Path, *, with_folder: bool = True) -> SyncTarget:
-    return SyncTarget(server_url=url, token=TOKEN, project=PROJECT, mission=MISSION, repo_root=repo,
+def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True) -> SyncTarget:
+    return SyncTarget(server_url=saas.url, token=saas.token, project=PROJECT, mission=MISSION, repo_root=repo,
                       mission_dir=log_of(repo).parent if with_folder else None)
 
 
-def sync_with(saas: FakeSaas, queue: EventQueue, repo: Path, *, with_folder: bool = True,
-              **options: Any) -> SyncResult:
-    """One ``sync_once`` with a client that does not retry (failures show at once)."""
+def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder: bool = True,
+              retries: int = 0, timeout: float = 30.0, **options: Any) -> SyncResult:
+    """One ``sync_once``; by default with a client that does not retry (failures show at once)."""
     async def main() -> SyncResult:
-        async with SaasClient(saas.url, TOKEN, retries=0) as client:
-            return await sync_once(client, queue, target_for(saas.url, repo, with_folder=with_folder), **options)
+        async with SaasClient(saas.url, saas.token, retries=retries, timeout=timeout) as client:
+            return await sync_once(client, queue, target_for(saas, repo, with_folder=with_folder), **options)
 
     return asyncio.run(main())
 
 
-def key_of(saas: FakeSaas) -> str:
+def key_of(saas: LoopbackSaas) -> str:
     return mission_key(saas.url, PROJECT, MISSION)
 
 
+def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
+    return saas.remote_change(PROJECT, MISSION, wp_id, lane)
+
+
 @pytest.fixture
-def saas() -> Iterator[FakeSaas]:
-    yield from FakeSaas().serve()
+def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
+    """The dev SaaS app, an operator's token, and a binding for the test's mission."""
+    for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
+        running.issue_token()
+        running.bind(PROJECT, MISSION)
+        yield running
 
 
 @pytest.fixture
@@ -166,80 +104,121 @@ def queue(tmp_path: Path) -> Iterator[EventQueue]:
 
 
 # --- upload ---------------------------------------------------------------------------------------------
-def test_every_log_row_arrives_verbatim_once_and_the_queue_empties(saas: FakeSaas, repo: Path,
+def stored(saas: LoopbackSaas) -> list[str]:
+    return saas.stored(PROJECT, MISSION)
+
+
+def test_every_log_row_arrives_verbatim_once_and_the_queue_empties(saas: LoopbackSaas, repo: Path,
                                                                     queue: EventQueue) -> None:
     lines = fixture_lines(1200)
     write_lines(repo, lines)
     result = sync_with(saas, queue, repo)
     assert (result.pushed, result.pulled, result.queued) == (1200, 0, 0)
-    assert len(saas.bodies) == 3  # batches of 500
-    assert [saas.stored[json.loads(line)["event_id"]] for line in lines] == lines  # byte for byte
+    assert len(saas.uploads) == 3  # batches of 500
+    assert stored(saas) == lines  # byte for byte, in order
     assert set(saas.sent.values()) == {1}
     again = sync_with(saas, queue, repo)
     assert (again.pushed, again.queued) == (0, 0)
-    assert len(saas.bodies) == 3
+    assert len(saas.uploads) == 3
 
 
-def test_progress_is_reported_after_each_batch(saas: FakeSaas, repo: Path, queue: EventQueue) -> None:
+def test_progress_is_reported_after_each_batch(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
     write_lines(repo, fixture_lines(35))
     seen: list[tuple[int, int]] = []
     sync_with(saas, queue, repo, batch_size=10, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(10, 35), (20, 35), (30, 35), (35, 35)]
 
 
-def test_big_rows_are_split_into_requests_the_server_accepts(saas: FakeSaas, repo: Path, queue: EventQueue,
+def test_big_rows_are_split_into_requests_the_server_accepts(saas: LoopbackSaas, repo: Path, queue: EventQueue,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sync_module, "MAX_BATCH_BYTES", 2000)
     write_lines(repo, [json.dumps({"event_id": new_ulid(), "evidence": "x" * 900}) for _ in range(6)])
     assert sync_with(saas, queue, repo).pushed == 6
-    assert [len(_split_rows(body)) for body in saas.bodies] == [2, 2, 2]
+    assert [len(_split_rows(body)) for body in saas.uploads] == [2, 2, 2]
 
 
-def test_a_failure_mid_drain_keeps_the_rest_and_the_next_run_finishes(saas: FakeSaas, repo: Path,
+def test_a_failure_mid_drain_keeps_the_rest_and_the_next_run_finishes(saas: LoopbackSaas, repo: Path,
                                                                       queue: EventQueue) -> None:
     lines = fixture_lines(50)
     write_lines(repo, lines)
-    saas.fail_uploads_after = 2
+    saas.faults.fail_uploads_from = 2
     with pytest.raises(ServerFailed):
         sync_with(saas, queue, repo, batch_size=10)
     assert queue.count(key_of(saas)) == 30
     last = queue.last_result(key_of(saas))
     assert last is not None and (last["pushed"], last["queued"]) == (20, 30) and "HTTP 500" in last["error"]
-    saas.fail_uploads_after = None
+    saas.faults.fail_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=10)
     assert (result.pushed, result.queued) == (30, 0)
     assert set(saas.sent) == {json.loads(line)["event_id"] for line in lines}
     assert set(saas.sent.values()) == {1}
 
 
-def test_an_answer_lost_after_the_server_stored_the_batch_only_means_a_re_send(saas: FakeSaas, repo: Path,
+def test_a_busy_server_is_retried_when_it_says_when(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    """429 with ``Retry-After: 0``: the client waits as told (here: not at all) and carries on."""
+    lines = fixture_lines(20)
+    write_lines(repo, lines)
+    saas.faults.busy_uploads = 2
+    result = sync_with(saas, queue, repo, batch_size=10, retries=2)
+    assert (result.pushed, result.queued) == (20, 0)
+    assert stored(saas) == lines and set(saas.sent.values()) == {1}
+
+
+def test_a_server_that_stays_busy_keeps_everything_queued(saas: LoopbackSaas, repo: Path,
+                                                         queue: EventQueue) -> None:
+    write_lines(repo, fixture_lines(5))
+    saas.faults.busy_uploads = 3
+    with pytest.raises(ServerFailed):
+        sync_with(saas, queue, repo, retries=2)
+    assert queue.count(key_of(saas)) == 5 and stored(saas) == []
+
+
+def test_an_answer_lost_after_the_server_stored_the_batch_only_means_a_re_send(saas: LoopbackSaas, repo: Path,
                                                                                 queue: EventQueue) -> None:
     """The server stored a batch but the client never heard back, so it never acked: the next run sends
     it again and the server's dedup by event id keeps one copy."""
     write_lines(repo, fixture_lines(30))
-    saas.lose_answers = 1
+    saas.faults.lose_answers = 1
     with pytest.raises(HostUnreachable):
         sync_with(saas, queue, repo, batch_size=10)
-    assert queue.count(key_of(saas)) == 30 and len(saas.stored) == 10
+    assert queue.count(key_of(saas)) == 30 and len(stored(saas)) == 10
     result = sync_with(saas, queue, repo, batch_size=10)
     assert (result.pushed, result.queued) == (30, 0)
-    assert len(saas.stored) == 30
+    assert len(stored(saas)) == 30
     assert sorted(Counter(saas.sent.values()).items()) == [(1, 20), (2, 10)]
 
 
-def test_only_acknowledged_rows_leave_the_queue(saas: FakeSaas, repo: Path, queue: EventQueue) -> None:
+def test_a_stalled_answer_times_out_and_loses_nothing(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    """The host sends headers and then nothing: the client's own bound ends the wait, the rows stay queued."""
+    write_lines(repo, fixture_lines(5))
+    saas.faults.stall_bodies = True
+    with pytest.raises(HostUnreachable):
+        sync_with(saas, queue, repo, timeout=0.5)
+    assert queue.count(key_of(saas)) == 5
+
+
+def test_only_acknowledged_rows_leave_the_queue(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
     lines = fixture_lines(25)
     write_lines(repo, lines)
     stuck = json.loads(lines[3])["event_id"]
-    saas.never_ack = {stuck}
+    saas.faults.withhold_acks = {stuck}
     with pytest.raises(SyncError, match="acknowledged none of the 1 events"):
         sync_with(saas, queue, repo, batch_size=10)
     assert queue.pending(key_of(saas), 10) == [(stuck, lines[3])]
 
 
-def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: FakeSaas, repo: Path,
+def test_uploads_for_a_mission_the_server_has_no_binding_for_are_refused_and_kept(
+        saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    saas.call(lambda store: store.delete_binding(PROJECT, MISSION))
+    write_lines(repo, fixture_lines(5))
+    with pytest.raises(NotBoundRemote):
+        sync_with(saas, queue, repo)
+    assert queue.count(key_of(saas)) == 5 and stored(saas) == []
+
+
+def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: LoopbackSaas, repo: Path,
                                                                           queue: EventQueue) -> None:
-    saas.remote_change("WP01", "done")
+    remote_change(saas, "WP01", "done")
     result = sync_with(saas, queue, repo, with_folder=False)
     assert (result.pushed, result.pulled, result.cursor) == (0, 0, None)
     assert saas.syncs == [{"cursor": None, "lanes": {}}]
@@ -247,7 +226,7 @@ def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: 
 
 
 # --- tracker --------------------------------------------------------------------------------------------
-def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: FakeSaas, repo: Path,
+def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: LoopbackSaas, repo: Path,
                                                              queue: EventQueue) -> None:
     folder = log_of(repo).parent
     append_transition(folder, "WP01", "claimed", actor="me", reason=None)
@@ -261,45 +240,61 @@ def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: FakeSaas, rep
         "WP01": {"lane": "in_progress", "last_event_id": last["event_id"]},
         "WP02": {"lane": "for_review", "last_event_id": other["event_id"]},
     }}]  # WP03's lane is not one the server knows, so it is not pushed (it would refuse the whole sync)
+    issues = saas.issues(PROJECT, MISSION)
+    assert {wp: issue["lane"] for wp, issue in issues.items()} == {"WP01": "in_progress", "WP02": "for_review"}
 
 
-def test_remote_changes_are_appended_once_and_uploaded_in_the_same_run(saas: FakeSaas, repo: Path,
+def test_remote_changes_are_appended_once_and_uploaded_in_the_same_run(saas: LoopbackSaas, repo: Path,
                                                                        queue: EventQueue) -> None:
     folder = log_of(repo).parent
     append_transition(folder, "WP01", "in_progress", actor="me", reason=None)
     append_transition(folder, "WP02", "planned", actor="me", reason=None)
-    saas.remote_change("WP01", "done")
-    saas.remote_change("WP02", "planned")  # already the local lane: nothing to append
-    saas.remote_change("ISSUE-7", "done")  # not a spec-kitty work package
+    first = sync_with(saas, queue, repo)  # the server learns the local lanes first
+    assert (first.pushed, first.pulled) == (2, 0)
+    remote_change(saas, "WP01", "done")
+    remote_change(saas, "WP02", "planned")  # already the local lane: nothing to append
+    last_seq = remote_change(saas, "ISSUE-7", "done")  # not a spec-kitty work package
     result = sync_with(saas, queue, repo)
-    assert (result.pulled, result.cursor, result.queued) == (1, 3, 0)
+    assert (result.pulled, result.cursor, result.queued) == (1, last_seq, 0)
     rows = read_log(log_of(repo)).rows
     pulled = rows[-1]
     assert (pulled["wp_id"], pulled["from_lane"], pulled["to_lane"]) == ("WP01", "in_progress", "done")
     assert (pulled["actor"], pulled["reason"]) == (PULL_ACTOR, PULL_REASON)
-    assert result.pushed == 3 and pulled["event_id"] in saas.stored
+    assert result.pushed == 1 and json.loads(stored(saas)[-1])["event_id"] == pulled["event_id"]
     assert reduce(MISSION, rows)["work_packages"]["WP01"]["lane"] == "done"
 
     again = sync_with(saas, queue, repo)
     assert (again.pushed, again.pulled) == (0, 0)
-    assert saas.syncs[-1]["cursor"] == 3
+    assert saas.syncs[-1]["cursor"] == last_seq
     assert saas.syncs[-1]["lanes"]["WP01"] == {"lane": "done", "last_event_id": pulled["event_id"]}
+    assert saas.issues(PROJECT, MISSION)["WP01"]["lane"] == "done"
 
 
-def test_a_crash_before_the_cursor_is_stored_applies_nothing_twice(saas: FakeSaas, repo: Path,
+def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: LoopbackSaas, repo: Path,
+                                                                          queue: EventQueue) -> None:
+    """Origin matters: only changes made on the server side come back; the client's own never do."""
+    append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
+    assert sync_with(saas, queue, repo).pulled == 0
+    queue.set_cursor(key_of(saas), None)  # ask for everything from the start
+    assert sync_with(saas, queue, repo).pulled == 0
+    assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress"]
+
+
+def test_a_crash_before_the_cursor_is_stored_applies_nothing_twice(saas: LoopbackSaas, repo: Path,
                                                                    queue: EventQueue) -> None:
     append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
-    saas.remote_change("WP01", "done")
+    assert sync_with(saas, queue, repo).pulled == 0
+    remote_change(saas, "WP01", "done")
     assert sync_with(saas, queue, repo).pulled == 1
     queue.set_cursor(key_of(saas), None)  # as if the process died after appending, before storing
     assert sync_with(saas, queue, repo).pulled == 0
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress", "done"]
 
 
-def test_run_sync_opens_its_own_queue_and_loop(saas: FakeSaas, repo: Path, tmp_path: Path) -> None:
+def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, tmp_path: Path) -> None:
     write_lines(repo, fixture_lines(3))
     queue_path = tmp_path / "elsewhere" / "q.sqlite3"
-    result = run_sync(target_for(saas.url, repo), queue_path=queue_path)
+    result = run_sync(target_for(saas, repo), queue_path=queue_path)
     assert (result.pushed, result.queued) == (3, 0)
     with EventQueue(queue_path) as queue:
         last = queue.last_result(key_of(saas))

@@ -1,0 +1,77 @@
+"""Finding the daemon works where spec-kitty's users work (Linux and macOS), not only where /proc exists.
+
+Given a process holding the daemon lock exactly as the daemon does (a fasteners POSIX lock), when a
+client asks who holds it, then it gets that process's pid from the OS (``fcntl`` ``F_GETLK``) without
+ever taking the lock itself, with or without ``/proc``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestrator.daemon import state
+
+HOLD = """
+import sys
+from pathlib import Path
+from orchestrator.daemon.lock import DaemonLock
+lock = DaemonLock(Path(sys.argv[1]))
+assert lock.try_acquire()
+print("held", flush=True)
+sys.stdin.read()  # hold until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """A process that holds the daemon lock of a throwaway home until the test ends."""
+    lock_path = tmp_path / "sync-daemon.lock"
+    child = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    yield child, lock_path
+    assert child.stdin is not None
+    child.stdin.close()
+    child.stdout.close()
+    child.wait(timeout=30)
+
+
+def test_the_holder_pid_comes_from_the_os_without_proc(holder: tuple[subprocess.Popen[str], Path],
+                                                       monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    child, lock_path = holder
+    monkeypatch.setattr(state, "PROC_LOCKS", tmp_path / "no-proc" / "locks")  # as on macOS
+    assert state.lock_holder(lock_path) == child.pid
+
+
+def test_asking_never_takes_the_lock(holder: tuple[subprocess.Popen[str], Path], monkeypatch: pytest.MonkeyPatch,
+                                     tmp_path: Path) -> None:
+    """A client that try-acquired the lock, even briefly, could make a starting daemon lose its own race."""
+    child, lock_path = holder
+    monkeypatch.setattr(state, "PROC_LOCKS", tmp_path / "no-proc" / "locks")
+    import fasteners
+
+    taken = []
+    real_acquire = fasteners.InterProcessLock.acquire
+    monkeypatch.setattr(fasteners.InterProcessLock, "acquire",
+                        lambda self, *a, **k: taken.append(self.path) or real_acquire(self, *a, **k))
+    for _ in range(3):
+        assert state.lock_holder(lock_path) == child.pid
+    assert taken == []
+
+
+def test_a_free_or_missing_lock_has_no_holder(tmp_path: Path) -> None:
+    lock_path = tmp_path / "sync-daemon.lock"
+    assert state.lock_holder(lock_path) is None
+    lock_path.touch()
+    assert state.lock_holder(lock_path) is None
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux only: cross-checks against /proc/locks")
+def test_the_os_answer_agrees_with_proc_locks(holder: tuple[subprocess.Popen[str], Path]) -> None:
+    child, lock_path = holder
+    assert state.lock_holder(lock_path) == state.holder_from_proc_locks(lock_path) == child.pid
