@@ -179,7 +179,7 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
     if event_id is None:
         return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
     wp_id = row.get("wp_id")
-    transition = "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
+    transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
     if transition and not (isinstance(wp_id, str) and wp_id.isascii() and _WP_ID.fullmatch(wp_id)):
         return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
     return event_id, text
