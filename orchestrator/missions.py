@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -164,13 +164,16 @@ def check_wp(wp_id: str) -> str:
 
 
 def append_transition(
-    folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool = False
-) -> dict[str, Any]:
+    folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool = False,
+    skip_if: Callable[[str], bool] | None = None,
+) -> dict[str, Any] | None:
     """Append one lane-transition row, in spec-kitty's format, atomically.
 
     ``flock`` on the log itself serialises writers (no stray lock file in the repo): the current lane is
     read and the row written under the same lock, so concurrent moves never interleave, tear a line or
     compute ``from_lane`` from a stale read. The line goes out in one ``write`` on an O_APPEND fd.
+    ``skip_if(current lane)`` lets a caller decide under that same lock (a pulled change applied by a
+    concurrent sync is then not appended twice); when it says so, nothing is written and None returned.
     """
     check_wp(wp_id)
     check_lane(to_lane)
@@ -182,6 +185,8 @@ def append_transition(
         rows = [r for r in log.rows if is_transition(r)]
         current = [r for r in rows if r.get("wp_id") == wp_id]
         mission_id = next((r.get("mission_id") for r in reversed(rows) if r.get("mission_id")), None)
+        if skip_if is not None and skip_if(current[-1]["to_lane"] if current else "planned"):
+            return None
         row = {
             "actor": actor,
             "at": datetime.now(UTC).isoformat(),

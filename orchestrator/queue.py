@@ -148,7 +148,7 @@ def _event_id(row: object) -> str | None:
     return None
 
 
-_WP_ID = re.compile(rf"WP[0-9]{{1,{WP_MAX_DIGITS}}}")  # ASCII digits, bounded: what the SaaS accepts
+WP_ID_ASCII = re.compile(rf"WP[0-9]{{1,{WP_MAX_DIGITS}}}")  # ASCII digits, bounded: what the SaaS accepts
 
 
 class Parked(NamedTuple):
@@ -180,7 +180,7 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
         return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
     wp_id = row.get("wp_id")
     transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
-    if transition and not (isinstance(wp_id, str) and wp_id.isascii() and _WP_ID.fullmatch(wp_id)):
+    if transition and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
         return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
     return event_id, text
 
