@@ -166,9 +166,6 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
     other, so one bad line can never stop the rows after it."""
     from states import catalog
 
-    if len(text) > MAX_ROW_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_ROW_BYTES:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        return Parked(ref, text[:TAIL_BYTES], catalog.PARK_REASON_TOO_LARGE.format(size=size, limit=MAX_ROW_BYTES))
     try:
         row = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -178,6 +175,9 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
     event_id = _event_id(row)
     if event_id is None:
         return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
+    if len(text) > MAX_ROW_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_ROW_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        return Parked(event_id, text, catalog.PARK_REASON_TOO_LARGE.format(size=size, limit=MAX_ROW_BYTES))
     wp_id = row.get("wp_id")
     transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
     if transition and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
