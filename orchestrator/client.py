@@ -33,16 +33,12 @@ import aiohttp
 
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
 
 log = logging.getLogger("spec_kitty.client")
 
-# Deadlines (README "Deadlines and proxies"): every wait on the host is bounded three ways.
-CONNECT_TIMEOUT = 3.0  # seconds to open the connection (TCP + TLS, or through the proxy)
-READ_TIMEOUT = 5.0  # seconds without a single byte from the host: a host that accepts and never answers
 DEFAULT_TIMEOUT = 30.0  # seconds per attempt, connect to last byte (a 500-row gzip batch is ~100 KiB)
-DEFAULT_DEADLINE = 10.0  # seconds for one call, every attempt, pause and Retry-After included
-DEADLINE_ENV_VAR = "SPEC_KITTY_SYNC_DEADLINE"  # overrides DEFAULT_DEADLINE (seconds; tests use a small one)
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # an answer larger than this (compressed or inflated) is refused
 DEFAULT_RETRIES = 3  # after the first attempt
 BACKOFF_BASE = 0.5  # seconds; pauses are uniform in [0, min(cap, base * 2**attempt)]
@@ -125,18 +121,6 @@ def scrub(text: str, token: str | None = None) -> str:
         text = text.replace(token, "[token]")
     text = _SECRETS.sub(lambda m: m.group(1) + "[redacted]", text)
     return _TOKENISH.sub("[redacted]", text)
-
-
-def deadline_seconds(env: dict[str, str] | None = None) -> float:
-    """The per-call deadline: ``SPEC_KITTY_SYNC_DEADLINE`` if it is a positive number, else 10 s."""
-    import os
-
-    raw = (env if env is not None else os.environ).get(DEADLINE_ENV_VAR, "")
-    try:
-        value = float(raw)
-    except ValueError:
-        return DEFAULT_DEADLINE
-    return value if 0 < value < 86400 else DEFAULT_DEADLINE
 
 
 class RetryLater(CatalogFailure, SaasError):

@@ -290,4 +290,8 @@ SYNC_RETRY_LATER = Failure(
     "The SaaS host `{url}` asked to wait {seconds:g} seconds, past this command's deadline; queued events are kept.",
     "Retry after {when}.",
 )
+DAEMON_JOB_SLOW = Failure(
+    "The background sync daemon has not finished this sync within {seconds:g} seconds; it keeps going.",
+    "Run `spec-kitty sync status` to see where it stands.",
+)
 SAAS_BODY_TOO_LARGE = "The SaaS host `{url}` sent an answer over {limit} bytes; refused."

@@ -209,3 +209,17 @@ def test_requests_and_the_probe_go_through_http_proxy(operator: Operator, repo: 
     operator.env["NO_PROXY"] = "127.0.0.1"
     bypassed = operator.run("sync", "run", cwd=repo)
     assert bypassed.code == 1 and "did not respond within 2 seconds" in bypassed.stdout
+
+
+def test_tracker_sync_run_through_the_daemon_ends_on_a_silent_host(operator: Operator, repo: Path,
+                                                                   silent_host: str) -> None:
+    given_bound_to(operator, repo, silent_host)
+    operator.env["SPEC_KITTY_SYNC_DISABLE"] = ""
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    try:
+        ran = operator.run("tracker", "sync", "run", cwd=repo, timeout=30)
+    finally:
+        operator.run("sync", "daemon", "stop", cwd=repo, timeout=30)
+    assert (ran.stdout, ran.code) == (
+        f"The SaaS host `{silent_host}` did not finish within 1 seconds; queued events are kept.\n\n"
+        "Check your network connection and retry.\n", 1), ran
