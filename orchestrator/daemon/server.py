@@ -425,12 +425,11 @@ class Daemon:
 
 def setup_logging() -> None:
     """Rotating log file, created 0600; stdout and stderr are /dev/null in a detached daemon."""
-    from logging.handlers import RotatingFileHandler
+    from orchestrator.daemon.logfile import PrivateRotatingFileHandler
 
     log_file = paths.daemon_log_file()
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
-    handler = RotatingFileHandler(log_file, maxBytes=512 * 1024, backupCount=2, encoding="utf-8")
+    handler = PrivateRotatingFileHandler(log_file, maxBytes=512 * 1024, backupCount=2, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s pid=%(process)d %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
