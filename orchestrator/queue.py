@@ -254,8 +254,13 @@ def _guarded(method: F) -> F:
         except QueueError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            if isinstance(exc, FileNotFoundError | NotADirectoryError) and exc.filename not in (None, str(self.path)):
-                raise  # a log file vanished: the caller's concern, not the queue's
+            other = getattr(exc, "filename", None)
+            if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
+                if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                    raise  # a log file vanished: the caller's concern, not the queue's
+                from states import catalog  # a mission log, not the queue: name that file
+
+                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=exc.strerror or exc)) from None
             raise _problem(self.path, exc) from None
 
     return wrapper  # type: ignore[return-value]

@@ -281,6 +281,7 @@ QUEUE_ACTION_BUSY = "Another spec-kitty process holds it; retry in a moment."
 QUEUE_ACTION_FULL = "Free disk space and retry."
 QUEUE_ACTION_PERMS = "Make it a regular file and folder owned and writable by you, then retry."
 QUEUE_NOT_YOURS = "it is a symlink or not owned by you"
+LOG_UNREADABLE = "The mission log `{path}` cannot be read ({error}). Make it readable by you and retry."
 ENQUEUE_SKIPPED = "warning: the row is in the log but was not queued ({error}); the next sync picks it up."
 SYNC_DEADLINE = Failure(
     "The SaaS host `{url}` did not finish within {seconds:g} seconds; queued events are kept.",

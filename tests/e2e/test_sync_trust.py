@@ -224,3 +224,21 @@ def test_sync_status_shows_queue_age_last_success_and_a_dead_daemon(operator: Op
     report = status_json(operator, repo)
     assert report["daemon"] == "died with work pending"
     assert report["missions"][0]["queued"] == 1  # type: ignore[index]
+
+
+def test_an_unreadable_log_is_one_line_naming_it(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    import os
+
+    if os.geteuid() == 0:  # root reads anything: make the log a folder-less dangling target instead
+        import pytest
+
+        pytest.skip("root ignores file permissions")
+    bound(operator, saas, repo)
+    append_lines(repo, [json.dumps(row("WP01", "claimed"))])
+    log_path(repo).chmod(0o000)
+    try:
+        ran = operator.run("sync", "run", cwd=repo)
+    finally:
+        log_path(repo).chmod(0o644)
+    assert (ran.stderr, ran.code) == (f"Error: The mission log `{log_path(repo)}` cannot be read (Permission "
+                                      "denied). Make it readable by you and retry.\n", 1)
