@@ -223,3 +223,32 @@ def test_tracker_sync_run_through_the_daemon_ends_on_a_silent_host(operator: Ope
     assert (ran.stdout, ran.code) == (
         f"The SaaS host `{silent_host}` did not finish within 1 seconds; queued events are kept.\n\n"
         "Check your network connection and retry.\n", 1), ran
+
+
+def test_two_syncs_pulling_the_same_change_at_once_append_it_once(operator: Operator, repo: Path,
+                                                                  fake: Fake) -> None:
+    """Both pulls get their answer only once both have asked: each saw the change before either applied it
+    (the race the issue measured); the decision under the log's lock appends it once."""
+    asked = 0
+    both = asyncio.Event()
+
+    async def together(request: web.Request) -> web.Response:
+        nonlocal asked
+        body = await request.json()
+        if body.get("cursor"):  # a later request of the same run: nothing new
+            return web.json_response({"cursor": 1, "pushed": 0, "changes": []})
+        asked += 1
+        if asked >= 2:
+            both.set()
+        await asyncio.wait_for(both.wait(), 20)
+        change = {"wp_id": "WP01", "lane": "done", "changed_at": "2026-01-01T00:00:00Z", "seq": 1}
+        return web.json_response({"cursor": 1, "pushed": 0, "changes": [change]})
+
+    fake.tracker = together
+    given_bound_to(operator, repo, fake.url, deadline="30")
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    procs = [operator.popen("sync", "run", cwd=repo) for _ in range(2)]
+    outs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], outs
+    log = repo / "kitty-specs" / MISSION / "status.events.jsonl"
+    assert [json.loads(line)["to_lane"] for line in log.read_text().splitlines()] == ["claimed", "done"]
