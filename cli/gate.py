@@ -67,12 +67,25 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
                 assert verdict.outcome is not None
                 raise CatalogFailure(verdict.outcome)
             app().verdict = verdict
+            warn_if_stalled(kwargs.get("mission"))
             return fn(*args, **kwargs)
 
         gated.need = need  # type: ignore[attr-defined]
         return gated  # type: ignore[return-value]
 
     return decorate
+
+
+def warn_if_stalled(mission: str | None) -> None:
+    """Issue 10: events waiting long with no live daemon to send them are never silent (one stderr line)."""
+    from orchestrator.syncstatus import stall_warning
+
+    try:
+        warning = stall_warning(app().facts(mission))
+    except Exception:  # a warning must never break the command it decorates
+        return
+    if warning:
+        click.echo(warning, err=True)
 
 
 def facts(mission: str | None = None) -> LiveFacts:

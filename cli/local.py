@@ -100,6 +100,9 @@ def hosted_lines(slug: str | None) -> list[str]:
     if state == DISABLED:
         return []
     lines = [catalog.STATUS_HOSTED.format(label=catalog.STATUS_LABELS[state])]
+    from cli.gate import warn_if_stalled
+
+    warn_if_stalled(slug)
     if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
         from orchestrator.daemon.state import summary_line
 
@@ -152,12 +155,15 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     folder = missions.mission_dir(facts.project_root, facts.mission_slug)
     row = missions.append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
                                      enforce=True)
+    assert row is not None  # only a `skip_if` caller gets None
     click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
     if app().ask(QUEUE_NEED, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.outbox import enqueue_local_event
 
-        enqueue_local_event(facts, row)
+        warning = enqueue_local_event(facts, row)  # best effort (issue 10): the row is in the log
+        if warning:
+            click.echo(warning, err=True)
 
 
 def _user() -> str:

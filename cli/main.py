@@ -91,8 +91,34 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(App).debug = debug
 
 
+def kill_switch() -> None:
+    """Issue 10: the rollout flag is a kill switch. With it off, a daemon of this home that is still
+    alive (started while it was on) is ended by signal: the lock's holder is read from the OS, no
+    socket is opened and nothing is written here. A single ``stat`` when no daemon lock exists, so
+    ``--help`` stays cheap."""
+    from orchestrator.paths import daemon_lock_file
+    from orchestrator.rollout import is_saas_sync_enabled
+
+    if is_saas_sync_enabled():
+        return
+    try:
+        os.stat(daemon_lock_file())
+    except OSError:
+        return
+    import contextlib
+    import signal
+
+    from orchestrator.daemon.state import UNKNOWN_HOLDER, lock_holder
+
+    holder = lock_holder()
+    if holder is not None and holder != UNKNOWN_HOLDER and holder != os.getpid():
+        with contextlib.suppress(OSError):  # it exited meanwhile, or is not ours to signal
+            os.kill(holder, signal.SIGTERM)
+
+
 def main() -> None:
     """Console-script entry: the last guard against a traceback reaching an operator."""
+    kill_switch()
     try:
         cli.main(prog_name="spec-kitty")
     except Exception as exc:  # an unexpected bug: one line, unless asked for details

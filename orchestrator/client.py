@@ -24,6 +24,8 @@ import gzip
 import json
 import logging
 import random
+import re
+import time
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -32,11 +34,13 @@ import aiohttp
 
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
 
 log = logging.getLogger("spec_kitty.client")
 
 DEFAULT_TIMEOUT = 30.0  # seconds per attempt, connect to last byte (a 500-row gzip batch is ~100 KiB)
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024  # an answer larger than this (compressed or inflated) is refused
 DEFAULT_RETRIES = 3  # after the first attempt
 BACKOFF_BASE = 0.5  # seconds; pauses are uniform in [0, min(cap, base * 2**attempt)]
 BACKOFF_CAP = 4.0
@@ -48,10 +52,12 @@ CLIENT_ID = "spec-kitty-cli"
 
 # --- errors -------------------------------------------------------------------------------------------
 class SaasError(SpecKittyError):
-    """Anything the client raises; ``status``/``code`` are the HTTP status and contract error code."""
+    """Anything the client raises; ``status``/``code`` are the HTTP status and contract error code,
+    ``detail`` the server's own explanation (scrubbed of secrets, one line)."""
 
     status: int | None = None
     code: str | None = None
+    detail: str = ""
 
 
 class SessionExpired(CatalogFailure, SaasError):
@@ -102,6 +108,30 @@ _DEVICE_ERRORS: dict[str, type[DeviceFlowError]] = {
 }
 
 
+_SECRETS = re.compile(
+    r"(?i)(bearer\s+|(?:access_|refresh_|api[_-]?)?token[\"']?\s*[=:]\s*[\"']?|password[\"']?\s*[=:]\s*[\"']?"
+    r"|authorization[\"']?\s*[=:]\s*[\"']?)(?!\[)[^\s\"',;}&]+"
+)
+_TOKENISH = re.compile(r"\bskd?_[A-Za-z0-9_-]{8,}")
+
+
+def scrub(text: str, token: str | None = None) -> str:
+    """A server's words with anything secret-looking replaced, before any shortening (a cut in the
+    middle of a token would otherwise leave its prefix behind)."""
+    if token:
+        text = text.replace(token, "[token]")
+    text = _SECRETS.sub(lambda m: m.group(1) + "[redacted]", text)
+    return _TOKENISH.sub("[redacted]", text)
+
+
+class RetryLater(CatalogFailure, SaasError):
+    """The host asked for a pause (``Retry-After``) that ends after this command's deadline."""
+
+
+class DeadlinePassed(CatalogFailure, SaasError):
+    """The call did not finish within its deadline."""
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -128,6 +158,10 @@ class SaasClient:
         backoff: float = BACKOFF_BASE,
         max_backoff: float = BACKOFF_CAP,
         max_retry_after: float = RETRY_AFTER_CAP,
+        deadline: float | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_body: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         self._token = token or None
@@ -136,14 +170,21 @@ class SaasClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
+        self.deadline = deadline if deadline is not None else deadline_seconds()
+        self.connect_timeout = min(connect_timeout, self.deadline)
+        self.read_timeout = min(read_timeout, self.deadline)
+        self.max_body = max_body
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
         return f"SaasClient({self.base_url!r})"
 
     async def __aenter__(self) -> SaasClient:
+        # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply, as they do for spec-kitty itself
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.connect_timeout,
+                                          sock_read=self.read_timeout),
+            trust_env=True,
             headers={"User-Agent": f"spec-kitty-sync/{__version__}", "Accept": "application/json"},
         )
         return self
@@ -259,13 +300,19 @@ class SaasClient:
             raise RuntimeError("use `async with SaasClient(...)`")
         url = self.base_url + path
         attempt = 0
+        ends = time.monotonic() + self.deadline
         while True:
             wait: float | None = None
+            remaining = ends - time.monotonic()
+            if remaining <= 0:
+                raise self._deadline_passed()
             try:
-                async with self._session.request(method, url, data=raw, headers=headers,
+                timeout = aiohttp.ClientTimeout(total=min(self.timeout, remaining), sock_connect=self.connect_timeout,
+                                                sock_read=self.read_timeout)
+                async with self._session.request(method, url, data=raw, headers=headers, timeout=timeout,
                                                  allow_redirects=False) as response:
                     status = response.status
-                    data = await response.read()
+                    data = await self._read_capped(response)
                     retry_after = response.headers.get("Retry-After")
                     location = response.headers.get("Location", "")
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
@@ -279,6 +326,8 @@ class SaasClient:
                 unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
                 if attempt >= self.retries or not (idempotent or unsent):
                     raise self._fail(HostUnreachable(catalog.CONNECTION_LOST.filled(url=self.base_url))) from None
+                if ends - time.monotonic() <= 0:
+                    raise self._deadline_passed() from None
                 reason = type(exc).__name__
             else:
                 if 200 <= status < 300:
@@ -289,12 +338,53 @@ class SaasClient:
                 if not retryable or attempt >= self.retries:
                     raise self._refusal(status, data, location, mission)
                 reason = f"HTTP {status}"
+                asked = self._asked_wait(retry_after)
+                if asked is not None and asked > ends - time.monotonic():
+                    raise self._retry_later(asked)
                 wait = self._retry_after(retry_after)
             if wait is None:
                 wait = random.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
+            wait = min(wait, max(0.0, ends - time.monotonic()))
             attempt += 1
             log.debug("%s %s: %s; retry %d of %d in %.2fs", method, path, reason, attempt, self.retries, wait)
             await asyncio.sleep(wait)
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, refused past ``max_body`` bytes: the announced length is checked first, then the
+        inflated bytes as they arrive, so a gzip bomb stops at the cap instead of filling memory."""
+        announced = response.content_length
+        if announced is not None and announced > self.max_body:
+            raise self._fail(RequestFailed(catalog.SAAS_BODY_TOO_LARGE.format(url=self.base_url, limit=self.max_body)))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await response.content.read(64 * 1024)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._fail(RequestFailed(
+                    catalog.SAAS_BODY_TOO_LARGE.format(url=self.base_url, limit=self.max_body)))
+            chunks.append(chunk)
+
+    def _deadline_passed(self) -> SaasError:
+        return self._fail(DeadlinePassed(catalog.SYNC_DEADLINE.filled(url=self.base_url, seconds=self.deadline)))
+
+    def _retry_later(self, seconds: float) -> SaasError:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() + seconds))
+        failure = catalog.SYNC_RETRY_LATER.filled(url=self.base_url, seconds=seconds)
+        return self._fail(RetryLater(failure._replace(next_action=failure.next_action.format(when=when))), 429)
+
+    @staticmethod
+    def _asked_wait(header: str | None) -> float | None:
+        """The pause a ``Retry-After: <seconds>`` header asks for, uncapped (None when absent or odd)."""
+        try:
+            seconds = float(header) if header is not None else None
+        except ValueError:
+            return None
+        if seconds is None or seconds != seconds or seconds < 0:
+            return None
+        return seconds
 
     def _retry_after(self, header: str | None) -> float | None:
         """Seconds from a ``Retry-After: <seconds>`` header, capped; ``None`` (use backoff) otherwise."""
@@ -315,7 +405,7 @@ class SaasClient:
             parsed = None
         if isinstance(parsed, dict):
             code = str(parsed["error"]) if isinstance(parsed.get("error"), str) else None
-            detail = str(parsed.get("detail") or "")
+            detail = scrub(str(parsed.get("detail") or ""), self._token)  # before _describe shortens it
         if 300 <= status < 400:
             where = catalog.SAAS_REDIRECT_TARGET.format(location=_one_line(location, 120)) if location else ""
             error: SaasError = RequestFailed(
@@ -331,6 +421,7 @@ class SaasClient:
         else:
             error = RequestFailed(
                 catalog.SAAS_REFUSED.format(url=self.base_url, detail=_describe(status, code, detail)))
+        error.detail = _describe(status, code, detail)
         return self._fail(error, status, code)
 
     def _malformed(self, what: str) -> SaasError:
@@ -342,6 +433,7 @@ class SaasClient:
         if self._token:
             scrubbed = [str(a).replace(self._token, "[token]") if isinstance(a, str) else a for a in error.args]
             error.args = tuple(scrubbed)
+            error.detail = error.detail.replace(self._token, "[token]")
             if isinstance(error, CatalogFailure):
                 failure = error.failure
                 error.failure = failure._replace(message=failure.message.replace(self._token, "[token]"))

@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -377,8 +377,8 @@ class LaneRefused(MissionError):
 
 def append_transition(
     folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool | None = False,
-    enforce: bool = False,
-) -> dict[str, Any]:
+    enforce: bool = False, skip_if: Callable[[str], bool] | None = None,
+) -> dict[str, Any] | None:
     """Append one lane-transition row, in spec-kitty's format, atomically.
 
     ``flock`` on the log itself serialises writers (no stray lock file in the repo): the current lane is
@@ -386,7 +386,9 @@ def append_transition(
     moves never interleave, tear a line or check a move against a stale lane. The line goes out in one
     ``write`` on an O_APPEND fd. ``enforce`` refuses a move outside the lane table unless ``force``
     (``wp move``); ``force=None`` records force exactly when the table would refuse (a lane pulled from
-    the tracker is applied whatever it is, and says so).
+    the tracker is applied whatever it is, and says so). ``skip_if(current lane)`` lets a caller decide
+    under that same lock (a pulled change applied by a concurrent sync is then not appended twice); when
+    it says so, nothing is written and None is returned.
     """
     check_wp(wp_id)
     to_lane = check_lane(to_lane)
@@ -400,6 +402,8 @@ def append_transition(
             fold.add(row)
         wp = fold.wps.get(wp_id)
         from_lane = ALIASES.get(wp.row["to_lane"], wp.row["to_lane"]) if wp is not None else GENESIS
+        if skip_if is not None and skip_if(from_lane):
+            return None
         permitted = allowed(from_lane, to_lane)
         if force is None:
             force = not permitted

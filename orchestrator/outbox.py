@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import paths
 from orchestrator.facts import LiveFacts
 
+if TYPE_CHECKING:
+    from orchestrator.queue import EventQueue
 
-def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> None:
-    """Queue a row ``wp move`` just appended (a later sync's log scan would find it too; this makes
-    the queue count honest right away)."""
+ENQUEUE_BUSY_TIMEOUT = 1.0  # seconds `wp move` waits for a locked queue: its row is in the log already
+
+
+def open_mission_queue(facts: LiveFacts) -> tuple[EventQueue, str]:
+    """The queue and the bound mission's key on the configured host."""
     from orchestrator.queue import EventQueue, mission_key
 
     binding = facts.binding
     assert binding is not None and facts.host_url
-    with EventQueue(paths.queue_file()) as queue:
-        queue.enqueue(mission_key(facts.host_url, binding.project, binding.mission), [row])
+    return EventQueue(paths.queue_file()), mission_key(facts.host_url, binding.project, binding.mission)
+
+
+def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> str | None:
+    """Queue a row ``wp move`` just appended, best effort: the row is in the log, and a later sync's
+    log scan finds it anyway; this only makes the queue count honest right away. A locked, read-only,
+    corrupt or full queue costs a second at most and comes back as a warning line (None when queued)."""
+    from orchestrator.queue import EventQueue, QueueError, mission_key
+    from states import catalog
+
+    binding = facts.binding
+    assert binding is not None and facts.host_url
+    try:
+        with EventQueue(paths.queue_file(), busy_timeout=ENQUEUE_BUSY_TIMEOUT) as queue:
+            queue.enqueue(mission_key(facts.host_url, binding.project, binding.mission), [row])
+    except QueueError as error:
+        return catalog.ENQUEUE_SKIPPED.format(error=error)
+    return None

@@ -23,7 +23,7 @@ def host_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether a TCP connection to the URL's host and port opens within ``timeout`` seconds (one try)."""
     deadline = time.monotonic() + timeout
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(via_proxy(url.strip()))
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
     except ValueError:  # a port that is not a number or out of range
         return False
@@ -42,6 +42,23 @@ def host_answers(url: str, timeout: float = 2.0) -> bool:
         except OSError:
             continue
     return False
+
+
+def via_proxy(url: str) -> str:
+    """The proxy a request to ``url`` goes through (``HTTPS_PROXY`` / ``HTTP_PROXY``, unless ``NO_PROXY``
+    names the host), else ``url`` itself: behind a proxy, "does the host answer" means "does the proxy
+    answer", since the client will talk to nothing else (aiohttp's ``trust_env`` reads the same variables)."""
+    import urllib.request
+
+    try:
+        parts = urlsplit(url)
+        proxies = urllib.request.getproxies_environment()
+        proxy = proxies.get(parts.scheme.lower())
+        if not proxy or not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+            return url
+    except ValueError:
+        return url
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:

@@ -24,18 +24,28 @@ standard library's cheap modules and never creates the file on a read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import re
 import sqlite3
+import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
-SCHEMA_VERSION = 1
+from orchestrator.errors import SpecKittyError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCHEMA_VERSION = 2  # 2 added the dead-letter (parked), conflicts and synced_lanes tables
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
 SCAN_CHUNK = 4 * 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory on huge logs
+MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
+ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
+WP_MAX_DIGITS = 4  # the same bound as orchestrator.missions.WP_ID
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -51,6 +61,7 @@ CREATE TABLE IF NOT EXISTS pending (
     mission INTEGER NOT NULL,
     event_id TEXT NOT NULL,
     row TEXT NOT NULL,
+    queued_at REAL,
     UNIQUE (mission, event_id)
 );
 CREATE INDEX IF NOT EXISTS pending_by_mission ON pending (mission);
@@ -69,12 +80,46 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     tail BLOB NOT NULL,
     PRIMARY KEY (mission, path)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked (
+    seq INTEGER PRIMARY KEY,
+    mission INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    row TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    parked_at TEXT NOT NULL,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (mission, ref)
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    seq INTEGER PRIMARY KEY,
+    mission INTEGER NOT NULL,
+    wp_id TEXT NOT NULL,
+    local_lane TEXT NOT NULL,
+    remote_lane TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS health (
+    mission INTEGER PRIMARY KEY,
+    last_success TEXT,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS synced_lanes (
+    mission INTEGER NOT NULL,
+    wp_id TEXT NOT NULL,
+    last_event_id TEXT NOT NULL,
+    PRIMARY KEY (mission, wp_id)
+) WITHOUT ROWID;
 """
 
 _INSERT = (
-    "INSERT OR IGNORE INTO pending (mission, event_id, row) SELECT ?1, ?2, ?3 "
-    "WHERE NOT EXISTS (SELECT 1 FROM acked WHERE mission = ?1 AND event_id = ?2)"
+    "INSERT OR IGNORE INTO pending (mission, event_id, row, queued_at) SELECT ?1, ?2, ?3, ?4 "
+    "WHERE NOT EXISTS (SELECT 1 FROM acked WHERE mission = ?1 AND event_id = ?2) "
+    "AND NOT EXISTS (SELECT 1 FROM parked WHERE mission = ?1 AND ref = ?2)"
 )
+_PARK = (
+    "INSERT OR IGNORE INTO parked (mission, ref, row, reason, parked_at) VALUES (?, ?, ?, ?, ?)"
+)
+KEEP_CONFLICTS = 50  # per mission, newest kept: `sync status` lists them, they must not grow forever
 
 
 def mission_key(server_url: str, project: str, mission: str) -> str:
@@ -103,21 +148,126 @@ def _event_id(row: object) -> str | None:
     return None
 
 
-def _parse_lines(chunk: bytes) -> list[tuple[str, str]]:
-    """``(event_id, verbatim text)`` for each usable complete line; malformed ones are skipped (the
-    local ``status`` command reports them, the queue just must not choke on them)."""
-    found = []
+WP_ID_ASCII = re.compile(rf"WP[0-9]{{1,{WP_MAX_DIGITS}}}")  # ASCII digits, bounded: what the SaaS accepts
+
+
+class Parked(NamedTuple):
+    """A row that cannot be uploaded as it is, kept with why (the dead-letter table's row)."""
+
+    ref: str  # its event_id, or ``line@<byte offset>`` in the log for a row without one
+    text: str
+    reason: str
+
+
+def classify(text: str, ref: str) -> tuple[str, str] | Parked:
+    """``(event_id, text)`` for a row the SaaS can take, else a :class:`Parked` saying why not.
+
+    Never raises: a line nested too deep for the JSON parser (RecursionError) is malformed like any
+    other, so one bad line can never stop the rows after it."""
+    from states import catalog
+
+    try:
+        row = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__))
+    if not isinstance(row, dict):
+        return Parked(ref, text, catalog.PARK_REASON_NOT_OBJECT)
+    event_id = _event_id(row)
+    if event_id is None:
+        return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
+    if len(text) > MAX_ROW_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_ROW_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        return Parked(event_id, text, catalog.PARK_REASON_TOO_LARGE.format(size=size, limit=MAX_ROW_BYTES))
+    wp_id = row.get("wp_id")
+    transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
+    if transition and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
+        return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
+    return event_id, text
+
+
+def _parse_lines(chunk: bytes, offset: int) -> tuple[list[tuple[str, str]], list[Parked]]:
+    """Usable rows and parked ones among the complete lines of ``chunk`` (which starts at ``offset``)."""
+    found: list[tuple[str, str]] = []
+    parked: list[Parked] = []
+    position = offset
     for raw in chunk.split(b"\n"):
+        at, position = position, position + len(raw) + 1
         if not raw.strip():
             continue
+        ref = f"line@{at}"
         try:
             text = raw.decode("utf-8")
-            event_id = _event_id(json.loads(text))
-        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; a line nested too deep
+        except UnicodeDecodeError:
+            parked.append(Parked(ref, raw.decode("utf-8", "replace"), _not_json("UnicodeDecodeError")))
             continue
-        if event_id is not None:
-            found.append((event_id, text))
-    return found
+        outcome = classify(text, ref)
+        (parked if isinstance(outcome, Parked) else found).append(outcome)  # type: ignore[arg-type]
+    return found, parked
+
+
+def _not_json(error: str) -> str:
+    from states import catalog
+
+    return catalog.PARK_REASON_NOT_JSON.format(error=error)
+
+
+def _complete_object(raw: bytes) -> bool:
+    """Whether a last line without its newline is already a whole JSON object (an editor's last line),
+    rather than a row still being written: only then is it queued before its newline arrives."""
+    if not raw.strip().endswith(b"}"):
+        return False
+    try:
+        return isinstance(json.loads(raw), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
+class QueueError(SpecKittyError):
+    """The queue file cannot be used: one line naming the file and what to do, never a DatabaseError."""
+
+
+def _problem(path: Path, exc: BaseException) -> QueueError:
+    """The operator's line for a sqlite or OS failure on the queue (the real error, not a follow-up)."""
+    from states import catalog
+
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        action = catalog.QUEUE_ACTION_BUSY
+    elif "full" in lowered or getattr(exc, "errno", None) == 28:
+        action = catalog.QUEUE_ACTION_FULL
+    elif "readonly" in lowered or "read-only" in lowered or "permission" in lowered or "unable to open" in lowered \
+            or isinstance(exc, PermissionError) or text == catalog.QUEUE_NOT_YOURS:
+        action = catalog.QUEUE_ACTION_PERMS
+    else:
+        action = catalog.QUEUE_ACTION_CORRUPT
+    return QueueError(catalog.QUEUE_UNUSABLE.format(path=path, error=" ".join(text.split()), action=action))
+
+
+def _guarded(method: F) -> F:
+    """Turn sqlite and OS errors of a queue method into one :class:`QueueError` naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(self: EventQueue, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except QueueError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            other = getattr(exc, "filename", None)
+            if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
+                if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                    raise  # a log file vanished: the caller's concern, not the queue's
+                from states import catalog  # a mission log, not the queue: name that file
+
+                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=exc.strerror or exc)) from None
+            raise _problem(self.path, exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class EventQueue:
@@ -133,16 +283,31 @@ class EventQueue:
 
     # --- connection -----------------------------------------------------------------------------
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
-        """The open connection; ``None`` for a read when the file does not exist yet."""
+        """The open connection; ``None`` for a read when the file does not exist yet.
+
+        The folder and the file must be the operator's and not symlinks: a queue planted by someone
+        else (or a link to another file) could feed or swallow events, so it is refused."""
+        from states import catalog
+
         if self._db is not None:
             return self._db
-        if not self.path.exists():
+        try:
+            found = os.lstat(self.path)
+        except FileNotFoundError:
+            found = None
+        if found is None:
             if not create:
                 return None
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # Born 0600 (sqlite gives its -wal and -shm files the database's mode); O_CREAT without
             # O_EXCL so a concurrent creator is harmless: an empty file is a valid new database.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            found = os.lstat(self.path)
+        folder = os.lstat(self.path.parent)
+        uid = os.getuid()
+        if stat.S_ISLNK(found.st_mode) or not stat.S_ISREG(found.st_mode) or found.st_uid != uid \
+                or folder.st_uid != uid or folder.st_mode & 0o022:
+            raise OSError(catalog.QUEUE_NOT_YOURS)
         # check_same_thread=False: the drain hands ack/read work to a worker thread while a batch is on
         # the wire; calls never overlap (each is awaited before the next), which is all sqlite3 needs.
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
@@ -150,8 +315,12 @@ class EventQueue:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
                 with _transaction(db):  # idempotent, and skipped on every later open: no write lock per open
+                    columns = {r[1] for r in db.execute("PRAGMA table_info(pending)")}
+                    if columns and "queued_at" not in columns:  # a version 1 queue
+                        db.execute("ALTER TABLE pending ADD COLUMN queued_at REAL")
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             db.execute(statement)
@@ -163,62 +332,88 @@ class EventQueue:
         return db
 
     # --- writing ----------------------------------------------------------------------------------
+    @_guarded
     def enqueue(self, mission_key: str, rows: Iterable[dict[str, Any]]) -> int:
         """Queue rows (dicts) for upload; returns how many were new (queued or acked ones are skipped)."""
-        pairs = [(eid, event_row_text(row)) for row in rows if (eid := _event_id(row)) is not None]
-        if not pairs:
+        pairs, parked = [], []
+        for row in rows:
+            event_id = _event_id(row)
+            if event_id is None:
+                continue
+            outcome = classify(event_row_text(row), event_id)
+            (parked if isinstance(outcome, Parked) else pairs).append(outcome)
+        if not pairs and not parked:
             return 0
         db = self._require()
         with _transaction(db):
             mission = self._mission_id(db, mission_key)
-            return self._insert(db, mission, pairs)
+            self._park(db, mission, parked)  # type: ignore[arg-type]
+            return self._insert(db, mission, pairs)  # type: ignore[arg-type]
 
+    @_guarded
     def scan_log(self, mission_key: str, log_path: Path) -> int:
         """Queue the log's rows this queue has not seen yet; returns how many were new.
 
         Reads from the checkpoint when the file is the one checkpointed (same device and inode, not
         shorter, the bytes before the offset unchanged), else from the start: a shrunk, replaced or
-        rewritten log is rescanned whole, and idempotency skips what was already queued or acked. Only
-        complete lines count: a torn last line is read again once its newline arrives.
+        rewritten log is rescanned whole, and idempotency skips what was already queued or acked. A row
+        that can never be uploaded (malformed, too large, not a WP id) is parked with its reason and the
+        scan moves on. A last line without a newline counts once it is a whole JSON object; anything
+        else there is a row still being written, read again once its newline arrives.
         """
         try:
-            handle = open(log_path, "rb")  # noqa: SIM115 - closed below, after the last chunk
+            fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return 0
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP: a symlink planted where the log should be is not followed
+                return 0
+            raise
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return 0
         path_key = os.path.abspath(log_path)
-        db = self._require()
         added = 0
-        with handle:
-            fd = handle.fileno()
-            st = os.fstat(fd)
+        with open(fd, "rb", closefd=True) as handle:
+            db = self._require()
             offset = self._resume_offset(db, mission_key, path_key, st, fd)
             if offset == st.st_size:
                 return 0
             handle.seek(offset)
             remaining = st.st_size - offset  # rows appended during the scan wait for the next scan
             start, carry = offset, b""  # ``carry`` (an incomplete line) begins at file offset ``start``
-            while remaining > 0:
-                block = handle.read(min(SCAN_CHUNK, remaining))
-                if not block:
-                    break
+            while remaining > 0 or carry:
+                block = handle.read(min(SCAN_CHUNK, remaining)) if remaining > 0 else b""
                 remaining -= len(block)
                 data = carry + block
                 cut = data.rfind(b"\n") + 1
+                if remaining <= 0 and cut < len(data) and _complete_object(data[cut:]):
+                    cut = len(data)  # the final line without a newline is a whole object: take it
                 carry = data[cut:]
                 if cut == 0:
+                    if not block:
+                        break
                     continue
                 end = start + cut
                 tail = os.pread(fd, min(TAIL_BYTES, end), end - min(TAIL_BYTES, end))
-                pairs = _parse_lines(data[:cut])
+                pairs, parked = _parse_lines(data[:cut], start)
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
+                    self._park(db, mission, parked)
                     added += self._insert(db, mission, pairs) if pairs else 0
                     self._store_checkpoint(db, mission, path_key, st, end, tail)
                 start = end
+                if not block:
+                    break
         return added
 
+    @_guarded
     def ack(self, mission_key: str, event_ids: Iterable[str]) -> None:
-        """The server has these: forget them as pending and remember them as acked, atomically."""
+        """The server has these: forget them as pending and remember them as acked, atomically.
+
+        Acked ids are kept only up to ``ACKED_KEEP`` per mission (ULIDs sort by time, the oldest go):
+        they only save re-sending after a log is rescanned whole, and the server dedups a re-send."""
         ids = list(dict.fromkeys(event_ids))
         if not ids:
             return
@@ -228,24 +423,191 @@ class EventQueue:
             pairs = [(mission, event_id) for event_id in ids]
             db.executemany("INSERT OR IGNORE INTO acked (mission, event_id) VALUES (?, ?)", pairs)
             db.executemany("DELETE FROM pending WHERE mission = ? AND event_id = ?", pairs)
+            self._prune(db, mission)
 
+    def _prune(self, db: sqlite3.Connection, mission: int) -> None:
+        over = db.execute(
+            "SELECT event_id FROM acked WHERE mission = ? ORDER BY event_id DESC LIMIT 1 OFFSET ?",
+            (mission, self.acked_keep),
+        ).fetchone()
+        if over is not None:
+            db.execute("DELETE FROM acked WHERE mission = ? AND event_id <= ?", (mission, over[0]))
+
+    acked_keep = ACKED_KEEP
+
+    @_guarded
     def set_cursor(self, mission_key: str, cursor: int | None) -> None:
         """Remember the tracker change-log position the server last returned."""
         db = self._require()
         with _transaction(db):
             db.execute("UPDATE missions SET cursor = ? WHERE id = ?", (cursor, self._mission_id(db, mission_key)))
 
+    @_guarded
     def record_result(self, mission_key: str, result: dict[str, Any]) -> None:
-        """Keep the outcome of the last sync for ``tracker status`` and the daemon (``time`` added if absent)."""
-        stored = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}
+        """Keep the outcome of the last sync for ``tracker status`` and the daemon (``time`` added if
+        absent), and the last success and last error apart, for ``sync status``: a failure never hides
+        when sync last worked."""
+        stored = {"time": _now_text(), **result}
         db = self._require()
         with _transaction(db):
-            db.execute(
-                "UPDATE missions SET last_result = ? WHERE id = ?",
-                (json.dumps(stored, sort_keys=True), self._mission_id(db, mission_key)),
-            )
+            mission = self._mission_id(db, mission_key)
+            db.execute("UPDATE missions SET last_result = ? WHERE id = ?",
+                       (json.dumps(stored, sort_keys=True), mission))
+            db.execute("INSERT OR IGNORE INTO health (mission) VALUES (?)", (mission,))
+            if stored.get("error"):
+                db.execute("UPDATE health SET last_error = ? WHERE mission = ?",
+                           (json.dumps({"time": stored["time"], "error": stored["error"]}), mission))
+            else:
+                db.execute("UPDATE health SET last_success = ? WHERE mission = ?", (stored["time"], mission))
+
+    @_guarded
+    def health(self, mission_key: str) -> tuple[str | None, dict[str, Any] | None]:
+        """``(time of the last success, {"time", "error"} of the last failure)``, either None if never."""
+        db = self._connect(create=False)
+        if db is None:
+            return None, None
+        found = db.execute("SELECT h.last_success, h.last_error FROM health h JOIN missions m ON m.id = h.mission "
+                           "WHERE m.key = ?", (mission_key,)).fetchone()
+        if not found:
+            return None, None
+        return found[0], self._decode(found[1])
+
+    # --- dead letters -------------------------------------------------------------------------------
+    @_guarded
+    def park(self, mission_key: str, rows: Iterable[Parked]) -> None:
+        """Move rows out of the way with their reason (the server refused them, one by one)."""
+        rows = list(rows)
+        if not rows:
+            return
+        db = self._require()
+        with _transaction(db):
+            mission = self._mission_id(db, mission_key)
+            db.executemany("DELETE FROM pending WHERE mission = ? AND event_id = ?", [(mission, r.ref) for r in rows])
+            self._park(db, mission, rows)
+
+    @_guarded
+    def parked(self, mission_key: str) -> list[Parked]:
+        """The rows parked (not dropped) for a mission, oldest first."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        found = db.execute(
+            "SELECT p.ref, p.row, p.reason FROM parked p JOIN missions m ON m.id = p.mission "
+            "WHERE m.key = ? AND p.dropped = 0 ORDER BY p.seq", (mission_key,)).fetchall()
+        return [Parked(str(ref), str(text), str(reason)) for ref, text, reason in found]
+
+    @_guarded
+    def retry(self, mission_key: str, refs: list[str] | None) -> list[tuple[str, Parked | None]]:
+        """Re-queue parked rows (all when ``refs`` is None): each comes back ``(ref, None)`` when queued
+        again, ``(ref, Parked)`` when it still cannot go (malformed stays malformed), and a ref that is
+        not parked comes back as ``(ref, Parked(ref, "", ""))`` with an empty reason."""
+        db = self._require()
+        outcomes: list[tuple[str, Parked | None]] = []
+        with _transaction(db):
+            mission = self._mission_id(db, mission_key)
+            rows = self._select_parked(db, mission, refs)
+            for ref in refs or []:
+                if ref not in rows:
+                    outcomes.append((ref, Parked(ref, "", "")))
+            for ref, text in rows.items():
+                outcome = classify(text, ref)
+                if isinstance(outcome, Parked):
+                    db.execute("UPDATE parked SET reason = ? WHERE mission = ? AND ref = ?",
+                               (outcome.reason, mission, ref))
+                    outcomes.append((ref, outcome))
+                    continue
+                db.execute("DELETE FROM parked WHERE mission = ? AND ref = ?", (mission, ref))
+                self._insert(db, mission, [outcome])
+                outcomes.append((ref, None))
+        return outcomes
+
+    @_guarded
+    def drop(self, mission_key: str, refs: list[str] | None) -> tuple[list[str], list[str]]:
+        """Discard parked rows for good: ``(dropped, unknown)``. A dropped row is remembered (not its
+        text), so a later scan of the same log does not queue it again."""
+        db = self._require()
+        with _transaction(db):
+            mission = self._mission_id(db, mission_key)
+            rows = self._select_parked(db, mission, refs)
+            db.executemany("UPDATE parked SET dropped = 1, row = '' WHERE mission = ? AND ref = ?",
+                           [(mission, ref) for ref in rows])
+        return list(rows), [ref for ref in refs or [] if ref not in rows]
+
+    @staticmethod
+    def _select_parked(db: sqlite3.Connection, mission: int, refs: list[str] | None) -> dict[str, str]:
+        found = db.execute("SELECT ref, row FROM parked WHERE mission = ? AND dropped = 0 ORDER BY seq",
+                           (mission,)).fetchall()
+        wanted = None if refs is None else set(refs)
+        return {str(ref): str(text) for ref, text in found if wanted is None or ref in wanted}
+
+    # --- tracker bookkeeping ----------------------------------------------------------------------
+    @_guarded
+    def not_held(self, mission_key: str) -> set[str]:
+        """Event ids the server may not hold: still pending, parked or dropped (the pushed lanes skip
+        them, so a ``last_event_id`` sent to the tracker is always one the server stores)."""
+        db = self._connect(create=False)
+        if db is None:
+            return set()
+        mission = db.execute("SELECT id FROM missions WHERE key = ?", (mission_key,)).fetchone()
+        if mission is None:
+            return set()
+        ids = {str(r[0]) for r in db.execute("SELECT event_id FROM pending WHERE mission = ?", mission)}
+        ids.update(str(r[0]) for r in db.execute("SELECT ref FROM parked WHERE mission = ?", mission))
+        return ids
+
+    @_guarded
+    def scanned_offset(self, mission_key: str, log_path: Path) -> int:
+        """How far the log has been scanned into the queue (rows beyond are not uploaded yet)."""
+        db = self._connect(create=False)
+        if db is None:
+            return 0
+        found = db.execute(
+            "SELECT c.offset FROM checkpoints c JOIN missions m ON m.id = c.mission WHERE m.key = ? AND c.path = ?",
+            (mission_key, os.path.abspath(log_path))).fetchone()
+        return int(found[0]) if found else 0
+
+    @_guarded
+    def synced_lanes(self, mission_key: str) -> dict[str, str]:
+        """Per WP, the ``last_event_id`` the last successful tracker sync pushed (the conflict base)."""
+        db = self._connect(create=False)
+        if db is None:
+            return {}
+        found = db.execute(
+            "SELECT s.wp_id, s.last_event_id FROM synced_lanes s JOIN missions m ON m.id = s.mission "
+            "WHERE m.key = ?", (mission_key,)).fetchall()
+        return {str(wp): str(eid) for wp, eid in found}
+
+    @_guarded
+    def set_synced_lanes(self, mission_key: str, lanes: dict[str, str]) -> None:
+        db = self._require()
+        with _transaction(db):
+            mission = self._mission_id(db, mission_key)
+            db.executemany("INSERT OR REPLACE INTO synced_lanes (mission, wp_id, last_event_id) VALUES (?, ?, ?)",
+                           [(mission, wp, eid) for wp, eid in lanes.items()])
+
+    @_guarded
+    def add_conflict(self, mission_key: str, wp_id: str, local_lane: str, remote_lane: str) -> None:
+        db = self._require()
+        with _transaction(db):
+            mission = self._mission_id(db, mission_key)
+            db.execute("INSERT INTO conflicts (mission, wp_id, local_lane, remote_lane, at) VALUES (?, ?, ?, ?, ?)",
+                       (mission, wp_id, local_lane, remote_lane, _now_text()))
+            db.execute("DELETE FROM conflicts WHERE mission = ? AND seq NOT IN "
+                       "(SELECT seq FROM conflicts WHERE mission = ? ORDER BY seq DESC LIMIT ?)",
+                       (mission, mission, KEEP_CONFLICTS))
+
+    @_guarded
+    def conflicts(self, mission_key: str) -> list[dict[str, str]]:
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        found = db.execute(
+            "SELECT c.at, c.wp_id, c.local_lane, c.remote_lane FROM conflicts c JOIN missions m ON m.id = c.mission "
+            "WHERE m.key = ? ORDER BY c.seq", (mission_key,)).fetchall()
+        return [{"time": at, "wp_id": wp, "local_lane": lo, "remote_lane": re_} for at, wp, lo, re_ in found]
 
     # --- reading (never creates the file) -------------------------------------------------------------
+    @_guarded
     def pending(self, mission_key: str, limit: int) -> list[tuple[str, str]]:
         """The oldest ``limit`` queued rows as ``(event_id, row JSON text)``, in queueing order."""
         db = self._connect(create=False)
@@ -258,6 +620,27 @@ class EventQueue:
         ).fetchall()
         return [(str(event_id), str(text)) for event_id, text in rows]
 
+    @_guarded
+    def oldest_queued_at(self, mission_key: str) -> float | None:
+        """When the oldest row still waiting was queued (epoch seconds), or None when nothing waits."""
+        db = self._connect(create=False)
+        if db is None:
+            return None
+        found = db.execute(
+            "SELECT MIN(p.queued_at), COUNT(*) FROM pending p JOIN missions m ON m.id = p.mission WHERE m.key = ?",
+            (mission_key,)).fetchone()
+        if not found or not found[1]:
+            return None
+        return float(found[0]) if found[0] is not None else None
+
+    @_guarded
+    def mission_keys(self) -> list[str]:
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        return [str(r[0]) for r in db.execute("SELECT key FROM missions ORDER BY key")]
+
+    @_guarded
     def count(self, mission_key: str | None = None) -> int:
         """Rows still waiting for an ack (for one mission, or all)."""
         db = self._connect(create=False)
@@ -275,7 +658,10 @@ class EventQueue:
         return int(found) if found is not None else None
 
     def last_result(self, mission_key: str) -> dict[str, Any] | None:
-        found = self._mission_field(mission_key, "last_result")
+        return self._decode(self._mission_field(mission_key, "last_result"))
+
+    @staticmethod
+    def _decode(found: Any) -> dict[str, Any] | None:
         if found is None:
             return None
         with contextlib.suppress(ValueError):
@@ -284,6 +670,7 @@ class EventQueue:
                 return result
         return None
 
+    @_guarded
     def acked_count(self, mission_key: str) -> int:
         """How many ids this queue remembers as acknowledged (tests and diagnostics)."""
         db = self._connect(create=False)
@@ -314,6 +701,7 @@ class EventQueue:
         assert db is not None
         return db
 
+    @_guarded
     def _mission_field(self, mission_key: str, column: str) -> Any:
         db = self._connect(create=False)
         if db is None:
@@ -332,8 +720,15 @@ class EventQueue:
     @staticmethod
     def _insert(db: sqlite3.Connection, mission: int, pairs: list[tuple[str, str]]) -> int:
         before = db.total_changes
-        db.executemany(_INSERT, [(mission, event_id, text) for event_id, text in pairs])
+        now = time.time()
+        db.executemany(_INSERT, [(mission, event_id, text, now) for event_id, text in pairs])
         return db.total_changes - before
+
+    @staticmethod
+    def _park(db: sqlite3.Connection, mission: int, rows: list[Parked]) -> None:
+        if rows:
+            now = _now_text()
+            db.executemany(_PARK, [(mission, r.ref, r.text, r.reason, now) for r in rows])
 
     def _resume_offset(self, db: sqlite3.Connection, mission_key: str, path_key: str, st: os.stat_result,
                        fd: int) -> int:
@@ -375,7 +770,10 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # sqlite may already have rolled back (a full disk, an I/O error): then ROLLBACK fails with
+        # "no transaction is active", which must not replace the real error being raised
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")

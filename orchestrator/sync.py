@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import paths
 from orchestrator.errors import SpecKittyError
-from orchestrator.missions import LANES, WP_ID, append_transition, read_mission
-from orchestrator.queue import EventQueue, mission_key
+from orchestrator.missions import LANES, WP_ID, append_transition, reduce
+from orchestrator.queue import MAX_ROW_BYTES, WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 500
-MAX_BATCH_BYTES = 8 * 1024 * 1024  # the server takes 64 MiB; rows with big evidence blobs exist
+MAX_BATCH_BYTES = MAX_ROW_BYTES  # the server takes 64 MiB; rows with big evidence blobs exist
 PULL_ACTOR = "spec-kitty-sync"
 PULL_REASON = "pulled from SaaS"
 
@@ -68,6 +68,8 @@ class SyncResult:
     pulled: int  # remote lane changes applied to the local log
     queued: int  # events still waiting (e.g. appended while the run was ending)
     cursor: int | None  # the tracker cursor now stored
+    parked: int = 0  # rows in the dead-letter table (see `sync status`)
+    conflicts: list[dict[str, str]] = field(default_factory=list)  # found by this run: wp_id, local/remote lane
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _Run:
     pushed: int = 0
     pulled: int = 0
     cursor: int | None = None
+    conflicts: list[dict[str, str]] = field(default_factory=list)
 
 
 async def sync_once(
@@ -102,7 +105,8 @@ async def sync_once(
         with contextlib.suppress(Exception):  # a broken queue must not hide the original error
             queue.record_result(key, _outcome(run, queue.count(key), str(exc) or type(exc).__name__))
         raise
-    result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor)
+    result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor,
+                        parked=len(queue.parked(key)), conflicts=run.conflicts)
     queue.record_result(key, _outcome(run, result.queued, None))
     return result
 
@@ -149,6 +153,8 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
     """
     import asyncio
 
+    from orchestrator.client import RequestFailed
+
     key = target.key
     total = queue.count(key)
     unacked: list[str] = []  # acknowledged by the server, not yet removed from the queue
@@ -178,6 +184,14 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
             ahead, body = await asyncio.to_thread(settle_and_read_ahead, sent, batch_size)
             count_acked()
             answer = await upload
+        except RequestFailed as refusal:
+            if not _row_refusal(refusal):
+                raise
+            await _bisect(client, queue, target, run, batch, refusal)
+            count_acked()
+            batch = _within_budget(queue.pending(key, batch_size))
+            body = client.events_body([text for _, text in batch])
+            continue
         finally:
             if not upload.done():
                 upload.cancel()
@@ -195,6 +209,51 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
         count_acked()
 
 
+def _row_refusal(error: Exception) -> bool:
+    """A refusal that may be about one row in the batch (too large, a row the server cannot take),
+    as opposed to the request as a whole (auth, binding, URL): only those are worth splitting."""
+    status = getattr(error, "status", None)
+    return status == 413 or (status in (400, 422) and getattr(error, "code", None) not in ("invalid_name", "not_bound"))
+
+
+async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run,
+                  batch: list[tuple[str, str]], refusal: Exception) -> None:
+    """Find the rows the server refuses by halving the refused batch: the others are uploaded and
+    acked, each refused row is parked with the server's reason, so one bad row never blocks the rest.
+
+    Before parking, an empty upload checks that the host takes requests at all: if it refuses that
+    too, the trouble is not the row, and the original error is raised instead of parking everything."""
+    from orchestrator.client import RequestFailed
+
+    key = target.key
+    checked = False
+    pending = [batch]
+    while pending:
+        rows = pending.pop()
+        try:
+            acked = await client.upload_events(target.project, target.mission, [text for _, text in rows])
+        except RequestFailed as error:
+            if not _row_refusal(error):
+                raise
+            if len(rows) > 1:
+                middle = len(rows) // 2
+                pending.extend([rows[middle:], rows[:middle]])  # the first half goes first
+                continue
+            if not checked:
+                try:
+                    await client.upload_events(target.project, target.mission, [])
+                except RequestFailed:
+                    raise refusal from None
+                checked = True
+            event_id, text = rows[0]
+            queue.park(key, [Parked(event_id, text, catalog.PARK_REASON_REFUSED.format(detail=error.detail or error))])
+            continue
+        sent = {event_id for event_id, _ in rows}
+        done = [event_id for event_id in dict.fromkeys(acked) if event_id in sent]
+        queue.ack(key, done)
+        run.pushed += len(done)
+
+
 def _within_budget(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The longest prefix under ``MAX_BATCH_BYTES`` (at least one row), so big rows never make a request
     the server must refuse as too large, which would block the queue for good."""
@@ -206,29 +265,111 @@ def _within_budget(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return batch
 
 
+def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any]]:
+    """The log's rows the server holds: scanned into the queue and neither pending nor parked.
+
+    The lanes pushed to the tracker are reduced from these only, so every ``last_event_id`` it is told
+    is one it stores (a row past the scan, still queued, or parked never names a lane). Parsed here,
+    line by line and never raising, so one malformed line cannot stop the tracker sync."""
+    import json
+
+    offset = queue.scanned_offset(key, log_path)
+    if offset <= 0:
+        return []
+    try:
+        with open(log_path, "rb") as handle:
+            data = handle.read(offset)
+    except OSError:
+        return []
+    skip = queue.not_held(key)
+    rows = []
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(row, dict) and row.get("event_id") not in skip and isinstance(row.get("event_id"), str):
+            wp_id = row.get("wp_id")
+            if "wp_id" in row and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
+                continue
+            rows.append(row)
+    return rows
+
+
 async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run) -> bool:
-    """Push local lanes, apply pulled changes; returns whether transitions were appended to the log."""
+    """Pull remote changes, apply or report them, then push the lanes that moved here; returns whether
+    transitions were appended to the log.
+
+    Conflict rule (documented in the README): a work package that moved both here and on the SaaS
+    since the last sync keeps the local lane (the mission log is spec-kitty's truth); the SaaS change
+    stays in its change log, the conflict is recorded for ``sync status`` and printed by ``sync run``.
+    The pull comes first and pushes nothing, because a push overrides the remote lane and the server
+    does not echo an overridden change back: pushing first would hide the conflict.
+    """
+    key = target.key
     snapshot: dict[str, dict[str, Any]] = {}
     if target.mission_dir is not None:
-        snapshot = read_mission(target.mission_dir).snapshot["work_packages"]  # the fold `status` shows
-    answer = await client.tracker_sync(target.project, target.mission, run.cursor, _pushable(snapshot))
+        snapshot = reduce(target.mission, held_rows(queue, key, target.mission_dir / paths.EVENTS_FILE))[
+            "work_packages"]
+    base = queue.synced_lanes(key)
+    moved = {wp_id for wp_id, wp in snapshot.items() if wp.get("last_event_id") != base.get(wp_id)}
+    # Without a previous sync there is no "since": the first sync of a mission takes remote changes
+    # as before (and records the base from then on).
+    compare = bool(base) and run.cursor is not None
+    answer = await client.tracker_sync(target.project, target.mission, run.cursor, {})
     if target.mission_dir is None:
         return False  # nowhere to apply changes: keep the cursor so they are pulled once the folder exists
-    local = {wp_id: wp.get("lane") for wp_id, wp in snapshot.items()}
+    applied: dict[str, str] = {}
     for change in answer["changes"]:
         if not isinstance(change, dict):
             continue
-        wp_id, lane = change.get("wp_id"), change.get("lane")
+        wp_id, lane, seq = change.get("wp_id"), change.get("lane"), change.get("seq")
         # spec-kitty work packages are WPnn; a remote issue named otherwise has no local counterpart
-        if not (isinstance(wp_id, str) and WP_ID.fullmatch(wp_id) and lane in LANES) or local.get(wp_id) == lane:
+        if not (isinstance(wp_id, str) and WP_ID_ASCII.fullmatch(wp_id) and lane in LANES):
             continue
-        # force=None: recorded as forced exactly when the lane table would refuse the move
-        append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=PULL_REASON, force=None)
-        local[wp_id] = lane
+        local_lane = snapshot.get(wp_id, {}).get("lane")
+        if compare and wp_id in moved and local_lane != lane:
+            _conflict(queue, run, key, wp_id, str(local_lane), str(lane))
+            continue
+        row = append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=PULL_REASON,
+                                force=None, skip_if=_already_applied(queue, key, str(lane), local_lane, seq))
+        if row is None:
+            continue
+        applied[wp_id] = str(row["event_id"])
+        moved.discard(wp_id)
         run.pulled += 1
-    run.cursor = int(answer["cursor"])
-    queue.set_cursor(target.key, run.cursor)
-    return run.pulled > 0
+    lanes = _pushable({wp_id: wp for wp_id, wp in snapshot.items() if wp_id in moved})
+    cursor = int(answer["cursor"])
+    if lanes:
+        answer = await client.tracker_sync(target.project, target.mission, cursor, lanes)
+        cursor = int(answer["cursor"])  # changes made meanwhile wait for the next run's pull
+    queue.set_synced_lanes(key, {**{wp: v["last_event_id"] for wp, v in lanes.items()}, **applied})
+    run.cursor = cursor
+    queue.set_cursor(key, cursor)
+    return bool(applied)
+
+
+def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object, seq: object) -> Callable[[str], bool]:
+    """The decision taken under the log's lock: skip when the log already has the lane (a concurrent
+    sync applied it), when another sync already moved the cursor past this change, or when the work
+    package moved here since the snapshot (the operator's move wins; it is pushed next run)."""
+
+    def skip(current: str) -> bool:
+        if current == lane:
+            return True
+        stored = queue.get_cursor(key)
+        if stored is not None and isinstance(seq, int) and stored >= seq:
+            return True
+        return local_lane is not None and current != local_lane
+
+    return skip
+
+
+def _conflict(queue: EventQueue, run: _Run, key: str, wp_id: str, local_lane: str, remote_lane: str) -> None:
+    queue.add_conflict(key, wp_id, local_lane, remote_lane)
+    run.conflicts.append({"wp_id": wp_id, "local_lane": local_lane, "remote_lane": remote_lane})
 
 
 def _pushable(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:

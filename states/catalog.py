@@ -254,3 +254,64 @@ MISSION_SUMMARY_COUNTS = " ({counts})"
 MISSION_SUMMARY_COUNT = "{lane} {count}"
 TRACKER_LANES = "Lanes: {counts} ({events} lane events)."
 TRACKER_NO_LANES = "Lanes: no work packages yet."
+
+# --- sync trust (issue 10): dead letters, conflicts, deadlines, `sync status`, queue files -----------
+PARK_REASON_NOT_JSON = "malformed: not JSON ({error})"
+PARK_REASON_NOT_OBJECT = "malformed: not a JSON object"
+PARK_REASON_NO_EVENT_ID = "malformed: no string `event_id`"
+PARK_REASON_BAD_WP = "malformed: `wp_id` is not a work package id (WP and 1 to 4 ASCII digits)"
+PARK_REASON_TOO_LARGE = "too large: {size} bytes, one request carries at most {limit}"
+PARK_REASON_REFUSED = "refused by the SaaS host: {detail}"
+PARKED_LINE = "Parked: {ref} ({reason})"
+PARKED_NONE = "Nothing is parked for mission `{mission}`."
+PARKED_UNKNOWN = "Not parked: {ref}"
+RETRIED_LINE = "Re-queued: {ref}"
+RETRY_STILL_PARKED = "Still parked: {ref} ({reason})"
+DROPPED_LINE = "Dropped: {ref}"
+PARK_NAME_REQUIRED = "Name the parked rows (as `sync status` lists them) or pass --all."
+SYNC_PARKED_NOTE = "{count} row(s) parked; see `spec-kitty sync status`."
+CONFLICT_LINE = (
+    "Conflict: {wp_id} moved here (to {local_lane}) and on the SaaS (to {remote_lane}) since the last sync; "
+    "kept {local_lane}, the SaaS change stays in its change log."
+)
+SYNC_STATUS_HEADING = "Mission `{mission}` on {url}:"
+SYNC_STATUS_QUEUED = "  Queued: {queued} (oldest waiting {age})"
+SYNC_STATUS_QUEUED_NONE = "  Queued: 0"
+SYNC_STATUS_LAST_SUCCESS = "  Last success: {time}"
+SYNC_STATUS_LAST_ERROR = "  Last error: {time}: {error}"
+SYNC_STATUS_LAST_ERROR_NONE = "  Last error: none"
+SYNC_STATUS_NONE = "none"
+SYNC_STATUS_PARKED = "  Parked: {count}"
+SYNC_STATUS_PARKED_ROW = "    {ref}: {reason}"
+SYNC_STATUS_CONFLICTS = "  Conflicts: {count}"
+SYNC_STATUS_CONFLICT_ROW = "    {time} {wp_id}: kept {local_lane}, SaaS had {remote_lane}"
+SYNC_STATUS_DAEMON = "Sync daemon: {daemon}"
+SYNC_STATUS_NO_BINDINGS = "No mission of this repository is bound to a tracker."
+DAEMON_RUNNING_WORD = "running"
+DAEMON_NOT_RUNNING_WORD = "not running"
+DAEMON_DIED_WORD = "died with work pending"
+STALL_WARNING = (
+    "warning: {queued} event(s) for mission `{mission}` have waited {age} and no sync daemon is running; "
+    "run `spec-kitty sync run`."
+)
+QUEUE_UNUSABLE = "The sync queue `{path}` cannot be used ({error}). {action}"
+QUEUE_ACTION_CORRUPT = "Move it aside; the mission logs still hold every event and the next sync re-queues them."
+QUEUE_ACTION_BUSY = "Another spec-kitty process holds it; retry in a moment."
+QUEUE_ACTION_FULL = "Free disk space and retry."
+QUEUE_ACTION_PERMS = "Make it a regular file and folder owned and writable by you, then retry."
+QUEUE_NOT_YOURS = "it is a symlink or not owned by you"
+LOG_UNREADABLE = "The mission log `{path}` cannot be read ({error}). Make it readable by you and retry."
+ENQUEUE_SKIPPED = "warning: the row is in the log but was not queued ({error}); the next sync picks it up."
+SYNC_DEADLINE = Failure(
+    "The SaaS host `{url}` did not finish within {seconds:g} seconds; queued events are kept.",
+    "Check your network connection and retry.",
+)
+SYNC_RETRY_LATER = Failure(
+    "The SaaS host `{url}` asked to wait {seconds:g} seconds, past this command's deadline; queued events are kept.",
+    "Retry after {when}.",
+)
+DAEMON_JOB_SLOW = Failure(
+    "The background sync daemon has not finished this sync within {seconds:g} seconds; it keeps going.",
+    "Run `spec-kitty sync status` to see where it stands.",
+)
+SAAS_BODY_TOO_LARGE = "The SaaS host `{url}` sent an answer over {limit} bytes; refused."

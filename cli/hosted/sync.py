@@ -1,15 +1,18 @@
-"""``spec-kitty sync run`` (one-shot, in-process) and the daemon controls."""
+"""``spec-kitty sync run`` (one-shot, in-process), ``sync status|retry|drop`` and the daemon controls."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from cli.gate import each_mission, mission_option, requires
+from cli.gate import each_mission, facts, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
+from states import catalog
 from states.facts import Intent
-from states.machine import READY
+from states.machine import READY, UNAUTHED
 
 
 @click.group()
@@ -25,6 +28,82 @@ def run(mission: str | None) -> None:
     unless --mission names one)."""
     for current in each_mission(mission):
         run_and_report(current)
+
+
+@sync.command("status")
+@mission_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@requires(UNAUTHED)
+def status(mission: str | None, as_json: bool) -> None:
+    """Where sync stands per bound mission and host: queued, oldest wait, last success and error,
+    parked rows, conflicts, and the daemon (local only, no network)."""
+    from orchestrator.syncstatus import gather, render
+
+    report = gather(facts(mission), mission)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        return
+    for line in render(report):
+        click.echo(line)
+
+
+def _parked_refs(refs: tuple[str, ...], everything: bool) -> list[str] | None:
+    if not refs and not everything:
+        from orchestrator.errors import SpecKittyError
+
+        raise SpecKittyError(catalog.PARK_NAME_REQUIRED)
+    return None if everything else list(refs)
+
+
+@sync.command("retry")
+@click.argument("refs", nargs=-1, metavar="[REF]...")
+@click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
+@mission_option
+@requires(READY)
+def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
+    """Put parked rows back on the queue (each REF as `sync status` lists it); the next sync sends them."""
+    from orchestrator.outbox import open_mission_queue
+
+    wanted = _parked_refs(refs, everything)
+    queue, key = open_mission_queue(facts(mission))
+    with queue:
+        outcomes = queue.retry(key, wanted)
+    failed = False
+    for ref, parked in outcomes:
+        if parked is None:
+            click.echo(catalog.RETRIED_LINE.format(ref=ref))
+        elif not parked.reason:
+            click.echo(catalog.PARKED_UNKNOWN.format(ref=ref), err=True)
+            failed = True
+        else:
+            click.echo(catalog.RETRY_STILL_PARKED.format(ref=ref, reason=parked.reason))
+    if not outcomes and everything:
+        click.echo(catalog.PARKED_NONE.format(mission=facts(mission).mission_slug))
+    if failed:
+        raise SystemExit(int(catalog.ExitCode.FAILURE))
+
+
+@sync.command("drop")
+@click.argument("refs", nargs=-1, metavar="[REF]...")
+@click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
+@mission_option
+@requires(READY)
+def drop(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
+    """Discard parked rows for good (each REF as `sync status` lists it); the log keeps them."""
+    from orchestrator.outbox import open_mission_queue
+
+    wanted = _parked_refs(refs, everything)
+    queue, key = open_mission_queue(facts(mission))
+    with queue:
+        dropped, unknown = queue.drop(key, wanted)
+    for ref in dropped:
+        click.echo(catalog.DROPPED_LINE.format(ref=ref))
+    for ref in unknown:
+        click.echo(catalog.PARKED_UNKNOWN.format(ref=ref), err=True)
+    if not dropped and not unknown and everything:
+        click.echo(catalog.PARKED_NONE.format(mission=facts(mission).mission_slug))
+    if unknown:
+        raise SystemExit(int(catalog.ExitCode.FAILURE))
 
 
 sync.add_command(explain)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.gate import each_mission, facts, mission_option, requires
-from cli.hosted.report import run_and_report, summary_line
+from cli.hosted.report import notes, run_and_report, summary_line
 from orchestrator import tracker as ops
 from states import catalog
 from states.facts import Intent
@@ -77,3 +77,5 @@ def tracker_sync_run(mission: str | None) -> None:
             run_and_report(current)
             continue
         click.echo(summary_line(current, result.get("pushed", 0), result.get("pulled", 0), result.get("queued", 0)))
+        for line in notes(list(result.get("conflicts") or []), int(result.get("parked") or 0)):
+            click.echo(line)

@@ -34,7 +34,7 @@ def note(line: str) -> None:
     import time
 
     try:
-        fd = os.open(paths.daemon_log_file(), os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        fd = os.open(paths.daemon_log_file(), os.O_CREAT | os.O_APPEND | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     except OSError:
         return
     with os.fdopen(fd, "a", encoding="utf-8") as log:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from typing import Any
@@ -14,13 +13,13 @@ log = logging.getLogger("spec_kitty.daemon")
 
 
 def setup_logging() -> None:
-    """Rotating log file, created 0600; uncaught exceptions in any thread land in it too."""
-    from logging.handlers import RotatingFileHandler
+    """Rotating log file, 0600 and never through a planted symlink (after a rollover too); uncaught
+    exceptions in any thread land in it as well."""
+    from orchestrator.daemon.logfile import PrivateRotatingFileHandler
 
     log_file = paths.daemon_log_file()
     log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.close(os.open(log_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
-    handler = RotatingFileHandler(log_file, maxBytes=512 * 1024, backupCount=2, encoding="utf-8")
+    handler = PrivateRotatingFileHandler(log_file, maxBytes=512 * 1024, backupCount=2, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s pid=%(process)d %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -146,16 +146,34 @@ def test_429_waits_as_long_as_retry_after_says() -> None:
     assert second["at"] - first["at"] >= 0.25  # backoff is zero here: only Retry-After explains the pause
 
 
-def test_retry_after_is_capped() -> None:
+def test_retry_after_within_the_deadline_is_capped() -> None:
     recorder = Recorder()
 
     async def main() -> dict[str, Any]:
-        handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "3600"}), ok()])
+        handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "3"}), ok()])
         async with serving(handler) as url, client(url, max_retry_after=0.05) as saas:
-            return await asyncio.wait_for(saas.whoami(), timeout=10)  # an uncapped wait would be an hour
+            return await asyncio.wait_for(saas.whoami(), timeout=10)  # an uncapped wait would be 3 s
 
     assert asyncio.run(main()) == {"login": "dev"}
     assert len(recorder.requests) == 2
+
+
+def test_retry_after_past_the_deadline_ends_the_call_saying_when() -> None:
+    """Issue 10: `Retry-After: 3600` used to mean 90 silent seconds; now one message, at once."""
+    from orchestrator.client import RetryLater
+
+    recorder = Recorder()
+
+    async def main() -> None:
+        handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "3600"}), ok()])
+        async with serving(handler) as url, client(url, max_retry_after=0.05) as saas:
+            await asyncio.wait_for(saas.whoami(), timeout=10)
+
+    with pytest.raises(RetryLater) as caught:
+        asyncio.run(main())
+    assert "asked to wait 3600 seconds, past this command's deadline" in caught.value.failure.message
+    assert caught.value.failure.next_action.startswith("Retry after ")
+    assert len(recorder.requests) == 1
 
 
 def test_device_code_is_not_repeated_after_a_5xx_but_is_after_a_429() -> None:

@@ -1,0 +1,146 @@
+"""Where sync stands, per bound mission and host, without a socket: the queue, its dead letters and
+conflicts, and whether a daemon is alive to send what waits (spec-kitty's users once lost five weeks of
+sync to a daemon that died silently; this module is how that can never be silent again).
+
+Local only: reads the queue (never creating it), the repo's bindings and the daemon's lock. Imported
+only by hosted commands and by ``status`` with the rollout flag on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from orchestrator import paths
+from orchestrator.facts import LiveFacts
+from states import catalog
+
+STALL_AFTER = 600.0  # seconds an event may wait with no live daemon before every hosted command warns
+
+
+def daemon_word() -> tuple[str, bool]:
+    """``(wording, alive)``: the daemon is running (its lock is held), or not; "died" when it left its
+    state or lock file behind (a clean exit removes both) and work is waiting."""
+    from orchestrator.daemon.state import lock_holder
+
+    if lock_holder() is not None:
+        return catalog.DAEMON_RUNNING_WORD, True
+    return catalog.DAEMON_NOT_RUNNING_WORD, False
+
+
+def _left_behind() -> bool:
+    return paths.daemon_state_file().exists() or paths.daemon_lock_file().exists()
+
+
+def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
+    """``(key, host, project, slug)`` for every bound mission of this repo (or just ``mission``) on every
+    host the queue knows it for, the configured host first."""
+    from orchestrator.binding import read_binding
+    from orchestrator.missions import list_missions
+    from orchestrator.queue import EventQueue, mission_key
+
+    root = facts.project_root
+    slugs = [mission] if mission else ([p.name for p in list_missions(root)] if root else [])
+    bound = [b for b in (read_binding(facts.repo_root, slug) for slug in slugs) if b is not None]
+    known: list[str] = []
+    if paths.queue_file().exists():
+        with EventQueue(paths.queue_file()) as queue:
+            known = queue.mission_keys()
+    found: list[tuple[str, str, str, str]] = []
+    for binding in bound:
+        host = facts.host_url or binding.server_url
+        keys = [mission_key(host, binding.project, binding.mission)] if host else []
+        keys += [k for k in known if k.endswith(f"|{binding.project}|{binding.mission}") and k not in keys]
+        for key in keys:
+            found.append((key, key.split("|", 1)[0], binding.project, binding.mission))
+    return found
+
+
+def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:
+    """Everything ``sync status`` shows, as plain JSON values."""
+    from orchestrator.queue import EventQueue
+
+    now = time.time() if now is None else now
+    word, alive = daemon_word()
+    rows = []
+    with EventQueue(paths.queue_file()) as queue:
+        for key, host, project, slug in mission_keys(facts, mission):
+            oldest = queue.oldest_queued_at(key)
+            success, error = queue.health(key)
+            rows.append({
+                "mission": slug, "project": project, "host": host,
+                "queued": queue.count(key),
+                "oldest_waiting_seconds": None if oldest is None else max(0, round(now - oldest)),
+                "last_success": success,
+                "last_error": error,
+                "parked": [{"ref": p.ref, "reason": p.reason} for p in queue.parked(key)],
+                "conflicts": queue.conflicts(key),
+            })
+    pending = any(r["queued"] for r in rows)
+    if not alive and pending and _left_behind():
+        word = catalog.DAEMON_DIED_WORD
+    return {"missions": rows, "daemon": word}
+
+
+def age(seconds: float | None) -> str:
+    """``42s``, ``12m``, ``3h``, ``5d``: how long the oldest event has waited."""
+    if seconds is None:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    lines = []
+    if not report["missions"]:
+        lines.append(catalog.SYNC_STATUS_NO_BINDINGS)
+    for row in report["missions"]:
+        lines.append(catalog.SYNC_STATUS_HEADING.format(mission=row["mission"], url=row["host"]))
+        if row["queued"]:
+            waited = age(row["oldest_waiting_seconds"])
+            lines.append(catalog.SYNC_STATUS_QUEUED.format(queued=row["queued"], age=waited))
+        else:
+            lines.append(catalog.SYNC_STATUS_QUEUED_NONE)
+        lines.append(catalog.SYNC_STATUS_LAST_SUCCESS.format(time=row["last_success"] or catalog.SYNC_STATUS_NONE))
+        error = row["last_error"]
+        lines.append(catalog.SYNC_STATUS_LAST_ERROR.format(time=error["time"], error=error["error"]) if error
+                     else catalog.SYNC_STATUS_LAST_ERROR_NONE)
+        lines.append(catalog.SYNC_STATUS_PARKED.format(count=len(row["parked"])))
+        lines += [catalog.SYNC_STATUS_PARKED_ROW.format(**p) for p in row["parked"]]
+        lines.append(catalog.SYNC_STATUS_CONFLICTS.format(count=len(row["conflicts"])))
+        lines += [catalog.SYNC_STATUS_CONFLICT_ROW.format(**c) for c in row["conflicts"]]
+    lines.append(catalog.SYNC_STATUS_DAEMON.format(daemon=report["daemon"]))
+    return lines
+
+
+def stall_warning(facts: LiveFacts, *, now: float | None = None) -> str | None:
+    """One warning line when the current mission's events have waited past ``STALL_AFTER`` and no live
+    daemon will send them; None otherwise. Cheap when nothing is queued: no queue file, no work."""
+    binding = facts.binding
+    if binding is None or not facts.host_url or not paths.queue_file().exists():
+        return None
+    from orchestrator.queue import EventQueue, QueueError, mission_key
+
+    key = mission_key(facts.host_url, binding.project, binding.mission)
+    try:
+        with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
+            oldest = queue.oldest_queued_at(key)
+            queued = queue.count(key) if oldest is not None else 0
+    except QueueError:
+        return None  # the command itself reports an unusable queue when it needs it
+    now = time.time() if now is None else now
+    if oldest is None or now - oldest < _stall_after():
+        return None
+    if daemon_word()[1]:
+        return None
+    return catalog.STALL_WARNING.format(queued=queued, mission=binding.mission, age=age(now - oldest))
+
+
+def _stall_after() -> float:
+    try:
+        return float(os.environ.get("SPEC_KITTY_STALL_SECONDS", "") or STALL_AFTER)
+    except ValueError:
+        return STALL_AFTER
