@@ -25,6 +25,12 @@ def logged_in_and_bound(operator: Operator, saas: DevSaas, repo: Path) -> None:
     assert bound.code == 0, bound
 
 
+def stored_token(home: Path) -> str:
+    """The one session's access token (auth.json keeps one session per host)."""
+    (session,) = json.loads((home / "auth.json").read_text())["sessions"].values()
+    return str(session["access_token"])
+
+
 def log_rows(repo: Path, mission: str = MISSION) -> list[dict[str, object]]:
     text = (repo / "kitty-specs" / mission / "status.events.jsonl").read_text()
     return [json.loads(line) for line in text.splitlines() if line.strip()]
@@ -37,7 +43,7 @@ def test_device_login_stores_a_private_token_and_records_the_host(operator: Oper
     assert ran.stdout.splitlines()[-1] == f"Logged in to {saas.url} as dev."
     auth = operator.home / "auth.json"
     assert stat.S_IMODE(auth.stat().st_mode) == 0o600
-    token = json.loads(auth.read_text())["access_token"]
+    token = stored_token(operator.home)
     assert token not in ran.stdout + ran.stderr
     assert f'server_url = "{saas.url}"' in (operator.home / "config.toml").read_text()
     status = operator.run("auth", "status", cwd=repo)
@@ -49,7 +55,7 @@ def test_with_token_reads_stdin_like_gh(operator: Operator, saas: DevSaas, repo:
     ran = operator.run("auth", "login", "--host", saas.url, "--with-token", cwd=repo, stdin=token + "\n")
     assert (ran.stdout, ran.code) == (f"Logged in to {saas.url} as scripted.\n", 0)
     assert token not in ran.stdout + ran.stderr
-    assert operator.run("auth", "logout", cwd=repo).stdout == "Logged out.\n"
+    assert operator.run("auth", "logout", cwd=repo).stdout == f"Logged out of {saas.url}.\n"
     assert operator.run("auth", "logout", cwd=repo).code == 0
 
 
@@ -60,7 +66,7 @@ def test_bind_in_a_fresh_git_init_folder(operator: Operator, saas: DevSaas, tmp_
     assert operator.run("auth", "login", "--host", saas.url, cwd=empty).code == 0
     ran = operator.run("tracker", "bind", cwd=empty)
     assert (ran.stdout, ran.code) == (f"Bound feature `empty-repo` to project `empty-repo` on {saas.url}.\n", 0)
-    assert "[tracker.missions.empty-repo]" in (empty / ".kittify" / "config.toml").read_text()
+    assert '[[tracker.binding]]\nmission = "empty-repo"' in (empty / ".kittify" / "config.toml").read_text()
     status = operator.run("tracker", "status", cwd=empty)
     assert status.code == 0 and "Queued events: 0." in status.stdout
 
@@ -102,7 +108,7 @@ def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Operator,
 
 def test_expired_session_says_so_byte_for_byte(operator: Operator, saas: DevSaas, repo: Path) -> None:
     logged_in_and_bound(operator, saas, repo)
-    token = json.loads((operator.home / "auth.json").read_text())["access_token"]
+    token = stored_token(operator.home)
     saas.revoke_token(token)
     operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo)
     ran = operator.run("sync", "run", cwd=repo)
@@ -181,7 +187,7 @@ def test_token_never_reaches_any_output_or_log(operator: Operator, saas: DevSaas
                  ("tracker", "status"), ("sync", "run"), ("config", "list")):
         ran = operator.run(*args, cwd=repo)
         outputs.append(ran.stdout + ran.stderr)
-    token = json.loads((operator.home / "auth.json").read_text())["access_token"]
+    token = stored_token(operator.home)
     logs = [p.read_text(errors="replace") for p in operator.home.glob("*.log*")]
     assert all(token not in text for text in outputs + logs)
     shutil.rmtree(repo / ".kittify")
