@@ -156,7 +156,10 @@ NOT_IDLE_SECONDS = "`{value}` is not a number of seconds (5 or more)."
 # --- what each readiness state means (diagrams/README.md and `sync explain`) --------------------------
 STATE_NOTES: dict[str, str] = {
     "Disabled": "The rollout flag is off: hosted commands do not exist and nothing touches the network.",
-    "Unauthed": "Hosted sync is enabled, but no well-formed authentication token is stored.",
+    "Unauthed": (
+        "Hosted sync is enabled, but there is no usable session for the effective host (none stored, "
+        "only other hosts' sessions, or one past its expiry that cannot be refreshed)."
+    ),
     "NoHost": "A token is stored, but neither the environment nor the config file names a SaaS host.",
     "Unbound": "The current mission has no tracker binding in the repository's `.kittify/config.toml`.",
     "Ready": "Every local prerequisite holds; a command that talks to the host may now probe it.",
