@@ -132,7 +132,7 @@ class LiveFacts:
         if found is not None:
             from orchestrator.config import validate_source
 
-            validate_source(found.server_url, f"{self.source('auth')} ({found.server_url})")
+            validate_source(found.server_url, self.source("auth"))  # never echo the URL: it may hold a secret
         return found
 
     @cached_property

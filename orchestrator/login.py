@@ -144,6 +144,9 @@ def revoke(session: Session) -> bool:
 
     from orchestrator.client import HostUnreachable, SaasClient, SaasError, ServerFailed
 
+    if not session.server_url:  # a session from the old file that never named its host
+        return False
+
     async def call() -> None:
         async with SaasClient(session.server_url, None, retries=1, timeout=10) as client:
             if session.refresh_token:

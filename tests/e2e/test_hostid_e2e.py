@@ -281,6 +281,18 @@ def test_fifty_concurrent_commands_past_expiry_cause_exactly_one_refresh(
     assert session["access_token"] != issued["access_token"]
 
 
+def test_a_401_causes_one_refresh_and_one_retry(operator: Operator, saas: DevSaas, repo: Path) -> None:
+    no_daemon(operator)
+    issued = dict(saas.issue_session("dev"), access_token="skd_not-a-token-the-host-knows")
+    store_session(operator, saas.url, issued, expires_at="2099-01-01T00:00:00Z")  # not due locally
+    operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
+    bound = operator.run("tracker", "bind", cwd=repo)
+    assert (bound.stdout, bound.code) == (f"Bound feature `{MISSION}` to project `demo-repo` on {saas.url}.\n", 0)
+    assert saas.stats()["requests"].get("token_refresh") == 1
+    (session,) = sessions(operator).values()
+    assert saas.request("GET", "/api/v1/whoami", token=session["access_token"])[0] == 200
+
+
 def test_a_refused_refresh_lands_in_the_expired_variant(operator: Operator, saas: DevSaas, repo: Path) -> None:
     no_daemon(operator)
     issued = saas.issue_session("dev")
