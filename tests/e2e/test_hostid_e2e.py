@@ -416,3 +416,14 @@ def test_serve_refuses_a_remote_interface_unless_allowed_and_then_never_auto_app
     assert remote.returncode == 2 and "add --allow-remote" in remote.stderr
     both = serve("--host", "0.0.0.0", "--allow-remote", "--auto-approve")
     assert both.returncode == 2 and "--auto-approve cannot be combined with --allow-remote" in both.stderr
+
+
+def test_short_token_ttl_gives_short_sessions_that_refresh_before_expiry(operator: Operator, tmp_path: Path,
+                                                                          repo: Path) -> None:
+    no_daemon(operator)
+    with start_dev_saas(auto_approve=True, db=tmp_path / "short.sqlite3", extra_args=["--token-ttl", "30"]) as short:
+        assert operator.run("auth", "login", "--host", short.url, cwd=repo).code == 0
+        (row,) = json.loads(operator.run("auth", "status", "--json", cwd=repo).stdout)["sessions"]
+        assert 0 < row["seconds_left"] <= 30 and row["refreshable"] is True
+        assert operator.run("tracker", "bind", cwd=repo).code == 0  # within a minute of expiry: refreshed first
+        assert short.stats()["requests"].get("token_refresh") == 1
