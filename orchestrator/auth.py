@@ -1,19 +1,55 @@
-"""``~/.spec-kitty/auth.json``: the SaaS session. Born 0600, written atomically, never printed.
+"""``~/.spec-kitty/auth.json``: one SaaS session per origin. Born 0600, written atomically, never printed.
 
-Absent, unreadable or malformed counts as "no token" (the machine then rests in Unauthed); a
+A token is a fact *about a host* (gh's ``hosts.yml``): every session is keyed by the origin that
+issued it (scheme, lower-cased host, port with the default made explicit), and the client attaches
+a token only to requests for that origin. Layout::
+
+    {"version": 2, "sessions": {"https://saas.example:443": {"access_token": "…", "refresh_token": "…",
+                                                             "server_url": "https://saas.example", …}}}
+
+The single-session layout written before (``{"access_token": …, "server_url": …}``) is still read,
+as one session for its ``server_url``; the next write stores the new layout.
+
+Absent, unreadable or malformed counts as "no session" (the machine then rests in Unauthed); a
 malformed file is also reported by name, once, so an operator can tell "never logged in" from
-"something clobbered my session".
+"something clobbered my session". Writers hold ``.auth.json.lock``, the same lock a refresh holds, so
+a login, a logout and fifty commands refreshing at once never lose each other's sessions.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from orchestrator import paths
 from orchestrator.fsutil import atomic_write_text
+
+SOURCE_FILE = "file"
+SOURCE_ENV = "env"
+DEFAULT_PORTS = {"http": 80, "https": 443}
+REFRESH_MARGIN = 60.0  # seconds before expires_at that a client refreshes instead of using the token
+
+
+def origin(url: str) -> str:
+    """``https://Saas.Example/`` → ``https://saas.example:443``: what a session and a binding are keyed by.
+
+    Two spellings of the same host (case, trailing slash, an explicit default port, a path) are one
+    origin; anything else (another scheme, port or host) is another, and never sees this token.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = 0
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}" if host else ""
 
 
 class Session(NamedTuple):  # not a dataclass: read on every hosted command's start-up
@@ -21,48 +57,193 @@ class Session(NamedTuple):  # not a dataclass: read on every hosted command's st
     server_url: str
     expires_at: str | None = None
     login: str | None = None
+    refresh_token: str | None = None
+    source: str = SOURCE_FILE  # "env" for SPEC_KITTY_SAAS_TOKEN, which is never written
 
     def __repr__(self) -> str:  # never let a token reach a log or traceback through repr()
         return f"Session(login={self.login!r}, server_url={self.server_url!r}, expires_at={self.expires_at!r})"
 
+    @property
+    def origin(self) -> str:
+        return origin(self.server_url)
+
+    def seconds_left(self, now: float) -> float | None:
+        """Seconds until ``expires_at`` (negative once past); ``None`` when the expiry is unknown."""
+        when = parse_time(self.expires_at)
+        return None if when is None else when - now
+
+    def expired(self, now: float, margin: float = 0.0) -> bool:
+        left = self.seconds_left(now)
+        return left is not None and left <= margin
+
+    def stored(self) -> dict[str, Any]:
+        data = self._asdict()
+        del data["source"]
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def parse_time(value: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 time (``Z`` or an offset); ``None`` if absent or bad."""
+    if not value:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
 
 class AuthRead(NamedTuple):
-    session: Session | None
+    sessions: dict[str, Session]  # by origin
     malformed: Path | None = None
 
+    @property
+    def session(self) -> Session | None:
+        """The only session, when there is exactly one (what the single-host layout used to hold)."""
+        return next(iter(self.sessions.values())) if len(self.sessions) == 1 else None
 
-def read_session(path: Path | None = None) -> AuthRead:
+
+def _valid_token(token: object) -> bool:
+    return isinstance(token, str) and bool(token.strip()) and not any(c.isspace() for c in token)
+
+
+def _session(data: object) -> Session:
+    if not isinstance(data, dict) or not _valid_token(data.get("access_token")):
+        raise ValueError
+    refresh = data.get("refresh_token")
+    return Session(
+        access_token=data["access_token"],
+        server_url=str(data.get("server_url") or ""),
+        expires_at=str(data["expires_at"]) if data.get("expires_at") else None,
+        login=str(data["login"]) if data.get("login") else None,
+        refresh_token=refresh if _valid_token(refresh) else None,
+    )
+
+
+def read_sessions(path: Path | None = None) -> AuthRead:
     path = path or paths.auth_file()
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return AuthRead(None)
+        return AuthRead({})
     except OSError:
-        return AuthRead(None, malformed=path)
+        return AuthRead({}, malformed=path)
     try:
         data = json.loads(raw)
-        token = data["access_token"]
-        if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token):
+        if not isinstance(data, dict):
             raise ValueError
-        return AuthRead(
-            Session(
-                access_token=token,
-                server_url=str(data.get("server_url") or ""),
-                expires_at=data.get("expires_at"),
-                login=data.get("login"),
-            )
-        )
+        if "sessions" not in data:  # the single-session layout
+            session = _session(data)
+            return AuthRead({session.origin: session})
+        stored = data["sessions"]
+        if not isinstance(stored, dict):
+            raise ValueError
+        sessions = {}
+        for entry in stored.values():
+            session = _session(entry)
+            sessions[session.origin] = session
+        return AuthRead(sessions)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return AuthRead(None, malformed=path)
+        return AuthRead({}, malformed=path)
+
+
+# Kept for callers of the single-session API (tests, plugin): the one session, if exactly one.
+def read_session(path: Path | None = None) -> AuthRead:
+    return read_sessions(path)
+
+
+def _write(sessions: dict[str, Session], path: Path) -> None:
+    body = {"version": 2, "sessions": {key: s.stored() for key, s in sorted(sessions.items())}}
+    atomic_write_text(path, json.dumps(body, indent=2) + "\n", mode=0o600)
+
+
+@contextmanager
+def locked(path: Path | None = None) -> Iterator[Path]:
+    """Hold the session store's inter-process lock (writes and refreshes take it)."""
+    from orchestrator.fsutil import interprocess_lock
+
+    path = path or paths.auth_file()
+    with interprocess_lock(paths.lock_file_for(path)):
+        yield path
+
+
+def update_sessions(change: Callable[[dict[str, Session]], bool], path: Path | None = None) -> None:
+    """Read, change, write back under the lock (a malformed file is replaced only if ``change`` says so)."""
+    with locked(path) as target:
+        sessions = dict(read_sessions(target).sessions)
+        if change(sessions):
+            if sessions:
+                _write(sessions, target)
+            else:
+                target.unlink(missing_ok=True)
 
 
 def write_session(session: Session, path: Path | None = None) -> None:
-    atomic_write_text(path or paths.auth_file(), json.dumps(session._asdict(), indent=2) + "\n", mode=0o600)
+    """Add or replace the session for ``session``'s origin; other hosts' sessions are kept."""
+    if session.source == SOURCE_ENV:  # SPEC_KITTY_SAAS_TOKEN is never written to disk
+        return
 
-
-def remove_session(path: Path | None = None) -> bool:
-    """Delete the token file; returns whether there was one (logout is idempotent)."""
-    with contextlib.suppress(FileNotFoundError):
-        (path or paths.auth_file()).unlink()
+    def change(sessions: dict[str, Session]) -> bool:
+        sessions[session.origin] = session
         return True
-    return False
+
+    update_sessions(change, path)
+
+
+def remove_session(host: str | None = None, path: Path | None = None) -> list[Session]:
+    """Forget the session for ``host``'s origin, or every session when ``host`` is None; returns them."""
+    removed: list[Session] = []
+
+    def change(sessions: dict[str, Session]) -> bool:
+        keys = list(sessions) if host is None else [k for k in sessions if k == origin(host)]
+        removed.extend(sessions.pop(k) for k in keys)
+        return bool(removed)
+
+    target = path or paths.auth_file()
+    if target.exists():
+        update_sessions(change, target)
+    return removed
+
+
+class Credentials:
+    """A session bound to the origin that issued it: what the client may attach, and to whom.
+
+    The client asks ``for_origin`` before every request, so a token reaches no other origin even if a
+    caller pairs it with the wrong base URL. A refresh swaps the session in place (``adopt``).
+    """
+
+    __slots__ = ("origin", "session")
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.origin = session.origin
+
+    def __repr__(self) -> str:
+        return f"Credentials({self.origin!r})"
+
+    def for_origin(self, url: str) -> str | None:
+        """The access token if ``url`` is this session's origin, else None."""
+        return self.session.access_token if self.origin and origin(url) == self.origin else None
+
+    def refreshable(self) -> bool:
+        return self.session.source == SOURCE_FILE and self.session.refresh_token is not None
+
+    def adopt(self, session: Session) -> None:
+        self.session = session
+
+
+def store_locked(path: Path, session: Session | None, key: str) -> None:
+    """Replace (or drop, when ``session`` is None) one origin's session; the caller holds ``locked``."""
+    sessions = dict(read_sessions(path).sessions)
+    if session is None:
+        sessions.pop(key, None)
+    else:
+        sessions[key] = session
+    if sessions:
+        _write(sessions, path)
+    else:
+        path.unlink(missing_ok=True)

@@ -9,9 +9,13 @@ remote paths, so local commands never pay for it. Design points:
   host in lock-step) on connection errors, 429 (``Retry-After`` honoured, capped) and 5xx, for calls the
   contract makes idempotent. ``device_code`` mints a new code each time, so it is retried only when the
   request provably never left (connect failed) or the server refused it (429).
-- *The token goes to the configured host only*: redirects are never followed (a 3xx is an error), and
+- *The token goes to the origin that issued it only*: it is attached only when the request's origin is
+  the session's (``Credentials.for_origin``), redirects are never followed (a 3xx is an error), and
   no exception message, ``repr`` or log line carries it; aiohttp errors, whose ``request_info`` holds
   the headers, are never chained into ours.
+- *Refreshed once, by one process*: shortly before ``expires_at``, or once after a 401, the client
+  trades the refresh token for a new session under the session store's inter-process lock; whoever
+  gets the lock second finds the new token already stored and uses it (50 commands, one refresh).
 - *Errors are typed*: 401 is the catalog's expired session, a host that stops answering after the
   retries the catalog's connection-lost line ("stopped responding; queued events are kept"), a
   missing remote binding the catalog's not-bound line; anything else one line.
@@ -33,6 +37,7 @@ from urllib.parse import quote
 import aiohttp
 
 from orchestrator import __version__
+from orchestrator.auth import Credentials
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
@@ -62,6 +67,10 @@ class SaasError(SpecKittyError):
 
 class SessionExpired(CatalogFailure, SaasError):
     """401: the token is unknown, revoked or expired."""
+
+
+class NoSessionForHost(CatalogFailure, SaasError):
+    """The client holds no session for the origin it was asked to talk to (never sends another's)."""
 
 
 class HostUnreachable(CatalogFailure, SaasError):
@@ -151,7 +160,7 @@ class SaasClient:
     def __init__(
         self,
         base_url: str,
-        token: str | None,
+        token: str | Credentials | None,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
@@ -163,8 +172,12 @@ class SaasClient:
         read_timeout: float = READ_TIMEOUT,
         max_body: int = MAX_RESPONSE_BYTES,
     ) -> None:
+        from orchestrator.auth import Credentials, Session
+
         self.base_url = base_url.strip().rstrip("/")
-        self._token = token or None
+        if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
+            token = Credentials(Session(token, self.base_url, source="env"))
+        self._creds: Credentials | None = token or None
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -178,6 +191,11 @@ class SaasClient:
 
     def __repr__(self) -> str:
         return f"SaasClient({self.base_url!r})"
+
+    @property
+    def _token(self) -> str | None:
+        """The token this client may send to its base URL (None for another origin's session)."""
+        return self._creds.for_origin(self.base_url) if self._creds is not None else None
 
     async def __aenter__(self) -> SaasClient:
         # trust_env: HTTPS_PROXY / HTTP_PROXY / NO_PROXY apply, as they do for spec-kitty itself
@@ -210,6 +228,18 @@ class SaasClient:
     async def device_token(self, device_code: str) -> dict[str, Any]:
         """The token once approved; raises a ``DeviceFlowError`` subclass while it is not."""
         return await self._json("POST", f"{API}/auth/device/token", {"device_code": device_code}, auth=False)
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Trade a refresh token for a new access (and refresh) token; see docs/api.md."""
+        return await self._json("POST", f"{API}/auth/token/refresh", {"refresh_token": refresh_token}, auth=False)
+
+    async def revoke(self, token: str, hint: str) -> None:
+        """RFC 7009: revoke ``token`` (and the session it belongs to); an unknown token is not an error."""
+        from urllib.parse import urlencode
+
+        await self._json("POST", f"{API}/auth/revoke", raw=urlencode({"token": token, "token_type_hint": hint})
+                         .encode("ascii"), headers={"Content-Type": "application/x-www-form-urlencoded"},
+                         auth=False)
 
     async def whoami(self) -> dict[str, Any]:
         return await self._json("GET", f"{API}/whoami")
@@ -279,10 +309,23 @@ class SaasClient:
         if body is not None:
             raw = json.dumps(body).encode("utf-8")
         if raw is not None:
-            send_headers["Content-Type"] = "application/json"
-        if auth and self._token:
-            send_headers["Authorization"] = f"Bearer {self._token}"
-        data = await self._send(method, path, raw, send_headers, idempotent=idempotent, mission=mission)
+            send_headers.setdefault("Content-Type", "application/json")
+        if auth and self._creds is not None:
+            await self._refresh_if_due()
+        for last_try in (False, True):
+            if auth and self._creds is not None:
+                token = self._token
+                if token is None:
+                    raise self._fail(NoSessionForHost(catalog.UNAUTHED_OTHER_HOST.filled(url=self.base_url)))
+                send_headers["Authorization"] = f"Bearer {token}"
+            try:
+                data = await self._send(method, path, raw, send_headers, idempotent=idempotent, mission=mission)
+                break
+            except SessionExpired:  # once: a refresh (ours or another process's) may have replaced it
+                if last_try or not auth or self._creds is None or not await self._refresh(force=True):
+                    raise
+        else:  # pragma: no cover - the loop always breaks or raises
+            raise AssertionError
         if not data.strip():
             return {}
         try:
@@ -292,6 +335,57 @@ class SaasClient:
         if not isinstance(parsed, dict):
             raise self._malformed(path)
         return parsed
+
+    async def _refresh_if_due(self) -> None:
+        """Refresh before sending when the session is within ``REFRESH_MARGIN`` of its expiry."""
+        import time
+
+        from orchestrator.auth import REFRESH_MARGIN
+
+        creds = self._creds
+        if creds is not None and creds.refreshable() and creds.session.expired(time.time(), REFRESH_MARGIN):
+            await self._refresh(force=False)
+
+    async def _refresh(self, *, force: bool) -> bool:
+        """Renew the session under the store's lock; True when a different token is now in hand.
+
+        Under the lock the store is read again: if another process already replaced the token we
+        started with, that token is used and no request is made. A refused refresh forgets the refresh
+        token, so the next command is told, without the network, that the session has expired.
+        """
+        import time
+
+        from orchestrator import auth
+        from orchestrator.auth import REFRESH_MARGIN
+
+        creds = self._creds
+        if creds is None or not creds.refreshable():
+            return False
+        started_with = creds.session.access_token
+        with auth.locked() as path:
+            current = auth.read_sessions(path).sessions.get(creds.origin)
+            if current is None:
+                return False
+            if current.access_token != started_with and (force or not current.expired(time.time(), REFRESH_MARGIN)):
+                creds.adopt(current)
+                return True
+            if current.refresh_token is None:
+                return False
+            try:
+                issued = await self.refresh(current.refresh_token)
+                token = issued.get("access_token")
+                if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+                    raise self._malformed("token refresh")
+            except SaasError as refused:
+                if refused.status in (400, 401):
+                    auth.store_locked(path, current._replace(refresh_token=None), creds.origin)
+                    raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
+                raise
+            renewed = current._replace(access_token=token, expires_at=str(issued.get("expires_at") or "") or None,
+                                       refresh_token=issued.get("refresh_token") or current.refresh_token)
+            auth.store_locked(path, renewed, creds.origin)
+            creds.adopt(renewed)
+            return True
 
     async def _send(self, method: str, path: str, raw: bytes | None, headers: dict[str, str], *,
                     idempotent: bool, mission: str) -> bytes:
@@ -430,11 +524,11 @@ class SaasClient:
     def _fail(self, error: SaasError, status: int | None = None, code: str | None = None) -> SaasError:
         """Attach status/code and make sure no message carries the token, whatever a server echoed."""
         error.status, error.code = status, code
-        if self._token:
-            scrubbed = [str(a).replace(self._token, "[token]") if isinstance(a, str) else a for a in error.args]
-            error.args = tuple(scrubbed)
-            error.detail = error.detail.replace(self._token, "[token]")
+        secrets = [self._creds.session.access_token, self._creds.session.refresh_token] if self._creds else []
+        for secret in filter(None, secrets):
+            error.args = tuple(str(a).replace(secret, "[token]") if isinstance(a, str) else a for a in error.args)
+            error.detail = error.detail.replace(secret, "[token]")
             if isinstance(error, CatalogFailure):
                 failure = error.failure
-                error.failure = failure._replace(message=failure.message.replace(self._token, "[token]"))
+                error.failure = failure._replace(message=failure.message.replace(secret, "[token]"))
         return error

@@ -43,7 +43,18 @@ def validate_url(value: str) -> str | int:
         raise ConfigError(catalog.URL_HAS_QUERY.format(url=shown))
     if parts.scheme == "http" and not is_loopback(hostname):
         raise ConfigError(catalog.URL_PLAIN_HTTP.format(host=hostname))
+    if parts.port == 0 or parts.netloc.endswith(":"):
+        raise ConfigError(catalog.URL_BAD_PORT.format(url=shown))
     return value.rstrip("/")
+
+
+def validate_source(value: str, source: str) -> str:
+    """``validate_url`` for a host read from ``source`` (env, config.toml, a binding, a session): the
+    same rules wherever a URL comes from, and a one-line error that names where to fix it."""
+    try:
+        return str(validate_url(value))
+    except ConfigError as error:
+        raise ConfigError(catalog.URL_FROM_SOURCE.format(source=source, error=error)) from None
 
 
 def redact_url(value: str) -> str:

@@ -13,12 +13,18 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.rollout import is_truthy
-from states.catalog import ENV_URL_INVALID, SAAS_SYNC_ENV_VAR, SAAS_URL_ENV_VAR, SYNC_DISABLE_ENV_VAR
+from states.catalog import (
+    ENV_URL_SOURCE,
+    SAAS_SYNC_ENV_VAR,
+    SAAS_TOKEN_ENV_VAR,
+    SAAS_URL_ENV_VAR,
+    SYNC_DISABLE_ENV_VAR,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from orchestrator.auth import AuthRead
+    from orchestrator.auth import AuthRead, Session
     from orchestrator.binding import Binding
 
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
@@ -55,19 +61,16 @@ class LiveFacts:
 
     @cached_property
     def host_url(self) -> str | None:
+        """The effective host: env, else config.toml; validated the same way wherever it comes from."""
+        from orchestrator.config import validate_source
+
         env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
         if env_url:  # validated like the config key: it is printed in messages and gets the token
-            from orchestrator.config import validate_url
-            from orchestrator.errors import ConfigError
-
-            try:
-                return str(validate_url(env_url))
-            except ConfigError as error:
-                raise ConfigError(ENV_URL_INVALID.format(error=error)) from None
+            return str(validate_source(env_url, ENV_URL_SOURCE)) or None
         from orchestrator.config import lookup
 
-        configured = str(lookup(self.config, "sync.server_url") or "").strip().rstrip("/")
-        return configured or None
+        configured = str(lookup(self.config, "sync.server_url") or "").strip()
+        return str(validate_source(configured, self.host_source)) or None
 
     @cached_property
     def host_source(self) -> str:
@@ -93,12 +96,12 @@ class LiveFacts:
     def sync_disabled(self) -> bool:
         return is_truthy(self.env.get(SYNC_DISABLE_ENV_VAR))
 
-    # --- auth -------------------------------------------------------------------------------------
+    # --- auth: a usable session *for the effective host* ------------------------------------------
     @cached_property
     def auth(self) -> AuthRead:
-        from orchestrator.auth import read_session
+        from orchestrator.auth import read_sessions
 
-        read = read_session()
+        read = read_sessions()
         if read.malformed is not None:
             from states.catalog import MALFORMED_AUTH
 
@@ -106,8 +109,48 @@ class LiveFacts:
         return read
 
     @cached_property
+    def env_token(self) -> str | None:
+        """``SPEC_KITTY_SAAS_TOKEN`` (gh's ``GH_TOKEN``): for the effective host only, never written."""
+        token = self.env.get(SAAS_TOKEN_ENV_VAR, "").strip()
+        return token or None
+
+    @cached_property
+    def session(self) -> Session | None:
+        """The session for the effective host's origin (the env token first), else None.
+
+        With no host configured there is nothing to match, so any session answers (the machine then
+        stops at NoHost, as the quickstart expects).
+        """
+        from orchestrator.auth import SOURCE_ENV, Session, origin
+
+        host = self.host_url
+        if self.env_token:
+            return Session(self.env_token, host or "", source=SOURCE_ENV)
+        if not host:
+            return next(iter(self.auth.sessions.values()), None)
+        found = self.auth.sessions.get(origin(host))
+        if found is not None:
+            from orchestrator.config import validate_source
+
+            validate_source(found.server_url, self.source("auth"))  # never echo the URL: it may hold a secret
+        return found
+
+    @cached_property
+    def auth_variant(self) -> str:
+        """Why there is no usable session: ``none`` anywhere, only for an ``other_host``, or ``expired``
+        past ``expires_at`` without a refresh token; ``""`` when there is one. Decided locally."""
+        import time
+
+        session = self.session
+        if session is None:
+            return "other_host" if self.auth.sessions else "none"
+        if session.refresh_token is None and session.expired(time.time()):
+            return "expired"
+        return ""
+
+    @cached_property
     def has_token(self) -> bool:
-        return self.auth.session is not None
+        return self.auth_variant == ""
 
     # --- repository and mission ---------------------------------------------------------------------
     @cached_property
@@ -143,16 +186,17 @@ class LiveFacts:
 
     @cached_property
     def bound_missions(self) -> list[str]:
-        """The missions (slug order) with a tracker binding: what `sync run` covers without --mission."""
+        """The missions (slug order) bound on the effective host: what `sync run` covers without --mission."""
         from orchestrator.binding import read_binding
 
-        return [slug for slug in self.missions if read_binding(self.repo_root, slug) is not None]
+        return [slug for slug in self.missions if read_binding(self.repo_root, slug, self.host_url or "") is not None]
 
     @cached_property
     def binding(self) -> Binding | None:
+        """This mission's binding *on the effective host* (a binding made on another host is not one)."""
         from orchestrator.binding import read_binding
 
-        return read_binding(self.repo_root, self.mission_slug)
+        return read_binding(self.repo_root, self.mission_slug, self.host_url or "")
 
     @cached_property
     def is_bound(self) -> bool:
@@ -174,6 +218,8 @@ class LiveFacts:
         if fact == "sync_disabled":
             return f"env {SYNC_DISABLE_ENV_VAR}"
         if fact in ("has_token", "auth"):
+            if self.env_token:
+                return f"env {SAAS_TOKEN_ENV_VAR}"
             return str(paths.auth_file())
         if fact in ("has_host", "host_url"):
             return f"{self.host_source} = {self.host_url}" if self.host_url else self.host_source

@@ -1,18 +1,26 @@
-"""Getting a SaaS session: the RFC 8628 device flow, or a token piped in by a script.
+"""Getting and giving back a SaaS session: the RFC 8628 device flow, a piped-in token, logout with revoke.
 
-On success the session is written to ``auth.json`` (0600, atomic) and the host is recorded in
-``[sync].server_url`` so later commands talk to the host the operator logged in to.
+A login adds or replaces the session for that host's origin only (other hosts' sessions stay). When
+no host is configured yet the host is also recorded in ``[sync].server_url``, so the next command
+talks to the host the operator just logged in to; a configured host is never changed behind the
+operator's back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from orchestrator import config
 from orchestrator.auth import Session, write_session
-from orchestrator.errors import SpecKittyError
+from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
+
+# Bounds on what a device-code answer may ask of us: a negative or tiny interval must not poll
+# thousands of times a second, a huge expires_in must not poll forever.
+MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL = 1.0, 60.0, 5.0
+MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN = 10.0, 1800.0, 600.0
 
 
 class LoginFailed(SpecKittyError):
@@ -21,18 +29,46 @@ class LoginFailed(SpecKittyError):
 
 def resolve_host(option: str | None, facts_host: str | None) -> str:
     """``--host``, else env / config (as the facts resolved them), else the default hosted dev SaaS."""
-    return str(config.validate_url(option or facts_host or config.DEFAULT_HOST)) or config.DEFAULT_HOST
+    if option:
+        return config.validate_source(option, "--host") or config.DEFAULT_HOST
+    return str(config.validate_url(facts_host or config.DEFAULT_HOST)) or config.DEFAULT_HOST
 
 
-def _store(host: str, token: str, profile: dict[str, object]) -> Session:
+def clamp(value: object, low: float, high: float, default: float) -> float:
+    """A server-supplied number of seconds, forced into ``[low, high]`` (junk becomes ``default``)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    if number != number:  # NaN
+        return default
+    return min(high, max(low, number))
+
+
+@contextmanager
+def _login_errors(host: str) -> Iterator[None]:
+    """During login a dead host is "did not respond" (no queue is involved) and a 401 is a rejected token."""
+    from orchestrator.client import HostUnreachable, SessionExpired
+
+    try:
+        yield
+    except HostUnreachable:
+        raise CatalogFailure(catalog.LOGIN_UNREACHABLE.filled(url=host)) from None
+    except SessionExpired:
+        raise SpecKittyError(catalog.LOGIN_TOKEN_REJECTED) from None
+
+
+def _store(host: str, token: str, profile: dict[str, object], refresh_token: str | None = None) -> Session:
     session = Session(
         access_token=token,
         server_url=host,
         expires_at=str(profile.get("expires_at") or "") or None,
         login=str(profile.get("login") or "") or None,
+        refresh_token=refresh_token or None,
     )
     write_session(session)
-    config.set_raw("sync.server_url", host)
+    if not str(config.lookup(config.read_config(), "sync.server_url") or "").strip():
+        config.set_raw("sync.server_url", host)
     return session
 
 
@@ -47,15 +83,16 @@ def login_with_token(host: str, token: str) -> Session:
         raise SpecKittyError(catalog.TOKEN_STDIN_INVALID)
 
     async def check() -> dict[str, object]:
-        async with SaasClient(host, token) as client:
+        async with SaasClient(host, token, retries=1) as client:
             return await client.whoami()
 
-    return _store(host, token, asyncio.run(check()))
+    with _login_errors(host):
+        return _store(host, token, asyncio.run(check()))
 
 
 def login_with_device(host: str, prompt: Callable[[str, str], None],
                       clock: Callable[[], float] = time.monotonic) -> Session:
-    """Run the device flow: show the code, poll at the server's interval until approved or expired."""
+    """Run the device flow: show the code, poll at the server's (clamped) interval until approved or expired."""
     import asyncio
 
     from orchestrator.client import (
@@ -66,13 +103,14 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
         SaasClient,
     )
 
-    async def flow() -> tuple[str, dict[str, object]]:
-        async with SaasClient(host, None) as client:
+    async def flow() -> tuple[str, dict[str, object], str | None]:
+        async with SaasClient(host, None, retries=1) as client:
             grant = await client.device_code()
             prompt(str(grant.get("verification_uri_complete") or grant["verification_uri"]),
                    str(grant["user_code"]))
-            interval = float(grant.get("interval") or 5)
-            deadline = clock() + float(grant.get("expires_in") or 600)
+            interval = clamp(grant.get("interval"), MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL)
+            deadline = clock() + clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN,
+                                       DEFAULT_EXPIRES_IN)
             while clock() < deadline:
                 await asyncio.sleep(interval)
                 try:
@@ -80,15 +118,45 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
                 except DevicePending:
                     continue
                 except DeviceSlowDown:
-                    interval += 5
+                    interval = min(MAX_INTERVAL, interval + 5)
                     continue
                 except DeviceCodeExpired:
                     break
                 except DeviceAccessDenied:
                     raise LoginFailed(catalog.LOGIN_DENIED) from None
+                refresh = issued.get("refresh_token")
                 return str(issued["access_token"]), dict(issued.get("user") or {}, **{
-                    "expires_at": issued.get("expires_at")})
+                    "expires_at": issued.get("expires_at")}), refresh if isinstance(refresh, str) else None
             raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
 
-    token, profile = asyncio.run(flow())
-    return _store(host, token, profile)
+    with _login_errors(host):
+        token, profile, refresh = asyncio.run(flow())
+    return _store(host, token, profile, refresh)
+
+
+def revoke(session: Session) -> bool:
+    """Revoke the session on its own host (RFC 7009); False when the host did not answer.
+
+    Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
+    refusal leaves nothing we could do but delete the local copy anyway.
+    """
+    import asyncio
+
+    from orchestrator.client import HostUnreachable, SaasClient, SaasError, ServerFailed
+
+    if not session.server_url:  # a session from the old file that never named its host
+        return False
+
+    async def call() -> None:
+        async with SaasClient(session.server_url, None, retries=1, timeout=10) as client:
+            if session.refresh_token:
+                await client.revoke(session.refresh_token, "refresh_token")
+            await client.revoke(session.access_token, "access_token")
+
+    try:
+        asyncio.run(call())
+    except (HostUnreachable, ServerFailed):
+        return False
+    except SaasError:
+        return True
+    return True

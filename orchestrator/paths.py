@@ -10,11 +10,37 @@ from pathlib import Path
 
 from states.catalog import HOME_ENV_VAR
 
+_vetted: set[str] = set()  # homes already checked in this process: one stat per process, not per file
+
 
 def home() -> Path:
-    """The tool's home folder (not created here: read paths must never write)."""
+    """The tool's home folder, refused unless it is the operator's (not created here: reads never write).
+
+    Like ssh with ``~/.ssh``: a home owned by someone else, or writable by group or others, could
+    hold a ``config.toml`` that sends the operator's token to a stranger's server, so it is refused
+    (one ``stat``, on first use; a missing home is fine, writers create it 0700).
+    """
     override = os.environ.get(HOME_ENV_VAR, "").strip()
-    return Path(override).expanduser() if override else Path.home() / ".spec-kitty"
+    path = Path(override).expanduser() if override else Path.home() / ".spec-kitty"
+    key = str(path)
+    if key not in _vetted:
+        _refuse_unless_private(path)
+        _vetted.add(key)
+    return path
+
+
+def _refuse_unless_private(path: Path) -> None:
+    try:
+        st = os.stat(path)
+    except OSError:  # absent (created 0700 by the first writer) or unreadable (the read will say so)
+        return
+    from orchestrator.errors import ConfigError
+    from states import catalog
+
+    if st.st_uid != os.getuid():
+        raise ConfigError(catalog.HOME_NOT_OWNED.format(path=path, owner=st.st_uid, var=HOME_ENV_VAR))
+    if st.st_mode & 0o022:
+        raise ConfigError(catalog.HOME_TOO_OPEN.format(path=path, mode=oct(st.st_mode & 0o777)[2:]))
 
 
 def config_file() -> Path:

@@ -270,6 +270,25 @@ def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def _switch_to_wal(db: sqlite3.Connection, patience: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out a concurrent opener.
+
+    Two processes opening a brand-new queue at once race to switch it to WAL; sqlite answers the loser
+    "database is locked" at once, without its busy handler, so the wait is ours to do (bounded like
+    every other wait on the queue)."""
+    waited, pause = 0.0, 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or waited >= patience:
+                raise
+        time.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.1)
+
+
 class EventQueue:
     """The queue file, opened lazily: constructing one (or reading from a missing file) creates nothing."""
 
@@ -313,7 +332,7 @@ class EventQueue:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
-            db.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(db, self.busy_timeout)
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:

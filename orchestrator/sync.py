@@ -32,6 +32,7 @@ from orchestrator.queue import MAX_ROW_BYTES, WP_ID_ASCII, EventQueue, Parked, m
 from states import catalog
 
 if TYPE_CHECKING:
+    from orchestrator.auth import Credentials
     from orchestrator.client import SaasClient
 
 Progress = Callable[[int, int], None]
@@ -51,7 +52,7 @@ class SyncTarget:
     """Everything one sync needs; ``mission_dir`` is None when the repo has no folder for the mission."""
 
     server_url: str
-    token: str = field(repr=False)  # never in a repr, a log line or a traceback
+    token: str | Credentials = field(repr=False)  # never in a repr, a log line or a traceback
     project: str
     mission: str
     repo_root: Path

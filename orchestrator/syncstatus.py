@@ -34,27 +34,19 @@ def _left_behind() -> bool:
 
 
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
-    """``(key, host, project, slug)`` for every bound mission of this repo (or just ``mission``) on every
-    host the queue knows it for, the configured host first."""
-    from orchestrator.binding import read_binding
+    """``(key, host, project, slug)`` for every binding of this repo's missions (or of ``mission``), each on
+    the host it was made on (a binding records its host), the effective host's first."""
+    from orchestrator.binding import read_bindings
     from orchestrator.missions import list_missions
-    from orchestrator.queue import EventQueue, mission_key
+    from orchestrator.queue import mission_key
 
     root = facts.project_root
-    slugs = [mission] if mission else ([p.name for p in list_missions(root)] if root else [])
-    bound = [b for b in (read_binding(facts.repo_root, slug) for slug in slugs) if b is not None]
-    known: list[str] = []
-    if paths.queue_file().exists():
-        with EventQueue(paths.queue_file()) as queue:
-            known = queue.mission_keys()
-    found: list[tuple[str, str, str, str]] = []
-    for binding in bound:
-        host = facts.host_url or binding.server_url
-        keys = [mission_key(host, binding.project, binding.mission)] if host else []
-        keys += [k for k in known if k.endswith(f"|{binding.project}|{binding.mission}") and k not in keys]
-        for key in keys:
-            found.append((key, key.split("|", 1)[0], binding.project, binding.mission))
-    return found
+    slugs = [facts.mission_slug] if mission else ([p.name for p in list_missions(root)] if root else [])
+    bindings = [b for b in read_bindings(facts.repo_root) if b.mission in slugs and b.server_url]
+    effective = facts.host_url or ""
+    bindings.sort(key=lambda b: (slugs.index(b.mission), b.server_url.rstrip("/") != effective.rstrip("/"),
+                                 b.server_url))
+    return [(mission_key(b.server_url, b.project, b.mission), b.server_url, b.project, b.mission) for b in bindings]
 
 
 def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from orchestrator import paths
 from orchestrator.binding import Binding, remove_binding, write_binding
 from orchestrator.errors import SpecKittyError
+
+if TYPE_CHECKING:
+    from orchestrator.auth import Credentials
 from orchestrator.facts import LiveFacts
 from orchestrator.missions import SLUG
 from states import catalog
@@ -22,10 +26,13 @@ def default_project(facts: LiveFacts) -> str:
     return name[:128]
 
 
-def _session_token(facts: LiveFacts) -> str:
-    session = facts.auth.session
-    assert session is not None, "the gate guarantees a token before remote work"
-    return session.access_token
+def _session_token(facts: LiveFacts) -> Credentials:
+    """The effective host's session, bound to its origin (the client refuses to send it elsewhere)."""
+    from orchestrator.auth import Credentials
+
+    session = facts.session
+    assert session is not None, "the gate guarantees a session for the host before remote work"
+    return Credentials(session)
 
 
 def bind(facts: LiveFacts, project: str | None) -> Binding:
@@ -67,12 +74,12 @@ def unbind(facts: LiveFacts) -> Binding:
     binding = facts.binding
     assert binding is not None, "the gate guarantees a binding"
 
-    async def delete() -> None:
-        async with SaasClient(facts.host_url or "", _session_token(facts)) as client:
+    async def delete() -> None:  # on the binding's own host (the effective host: read_binding matched it)
+        async with SaasClient(binding.server_url or facts.host_url or "", _session_token(facts)) as client:
             await client.delete_binding(binding.project, binding.mission)
 
     asyncio.run(delete())
-    remove_binding(facts.repo_root, binding.mission)
+    remove_binding(facts.repo_root, binding)
     return binding
 
 

@@ -157,7 +157,10 @@ NOT_IDLE_SECONDS = "`{value}` is not a number of seconds (5 or more)."
 # --- what each readiness state means (diagrams/README.md and `sync explain`) --------------------------
 STATE_NOTES: dict[str, str] = {
     "Disabled": "The rollout flag is off: hosted commands do not exist and nothing touches the network.",
-    "Unauthed": "Hosted sync is enabled, but no well-formed authentication token is stored.",
+    "Unauthed": (
+        "Hosted sync is enabled, but there is no usable session for the effective host (none stored, "
+        "only other hosts' sessions, or one past its expiry that cannot be refreshed)."
+    ),
     "NoHost": "A token is stored, but neither the environment nor the config file names a SaaS host.",
     "Unbound": "The current mission has no tracker binding in the repository's `.kittify/config.toml`.",
     "Ready": "Every local prerequisite holds; a command that talks to the host may now probe it.",
@@ -315,3 +318,33 @@ DAEMON_JOB_SLOW = Failure(
     "Run `spec-kitty sync status` to see where it stands.",
 )
 SAAS_BODY_TOO_LARGE = "The SaaS host `{url}` sent an answer over {limit} bytes; refused."
+
+# --- sessions per host, bindings per host, the operator's home (issue 9) ------------------------------
+SAAS_TOKEN_ENV_VAR = "SPEC_KITTY_SAAS_TOKEN"
+ENV_URL_SOURCE = SAAS_URL_ENV_VAR  # keeps ENV_URL_INVALID's wording: "SPEC_KITTY_SAAS_URL: <error>"
+URL_FROM_SOURCE = "{source}: {error}"
+URL_BAD_PORT = "`{url}` does not name a usable port."
+# Unauthed variants, each with one next action (the quickstart's "no session anywhere" is UNAUTHED).
+UNAUTHED_OTHER_HOST = Failure(
+    "No SaaS session exists for `{url}`; the stored sessions are for other hosts.",
+    "Run `spec-kitty auth login --host {url}`.",
+)
+UNAUTHED_EXPIRED = SESSION_EXPIRED
+LOGIN_TOKEN_REJECTED = "The SaaS host rejected this token."
+LOGIN_UNREACHABLE = Failure("The SaaS host `{url}` did not respond.", "Check your network connection and retry.")
+AUTH_SESSION_LINE = "{url}: logged in as {login}, {left} ({source})."
+AUTH_NO_SESSIONS = "Not logged in to any SaaS host."
+AUTH_LEFT_UNKNOWN = "expiry unknown"
+AUTH_LEFT_EXPIRED = "expired"
+AUTH_LEFT_EXPIRED_REFRESHABLE = "expired, will refresh"
+AUTH_LEFT = "{left} left"
+AUTH_SOURCE_FILE = "from {path}"
+AUTH_SOURCE_ENV = f"from env {SAAS_TOKEN_ENV_VAR}"
+LOGGED_OUT_HOST = "Logged out of {url}."
+LOGOUT_NOT_REVOKED = "The host `{url}` did not answer; its copy of the session was not revoked."
+LOGOUT_HOST_AND_ALL = "--host and --all cannot be combined."
+HOME_NOT_OWNED = (
+    "{path} is owned by another user (uid {owner}); refusing to use it. Set {var} to a folder you own."
+)
+HOME_TOO_OPEN = "{path} is writable by group or others (mode {mode}); run `chmod 700 {path}`."
+BINDING_HOST_SOURCE = '{path} [[tracker.binding]] mission "{mission}"'

@@ -47,7 +47,8 @@ class StaticFacts:
     def __init__(self, *, rollout_enabled: bool = True, has_token: bool = True,
                  host_url: str | None = "https://saas.example", is_bound: bool = True,
                  mission_slug: str = "demo-mission", daemon_policy: str = "auto", sync_disabled: bool = False,
-                 reachable: bool = True, probe_calls: int = 0, on_probe: Callable[[], None] | None = None) -> None:
+                 reachable: bool = True, probe_calls: int = 0, on_probe: Callable[[], None] | None = None,
+                 auth_variant: str = "none") -> None:
         self.rollout_enabled = rollout_enabled
         self.has_token = has_token
         self.host_url = host_url
@@ -58,6 +59,7 @@ class StaticFacts:
         self.reachable = reachable
         self.probe_calls = probe_calls
         self.on_probe = on_probe
+        self.auth_variant = auth_variant  # why has_token is False: "none", "other_host" or "expired"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "on_probe")

@@ -82,6 +82,13 @@ OUTCOMES: dict[str, catalog.Failure] = {
     DAEMON_OFF: catalog.DAEMON_DISABLED,
 }
 
+# Unauthed says why, decided from local facts only (``auth_variant``); "none" keeps the quickstart wording.
+UNAUTHED_VARIANTS: dict[str, catalog.Failure] = {
+    "none": catalog.UNAUTHED,
+    "other_host": catalog.UNAUTHED_OTHER_HOST,
+    "expired": catalog.UNAUTHED_EXPIRED,
+}
+
 
 class Readiness:
     """The machine's model: condition callbacks read the (lazy) facts, nothing else."""
@@ -178,6 +185,10 @@ class Verdict:
         if self.proceed:
             return None
         entry = OUTCOMES[self.state]
+        if self.state == UNAUTHED:  # which Unauthed: no session at all, one for other hosts, expired
+            entry = UNAUTHED_VARIANTS.get(getattr(self.facts, "auth_variant", "none"), entry)
+            if "{url}" in entry.next_action:
+                entry = entry._replace(next_action=entry.next_action.format(url=self.url or ""))
         fields = {}
         if "{slug}" in entry.message:
             fields["slug"] = self.slug

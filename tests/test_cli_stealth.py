@@ -222,8 +222,9 @@ def test_scenario_2_given_flag_truthy_when_prerequisites_are_missing_one_by_one_
     assert_untouched(unauthed, shell)
 
     # 3. after `auth login` (auth.json + [sync].server_url), clear the host with the quickstart's snippet
-    write_auth(shell.home)
-    write_config(shell.home, '[sync]\nserver_url = "http://127.0.0.1:8765"\n')
+    #    (`auth login` with no host logs in to the hosted dev SaaS, the host step 4 restores)
+    write_auth(shell.home, server_url="https://spec-kitty-dev.fly.dev")
+    write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
     cleared = run_python(QUICKSTART_CLEAR_HOST, home=shell.home, cwd=shell.cwd, user_home=shell.user_home)
     assert cleared.exit_code == 0, cleared.describe()
     assert (shell.home / "config.toml").read_text() == '[sync]\nserver_url = ""\n'
@@ -303,7 +304,7 @@ def test_given_kitty_specs_without_missions_when_tracker_status_then_slug_is_the
 
 def test_given_host_only_in_env_when_config_is_blank_then_env_wins(shell: Shell, tmp_path: Path) -> None:
     shell.flag("1")
-    write_auth(shell.home)
+    write_auth(shell.home, server_url="https://saas.example")
     write_config(shell.home, '[sync]\nserver_url = ""\n')
     repo = git_init(tmp_path / "env-repo")
     done = shell.run("tracker", "status", cwd=repo, env={"SPEC_KITTY_SAAS_URL": "https://saas.example"})

@@ -85,7 +85,7 @@ def test_no_host_names_the_config_key_to_set(home: SpecKittyHome, stealth_guard:
 
 def test_unbound_says_the_host_came_from_the_environment(home: SpecKittyHome, stealth_guard: StealthGuard,
                                                          repo: Path) -> None:
-    home.write_token()
+    home.write_token(server_url="https://from-env.example")  # sessions are per host: this host's one
     home.set_config("sync.server_url", "https://configured.example")
     ran = explain(stealth_guard, repo, env={"SPEC_KITTY_SAAS_URL": "https://from-env.example"})
     assert ran.stdout == expected(
@@ -96,7 +96,7 @@ def test_unbound_says_the_host_came_from_the_environment(home: SpecKittyHome, st
 
 def test_ready_without_probe_touches_no_network(home: SpecKittyHome, stealth_guard: StealthGuard,
                                                 repo: Path) -> None:
-    home.write_token()
+    home.write_token(server_url=DEAD_URL)
     home.set_config("sync.server_url", DEAD_URL)
     home.bind(repo, "001-demo", "demo", DEAD_URL)
     ran = explain(stealth_guard, repo)
@@ -231,7 +231,7 @@ def test_piped_output_is_plain_even_without_no_color(home: SpecKittyHome, stealt
 
 def test_probe_against_a_dead_host_says_unreachable(home: SpecKittyHome, stealth_guard: StealthGuard,
                                                     repo: Path) -> None:
-    home.write_token()
+    home.write_token(server_url=DEAD_URL)
     home.set_config("sync.server_url", DEAD_URL)
     home.bind(repo, "001-demo", "demo", DEAD_URL)
     ran = explain(stealth_guard, repo, "--probe")

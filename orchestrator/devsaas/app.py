@@ -45,6 +45,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Config:
     auto_approve: bool
     device_expiry: int
+    token_ttl: int = TOKEN_TTL
+    allow_remote: bool = False  # bound beyond loopback: the device page cannot approve, only the admin API
 
 
 STORE = web.AppKey("store", Store)
@@ -79,6 +81,13 @@ def _name(value: str, what: str) -> str:
     if not NAME_RE.fullmatch(value):
         raise ApiError(400, "invalid_name", f"{what} {value!r} must match {NAME_RE.pattern}")
     return value
+
+
+def _authorize(request: web.Request, project: str, *, claim: bool = False) -> None:
+    """403 unless the caller owns or was granted ``project``; ``claim``: the first binder becomes owner."""
+    login, _, _ = _authenticate(request)
+    if not request.app[STORE].project_access(project, login, time.time(), claim=claim):
+        raise ApiError(403, "forbidden", f"project {project!r} belongs to another login")
 
 
 def _scope(request: web.Request) -> tuple[str, str]:
@@ -171,6 +180,7 @@ def _token_body(token: IssuedToken, now: float) -> dict[str, Any]:
         "token_type": "bearer",
         "expires_in": max(0, round(token.expires_at - now)),
         "expires_at": iso(token.expires_at),
+        "refresh_token": token.refresh_token,
         "user": {"login": token.login, "email": token.email},
     }
 
@@ -319,7 +329,7 @@ async def device_token(request: web.Request) -> web.Response:
     body = await _json_object(request)
     code = _field(body, "device_code", str)
     now = time.time()
-    outcome, token = request.app[STORE].redeem_device_code(code, now, TOKEN_TTL)
+    outcome, token = request.app[STORE].redeem_device_code(code, now, request.app[CONFIG].token_ttl)
     if token is None:
         return ApiError(400, outcome).response()
     log.info("device login completed for %s", token.login)
@@ -369,7 +379,30 @@ def _decide(store: Store, user_code: str, login: str, approve: bool) -> None:
         raise ApiError(409, "conflict", f"device code {code.user_code} was already {code.status}")
 
 
+async def token_refresh(request: web.Request) -> web.Response:
+    """Rotate: an unused refresh token of a live grant buys a new access and refresh token."""
+    body = await _json_object(request)
+    now = time.time()
+    token = request.app[STORE].refresh(_field(body, "refresh_token", str), now, request.app[CONFIG].token_ttl)
+    if token is None:
+        raise ApiError(400, "invalid_grant", "refresh token unknown, used or revoked")
+    return web.json_response(_token_body(token, now))
+
+
+async def token_revoke(request: web.Request) -> web.Response:
+    """RFC 7009: form-encoded ``token`` (+ optional ``token_type_hint``); 200 even for an unknown token."""
+    form = await request.post()
+    token = form.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise ApiError(400, "invalid_request", "'token' is required")
+    request.app[STORE].revoke(token.strip(), time.time())
+    return web.json_response({})
+
+
 async def device_form(request: web.Request) -> web.Response:
+    if request.app[CONFIG].allow_remote:  # anyone who reaches /device could otherwise mint any login
+        return _page("Not approved", "<p>This server is reachable from other machines: an operator approves "
+                     "device codes through the loopback admin endpoint.</p>", status=403)
     form = await request.post()
     user_code = str(form.get("user_code", ""))
     login = str(form.get("login", "")).strip() or DEFAULT_LOGIN
@@ -395,6 +428,7 @@ async def whoami(request: web.Request) -> web.Response:
 
 async def binding_put(request: web.Request) -> web.Response:
     project, mission = _scope(request)
+    _authorize(request, project, claim=True)
     body = await _json_object(request, optional=True)
     repo_name = _field(body, "repo_name", str, default=None)
     mission_slug = _field(body, "mission_slug", str, default=None)
@@ -404,6 +438,7 @@ async def binding_put(request: web.Request) -> web.Response:
 
 async def binding_get(request: web.Request) -> web.Response:
     project, mission = _scope(request)
+    _authorize(request, project)
     binding = request.app[STORE].get_binding(project, mission)
     if binding is None:
         raise ApiError(404, "not_found", f"{project}/{mission} has no binding")
@@ -412,12 +447,14 @@ async def binding_get(request: web.Request) -> web.Response:
 
 async def binding_delete(request: web.Request) -> web.Response:
     project, mission = _scope(request)
+    _authorize(request, project)
     request.app[STORE].delete_binding(project, mission)
     return web.Response(status=204)
 
 
 async def events_upload(request: web.Request) -> web.Response:
     project, mission = _scope(request)
+    _authorize(request, project)
     store = request.app[STORE]
     if store.get_binding(project, mission) is None:  # fail fast, before reading a big body
         raise NotBound(f"{project}/{mission}")
@@ -429,6 +466,7 @@ async def events_upload(request: web.Request) -> web.Response:
 
 async def tracker_sync(request: web.Request) -> web.Response:
     project, mission = _scope(request)
+    _authorize(request, project)
     store = request.app[STORE]
     body = await _json_object(request)
     cursor = _field(body, "cursor", int, default=0)
@@ -459,7 +497,15 @@ async def admin_token_issue(request: web.Request) -> web.Response:
     expires_in = _field(body, "expires_in", int, default=3600)  # <= 0 mints an expired token, for tests
     email = _field(body, "email", str, default=None)
     token = request.app[STORE].issue_token(login, expires_in, time.time(), email)
-    return web.json_response({"access_token": token.access_token, "expires_at": iso(token.expires_at)}, status=201)
+    return web.json_response({"access_token": token.access_token, "refresh_token": token.refresh_token,
+                              "expires_at": iso(token.expires_at)}, status=201)
+
+
+async def admin_project_grant(request: web.Request) -> web.Response:
+    project = _name(request.match_info["project"], "project")
+    login = _name(_field(await _json_object(request), "login", str), "login")
+    request.app[STORE].grant_project(project, login, time.time())
+    return web.Response(status=204)
 
 
 async def admin_token_revoke(request: web.Request) -> web.Response:
@@ -514,6 +560,8 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", "/api/v1/health", health, "health", "public"),
     ("POST", "/api/v1/auth/device/code", device_code, "device_code", "public"),
     ("POST", "/api/v1/auth/device/token", device_token, "device_token", "public"),
+    ("POST", "/api/v1/auth/token/refresh", token_refresh, "token_refresh", "public"),
+    ("POST", "/api/v1/auth/revoke", token_revoke, "token_revoke", "public"),
     ("GET", "/device", device_page, "device_page", "public"),
     ("POST", "/device", device_form, "device_form", "public"),
     ("GET", "/api/v1/whoami", whoami, "whoami", "user"),
@@ -525,6 +573,7 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("POST", "/api/v1/admin/tokens", admin_token_issue, "admin_token_issue", "admin"),
     ("POST", "/api/v1/admin/tokens/revoke", admin_token_revoke, "admin_token_revoke", "admin"),
     ("POST", "/api/v1/admin/device/approve", admin_device_approve, "admin_device_approve", "admin"),
+    ("POST", "/api/v1/admin/projects/{project}/members", admin_project_grant, "admin_project_grant", "admin"),
     ("POST", f"{_ADMIN_MISSION}/issues/{{wp_id}}", admin_issue_set, "admin_issue_set", "admin"),
     ("GET", f"{_ADMIN_MISSION}/events", admin_events, "admin_events", "admin"),
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
@@ -565,10 +614,12 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return ApiError(500, "internal", "the dev SaaS hit a bug; see its stderr").response()
 
 
-def make_app(store: Store, *, auto_approve: bool, device_expiry: int) -> web.Application:
+def make_app(store: Store, *, auto_approve: bool, device_expiry: int, token_ttl: int = TOKEN_TTL,
+             allow_remote: bool = False) -> web.Application:
     app = web.Application(middlewares=[_api_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[STORE] = store
-    app[CONFIG] = Config(auto_approve=auto_approve, device_expiry=device_expiry)
+    app[CONFIG] = Config(auto_approve=auto_approve, device_expiry=device_expiry, token_ttl=token_ttl,
+                         allow_remote=allow_remote)
     app[REQUESTS] = Counter()
     for method, path, handler, name, _ in ROUTES:
         app.router.add_route(method, path, handler, name=name)
@@ -583,6 +634,8 @@ async def serve(
     auto_approve: bool,
     device_expiry: int,
     on_listening: Callable[[str], None],
+    token_ttl: int = TOKEN_TTL,
+    allow_remote: bool = False,
 ) -> None:
     """Run until SIGINT or SIGTERM; `on_listening(url)` fires once the socket is bound.
 
@@ -599,7 +652,8 @@ async def serve(
 
     # access_log=None: request lines would be noise, and must never risk carrying a token.
     runner = web.AppRunner(
-        make_app(store, auto_approve=auto_approve, device_expiry=device_expiry),
+        make_app(store, auto_approve=auto_approve, device_expiry=device_expiry, token_ttl=token_ttl,
+                 allow_remote=allow_remote),
         access_log=None,
         shutdown_timeout=2.0,
     )

@@ -41,10 +41,22 @@ def main() -> None:
     metavar="SECONDS",
     help="Lifetime of device codes.",
 )
-def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expiry: int) -> None:
+@click.option("--token-ttl", type=click.IntRange(min=1), default=30 * 24 * 3600, show_default=True,
+              metavar="SECONDS", help="Lifetime of access tokens (short ones exercise refresh).")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host; device codes are then approved only through the admin API.")
+def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expiry: int, token_ttl: int,
+          allow_remote: bool) -> None:
     """Serve the SaaS API until SIGINT or SIGTERM."""
     import asyncio
     import sqlite3
+
+    from orchestrator.config import is_loopback
+
+    if not is_loopback(host.strip("[]")) and not allow_remote:
+        raise click.UsageError(f"--host {host} is not a loopback address; add --allow-remote to serve it anyway.")
+    if allow_remote and auto_approve:
+        raise click.UsageError("--auto-approve cannot be combined with --allow-remote (anyone could log in).")
 
     from orchestrator.devsaas.app import serve as serve_app
     from orchestrator.devsaas.store import Store
@@ -70,6 +82,8 @@ def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expi
                     auto_approve=auto_approve,
                     device_expiry=device_expiry,
                     on_listening=announce,
+                    token_ttl=token_ttl,
+                    allow_remote=allow_remote,
                 )
             )
         finally:

@@ -48,6 +48,29 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires_at  REAL NOT NULL,
     revoked_at  REAL
 );
+CREATE TABLE IF NOT EXISTS grants (
+    grant_id    TEXT PRIMARY KEY,
+    login       TEXT NOT NULL REFERENCES users(login),
+    created_at  REAL NOT NULL,
+    revoked_at  REAL
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash  TEXT PRIMARY KEY,
+    grant_id    TEXT NOT NULL REFERENCES grants(grant_id),
+    created_at  REAL NOT NULL,
+    used_at     REAL
+);
+CREATE TABLE IF NOT EXISTS token_grants (
+    token_hash  TEXT PRIMARY KEY,
+    grant_id    TEXT NOT NULL REFERENCES grants(grant_id)
+);
+CREATE TABLE IF NOT EXISTS project_members (
+    project     TEXT NOT NULL,
+    login       TEXT NOT NULL,
+    role        TEXT NOT NULL CHECK (role IN ('owner', 'member')),
+    created_at  REAL NOT NULL,
+    PRIMARY KEY (project, login)
+);
 CREATE TABLE IF NOT EXISTS device_codes (
     device_code TEXT PRIMARY KEY,
     user_code   TEXT NOT NULL,
@@ -100,6 +123,7 @@ CREATE INDEX IF NOT EXISTS changes_by_issue ON changes (project, mission, wp_id,
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 
 TOKEN_PREFIX = "skd_"
+REFRESH_PREFIX = "skr_"
 
 
 def iso(ts: float) -> str:
@@ -142,6 +166,7 @@ class IssuedToken:
     login: str
     email: str
     expires_at: float
+    refresh_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,16 +295,72 @@ class Store:
         return stored_email
 
     def _insert_token(
-        self, db: sqlite3.Connection, login: str, email: str | None, expires_in: int, now: float
+        self, db: sqlite3.Connection, login: str, email: str | None, expires_in: int, now: float,
+        grant_id: str | None = None,
     ) -> IssuedToken:
+        """An access token plus a refresh token, both in one grant (a new grant unless renewing one)."""
         stored_email = self._ensure_user(db, login, email, now)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
         expires_at = now + expires_in
+        if grant_id is None:
+            grant_id = "grt_" + secrets.token_hex(8)
+            db.execute("INSERT INTO grants (grant_id, login, created_at) VALUES (?, ?, ?)", (grant_id, login, now))
         db.execute(
             "INSERT INTO tokens (token_hash, login, created_at, expires_at) VALUES (?, ?, ?, ?)",
             (_hash_token(token), login, now, expires_at),
         )
-        return IssuedToken(token, login, stored_email, expires_at)
+        db.execute("INSERT INTO token_grants (token_hash, grant_id) VALUES (?, ?)", (_hash_token(token), grant_id))
+        db.execute("INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES (?, ?, ?)",
+                   (_hash_token(refresh), grant_id, now))
+        return IssuedToken(token, login, stored_email, expires_at, refresh)
+
+    def refresh(self, refresh_token: str, now: float, token_ttl: int) -> IssuedToken | None:
+        """Trade an unused refresh token of a live grant for a new pair (rotation); None: invalid_grant."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT r.grant_id, r.used_at, g.revoked_at, g.login FROM refresh_tokens r"
+                " JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_hash = ?",
+                (_hash_token(refresh_token),),
+            ).fetchone()
+            if row is None or row[1] is not None or row[2] is not None:
+                return None
+            db.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", (now, _hash_token(refresh_token)))
+            return self._insert_token(db, row[3], None, token_ttl, now, grant_id=row[0])
+
+    def revoke(self, token: str, now: float) -> None:
+        """RFC 7009: revoke the grant an access or refresh token belongs to (both kinds); unknown: no-op."""
+        digest = _hash_token(token)
+        with self._tx() as db:
+            row = db.execute("SELECT grant_id FROM token_grants WHERE token_hash = ? UNION"
+                             " SELECT grant_id FROM refresh_tokens WHERE token_hash = ?", (digest, digest)).fetchone()
+            if row is None:
+                db.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                           (now, digest))
+                return
+            db.execute("UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", (now, row[0]))
+            db.execute("UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND token_hash IN"
+                       " (SELECT token_hash FROM token_grants WHERE grant_id = ?)", (now, row[0]))
+
+    # -- project ownership ------------------------------------------------------------------------
+
+    def project_access(self, project: str, login: str, now: float, *, claim: bool) -> bool:
+        """May ``login`` touch ``project``? An unowned project is free; ``claim`` makes the caller its owner."""
+        with self._tx() as db:
+            members = dict(db.execute("SELECT login, role FROM project_members WHERE project = ?", (project,)))
+            if not members:
+                if claim:
+                    db.execute("INSERT INTO project_members (project, login, role, created_at)"
+                               " VALUES (?, ?, 'owner', ?)", (project, login, now))
+                return True
+            return login in members
+
+    def grant_project(self, project: str, login: str, now: float) -> None:
+        """Admin: let ``login`` use ``project`` (the first login granted on an unowned project owns it)."""
+        with self._tx() as db:
+            owned = db.execute("SELECT 1 FROM project_members WHERE project = ?", (project,)).fetchone()
+            db.execute("INSERT OR IGNORE INTO project_members (project, login, role, created_at) VALUES (?, ?, ?, ?)",
+                       (project, login, "member" if owned else "owner", now))
 
     def issue_token(self, login: str, expires_in: int, now: float, email: str | None = None) -> IssuedToken:
         with self._tx() as db:
@@ -296,11 +377,8 @@ class Store:
         return Principal(row[0], row[1], row[2], row[3] is not None)
 
     def revoke_token(self, token: str, now: float) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-                (now, _hash_token(token)),
-            )
+        """Admin revoke: the whole grant, so the refresh token cannot bring the session back."""
+        self.revoke(token, now)
 
     # -- device codes -----------------------------------------------------------------------------
 

@@ -98,6 +98,7 @@ class DevSaas:
         self._auto_approve = auto_approve
         self._device_expiry = device_expiry
         self._env = env
+        self.extra_args: list[str] = []  # more `serve` options, e.g. ["--token-ttl", "30"]
         self._stderr_path = self._workdir / "server.stderr"
         self._children: list[_Child] = []  # at most one; shared with the finalizer, which must not hold self
         self._opener: Any = None
@@ -127,6 +128,7 @@ class DevSaas:
             args.append("--auto-approve")
         if self._device_expiry is not None:
             args += ["--device-expiry", str(self._device_expiry)]
+        args += self.extra_args
         env = {**os.environ, **(self._env or {})}
         # stderr goes to a file: a pipe nobody reads would eventually block the server on its logs.
         with open(self._stderr_path, "w") as stderr:
@@ -254,6 +256,15 @@ class DevSaas:
         body = {"login": login, "expires_in": expires_in}
         return self._call("POST", "/api/v1/admin/tokens", body, expect=201)["access_token"]
 
+    def issue_session(self, login: str = "dev", expires_in: int = 3600) -> dict[str, Any]:
+        """``access_token``, ``refresh_token`` and ``expires_at`` of a fresh grant, without the device flow."""
+        body = {"login": login, "expires_in": expires_in}
+        return self._call("POST", "/api/v1/admin/tokens", body, expect=201)
+
+    def grant_project(self, project: str, login: str) -> None:
+        """Admin: let ``login`` use ``project`` (its owner's data), like adding a collaborator."""
+        self._call("POST", f"/api/v1/admin/projects/{_q(project)}/members", {"login": login}, expect=204)
+
     def revoke_token(self, token: str) -> None:
         self._call("POST", "/api/v1/admin/tokens/revoke", {"access_token": token}, expect=204)
 
@@ -284,6 +295,7 @@ def start_dev_saas(
     auto_approve: bool = True,
     device_expiry: int | None = None,
     env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
 ) -> DevSaas:
     """Launch `python -m orchestrator.devsaas.cli serve` and wait for its URL.
 
@@ -294,6 +306,7 @@ def start_dev_saas(
     `restart()` always knows which database to reopen; `close()` removes it.
     """
     saas = DevSaas(db, port, auto_approve, device_expiry, env)
+    saas.extra_args = list(extra_args or [])
     try:
         saas._start()
     except BaseException:

@@ -96,7 +96,8 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
         f", mission `{MISSION}`: 0 pushed, 0 pulled, 0 still queued.")
     assert f"Keeping in sync: mission `{MISSION}` in {repo}" in shown.stdout
 
-    token = json.loads((ready.home / "auth.json").read_text())["access_token"]
+    (session,) = json.loads((ready.home / "auth.json").read_text())["sessions"].values()  # one per host
+    token = session["access_token"]
     assert wait_for(ready.log_file.exists, 2)
     for text in (ready.log_file.read_text(), ready.state_file.read_text(), shown.stdout, first.stdout + first.stderr):
         assert token not in text

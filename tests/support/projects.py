@@ -76,7 +76,7 @@ def git_init(folder: Path) -> Path:
     return folder
 
 
-def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "http://127.0.0.1:8765",
+def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "https://spec-kitty-dev.fly.dev",
                expires_at: str = "2099-01-01T00:00:00+00:00") -> Path:
     """What ``spec-kitty auth login`` leaves behind: auth.json (0600) with the session."""
     home.mkdir(parents=True, exist_ok=True)
