@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.devsaas.testing import start_dev_saas  # stdlib only, like this script
+from devsaas.testing import start_dev_saas  # stdlib only, like this script
 
 SPEC_KITTY = str(Path(sys.executable).parent / "spec-kitty")
 MISSION = "001-demo"

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from devsaas.testing import start_dev_saas
 from orchestrator.client import SaasClient
-from orchestrator.devsaas.testing import start_dev_saas
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import SyncTarget, drain, sync_once
 from orchestrator.ulid import new_ulid

@@ -1,7 +1,7 @@
 """Quickstart Scenario 1 (customer machine) and Scenario 2 steps 1–4 (internal tester), literally.
 
 Every step runs the installed ``spec-kitty`` console script in a subprocess, in a throwaway ``$HOME``,
-under the stealth guard (``orchestrator/testing_guard/sitecustomize.py``), and asserts stdout byte for
+under the stealth guard (``spec_kitty_testing/guard/sitecustomize.py``), and asserts stdout byte for
 byte, the exit code, and what the guard recorded: no socket, no process, no write under the home folder.
 """
 

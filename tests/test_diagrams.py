@@ -1,4 +1,4 @@
-"""The committed ``diagrams/`` is the machine the CLI runs, drawn by ``python -m orchestrator.diagrams``.
+"""The committed ``diagrams/`` is the machine the CLI runs, drawn by ``python -m devsaas.diagrams``.
 
 Given the tables in ``states/machine.py`` and the wording in ``states/catalog.py``, when the generator
 runs, then it writes the same bytes as are committed; a reviewer can trust the picture.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import diagrams
+from devsaas import diagrams
 from states import catalog
 from states.diagram import effective_guards, labelled_transitions, machine_digest, mermaid
 from states.machine import OUTCOMES, PREREQUISITES, STATES, TRANSITIONS
@@ -25,7 +25,7 @@ HAVE_GRAPHVIZ = diagrams.graphviz_available()
 
 def test_committed_diagrams_are_current() -> None:
     problems, _ = diagrams.check(COMMITTED)
-    assert problems == [], "\n".join([*problems, "Run `python -m orchestrator.diagrams` and commit diagrams/."])
+    assert problems == [], "\n".join([*problems, "Run `python -m devsaas.diagrams` and commit diagrams/."])
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_generator_without_graphviz_still_writes_mermaid_and_says_how_to_install
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PATH"] = str(Path(sys.executable).parent)  # the venv's bin: no `dot`
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "orchestrator.diagrams", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "devsaas.diagrams", "--out", str(out)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "lanes.mmd", "readiness.mmd"]
@@ -120,11 +120,11 @@ def test_generator_without_graphviz_still_writes_mermaid_and_says_how_to_install
 def test_check_command_exits_1_on_a_stale_folder(tmp_path: Path) -> None:
     diagrams.generate(tmp_path)
     (tmp_path / diagrams.README_FILE).write_text("hand-edited\n")
-    done = subprocess.run([sys.executable, "-m", "orchestrator.diagrams", "--check", "--out", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "devsaas.diagrams", "--check", "--out", str(tmp_path)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 1
     assert f"{tmp_path / diagrams.README_FILE}: out of date" in done.stdout
-    assert "Run `python -m orchestrator.diagrams` and commit the result." in done.stdout
+    assert "Run `python -m devsaas.diagrams` and commit the result." in done.stdout
 
 
 @pytest.mark.parametrize("module", ["states.diagram", "states.explain", "cli.hosted.explain", "cli.main"])

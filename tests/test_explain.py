@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.devsaas.testing import DevSaas
-from orchestrator.pytest_plugin import Guarded, SpecKittyHome, StealthGuard
+from devsaas.testing import DevSaas
+from spec_kitty_testing.plugin import Guarded, SpecKittyHome, StealthGuard
 from states import catalog
 
 SPEC_KITTY = str(Path(sys.executable).parent / "spec-kitty")
@@ -155,7 +155,7 @@ def test_diagram_mermaid_highlights_the_settled_state(home: SpecKittyHome, steal
 
 
 def test_diagram_svg_or_how_to_get_it(home: SpecKittyHome, stealth_guard: StealthGuard, repo: Path) -> None:
-    from orchestrator.diagrams import graphviz_available
+    from devsaas.diagrams import graphviz_available
 
     ran = explain(stealth_guard, repo, "--diagram", "svg")
     if graphviz_available():

@@ -18,8 +18,8 @@ from support.shell import Shell, parallel
 NETWORK = ("aiohttp", "asyncio", "ssl", "_ssl", "socket", "_socket", "selectors", "http.client", "urllib.request")
 WRITERS = ("tomlkit", "fasteners", "tempfile", "sqlite3")
 HEAVY = ("transitions.extensions", "orchestrator.client", "orchestrator.queue", "orchestrator.daemon",
-         "orchestrator.devsaas", "orchestrator.sync", "orchestrator.probe", "orchestrator.login",
-         "orchestrator.tracker", "orchestrator.diagrams", "states.diagram")
+         "devsaas", "orchestrator.sync", "orchestrator.probe", "orchestrator.login",
+         "orchestrator.tracker", "devsaas.diagrams", "states.diagram")
 HOSTED = ("cli.hosted",)
 
 
@@ -52,7 +52,7 @@ CASES = {
     # failure paths of hosted commands may load their command modules, but nothing network-related
     "tracker-status-unbound-flag-on": Case(("tracker", "status"), "1", "project",
                                            forbidden=(*NETWORK, "tomlkit", "fasteners", "transitions.extensions",
-                                                      "orchestrator.client", "orchestrator.devsaas"),
+                                                      "orchestrator.client", "devsaas"),
                                            required=("cli.hosted.tracker",)),
 }
 

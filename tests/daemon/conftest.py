@@ -15,7 +15,7 @@ import pytest
 from daemon_helpers import MISSION, Operator, daemon_processes, kill_daemons
 from support.projects import git_init
 
-from orchestrator.devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas, start_dev_saas
 
 LINUX_ONLY = pytest.mark.skipif(not Path("/proc/self/environ").exists(),
                                 reason="Linux only: the suite finds daemon processes through /proc")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from daemon_helpers import MISSION, Operator, wait_for
 
+from devsaas.testing import DevSaas
 from orchestrator import __version__
-from orchestrator.devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
 
 pytestmark = pytest.mark.e2e

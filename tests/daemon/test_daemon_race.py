@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from daemon_helpers import MISSION, Operator
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 
 pytestmark = pytest.mark.e2e
 

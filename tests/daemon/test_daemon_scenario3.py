@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from daemon_helpers import MISSION, Operator, wait_for
 
+from devsaas.testing import DevSaas
 from orchestrator import __version__
-from orchestrator.devsaas.testing import DevSaas
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from devsaas_helpers import Reply, http
 
-from orchestrator.devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas, start_dev_saas
 
 
 def _assert_gone(pid: int) -> None:

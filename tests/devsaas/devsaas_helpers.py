@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

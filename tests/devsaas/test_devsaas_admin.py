@@ -10,8 +10,8 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from devsaas_helpers import Reply, make_rows
 
-from orchestrator.devsaas.app import ApiError, _require_loopback
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.app import ApiError, _require_loopback
+from devsaas.testing import DevSaas
 
 Call = Callable[..., Reply]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from devsaas_helpers import Reply, http
 
-from orchestrator.devsaas.testing import DevSaas, DevSaasHTTPError
+from devsaas.testing import DevSaas, DevSaasHTTPError
 
 CODE = "/api/v1/auth/device/code"
 TOKEN = "/api/v1/auth/device/token"

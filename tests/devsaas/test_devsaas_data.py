@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from devsaas_helpers import Reply, make_rows
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 
 Call = Callable[..., Reply]
 

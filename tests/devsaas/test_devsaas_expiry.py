@@ -16,7 +16,7 @@ import pytest
 from devsaas_helpers import http
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.devsaas import app
+from devsaas import app
 
 
 class Clock:

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from devsaas_helpers import http, make_rows
 
-from orchestrator.devsaas.cli import main
-from orchestrator.devsaas.testing import DevSaas, DevSaasError, start_dev_saas
+from devsaas.cli import main
+from devsaas.testing import DevSaas, DevSaasError, start_dev_saas
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def test_announces_the_bound_loopback_url_first(saas: DevSaas) -> None:
 def test_stops_cleanly_on_signal_and_removes_its_temp_db(sig: signal.Signals, tmp_path: Path) -> None:
     """Without --db the server owns a temp dir and removes it on a clean stop."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.devsaas.cli", "serve", "--port", "0"],
+        [sys.executable, "-m", "devsaas.cli", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -100,7 +100,7 @@ def test_admin_helpers_raise_on_unexpected_answers(saas: DevSaas) -> None:
 def test_testing_module_imports_no_network_stack() -> None:
     """The pytest plugin imports it in every run; aiohttp/asyncio/socket must stay out."""
     code = (
-        "import sys, json, orchestrator.devsaas.testing;"
+        "import sys, json, devsaas.testing;"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in"
         " {'aiohttp', 'asyncio', 'socket', 'ssl', 'urllib', 'http', 'click'})))"
     )
@@ -110,7 +110,7 @@ def test_testing_module_imports_no_network_stack() -> None:
 
 def test_cli_help_does_not_import_aiohttp() -> None:
     code = (
-        "import sys; from orchestrator.devsaas.cli import main\n"
+        "import sys; from devsaas.cli import main\n"
         "try: main(['serve', '--help'])\n"
         "except SystemExit: pass\n"
         "print('aiohttp' in sys.modules, 'asyncio' in sys.modules)"
@@ -120,7 +120,7 @@ def test_cli_help_does_not_import_aiohttp() -> None:
 
 
 def test_demo_without_its_module_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "orchestrator.devsaas.demo", None)
+    monkeypatch.setitem(sys.modules, "devsaas.demo", None)
     result = CliRunner().invoke(main, ["demo"])
     assert result.exit_code == 1
     assert result.output == "Error: the demo is not available in this build\n"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from devsaas_helpers import Reply
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 
 Call = Callable[..., Reply]
 

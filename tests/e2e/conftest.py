@@ -13,7 +13,7 @@ import pytest
 from support.projects import git_init
 from support.shell import Shell
 
-from orchestrator.devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas, start_dev_saas
 
 
 @pytest.fixture

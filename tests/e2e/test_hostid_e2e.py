@@ -21,7 +21,7 @@ from support.cli import Result
 from support.projects import write_config
 from support.shell import Shell
 
-from orchestrator.devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas, start_dev_saas
 from states import catalog
 
 MISSION = "001-demo"
@@ -408,7 +408,7 @@ def test_serve_refuses_a_remote_interface_unless_allowed_and_then_never_auto_app
     import sys
 
     def serve(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "orchestrator.devsaas.cli", "serve", *args],
+        return subprocess.run([sys.executable, "-m", "devsaas.cli", "serve", *args],
                               capture_output=True, text=True, timeout=30)
 
     remote = serve("--host", "0.0.0.0")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from support.shell import Shell
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 
 pytestmark = pytest.mark.e2e
 

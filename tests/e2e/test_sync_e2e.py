@@ -14,7 +14,7 @@ from support.cli import Result
 from support.projects import git_init
 from support.shell import Shell
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
 from states import catalog
 

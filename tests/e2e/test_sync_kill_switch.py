@@ -10,8 +10,8 @@ from pathlib import Path
 from support.cli import run_cli
 from support.shell import Shell
 
+from devsaas.testing import DevSaas
 from orchestrator.daemon.state import pid_alive
-from orchestrator.devsaas.testing import DevSaas
 
 
 def test_a_flag_off_help_ends_a_live_daemon_without_a_socket_or_a_write(operator: Shell, saas: DevSaas,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.shell import Shell
 
-from orchestrator.devsaas.testing import DevSaas
+from devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
 
 MISSION = "001-demo"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.devsaas.testing import DevSaas
-from orchestrator.pytest_plugin import ReadinessDriver, SpecKittyHome, StealthGuard
+from devsaas.testing import DevSaas
+from spec_kitty_testing.plugin import ReadinessDriver, SpecKittyHome, StealthGuard
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Given a home folder and an environment, when a command runs, then the test sees exactly what an
 operator would (stdout, stderr, exit code) plus what the process did that it must not: every socket,
 every process it started, every file it wrote under the guarded folders. The guard is the one the
-project ships (``orchestrator/testing_guard/sitecustomize.py``, also behind the pytest plugin's
+project ships (``spec_kitty_testing/guard/sitecustomize.py``, also behind the pytest plugin's
 ``stealth_guard`` fixture), so the suite tests the same file downstream suites use.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from orchestrator.testing_guard import runner
-from orchestrator.testing_guard.runner import Guarded, read_record
+from spec_kitty_testing.guard import runner
+from spec_kitty_testing.guard.runner import Guarded, read_record
 
 __all__ = ["SPEC_KITTY", "Result", "operator_env", "popen_guarded", "read_record", "run_cli", "run_guarded",
            "run_python"]

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from orchestrator.devsaas.app import STORE, make_app
-from orchestrator.devsaas.store import Store
+from devsaas.app import STORE, make_app
+from devsaas.store import Store
 
 T = TypeVar("T")
 

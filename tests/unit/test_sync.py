@@ -319,7 +319,7 @@ def test_local_modules_do_not_import_the_network_stack() -> None:
 
 # --- against the real dev SaaS --------------------------------------------------------------------------
 def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path) -> None:
-    from orchestrator.devsaas.testing import start_dev_saas
+    from devsaas.testing import start_dev_saas
 
     lines = fixture_lines(1234)
     write_lines(repo, lines)

@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from orchestrator.testing_guard.runner import Guarded, run_guarded
+from spec_kitty_testing.guard.runner import Guarded, run_guarded
 from states.catalog import HOME_ENV_VAR, SAAS_SYNC_ENV_VAR
 
 if TYPE_CHECKING:
+    from devsaas.testing import DevSaas
     from orchestrator.binding import Binding
-    from orchestrator.devsaas.testing import DevSaas
     from states.explain import Check
     from states.facts import Intent, Need, StaticFacts
     from states.machine import Verdict
@@ -133,14 +133,14 @@ def spec_kitty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SpecKitt
 def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas]:
     """A dev SaaS process on a free loopback port with its database in ``tmp_path``.
 
-    Yields ``orchestrator.devsaas.testing.DevSaas``: ``.url``, ``.approve(user_code)``,
+    Yields ``devsaas.testing.DevSaas``: ``.url``, ``.approve(user_code)``,
     ``.issue_token()``, ``.events(project, mission)``, ``.issues(project, mission)``, ``.stop()``,
     ``.kill()``, ``.restart()``. Options come from ``@pytest.mark.dev_saas(...)`` (default:
     ``auto_approve=True``). After the test the server is stopped; if its process is still alive the
     test fails, because a leaked server would hold a port and a database for the rest of the run.
     """
+    from devsaas.testing import start_dev_saas
     from orchestrator.daemon.state import pid_alive
-    from orchestrator.devsaas.testing import start_dev_saas
 
     marker = request.node.get_closest_marker(DEV_SAAS_MARKER)
     options: dict[str, Any] = {"auto_approve": True, "db": tmp_path / "dev-saas.sqlite3"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.testing_guard import DIRS_ENV, GUARD_DIR, MODULES_ENV, RECORD_ENV
+from spec_kitty_testing.guard import DIRS_ENV, GUARD_DIR, MODULES_ENV, RECORD_ENV
 
 
 @dataclass(frozen=True)

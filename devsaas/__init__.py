@@ -1,5 +1,5 @@
 """Dev SaaS: a local stand-in for the hosted spec-kitty SaaS (docs/api.md is its contract).
 
-Kept empty on purpose: `orchestrator.devsaas.testing` is imported by the pytest plugin in every
+Kept empty on purpose: `devsaas.testing` is imported by the pytest plugin in every
 test run, so this package must not pull in aiohttp or asyncio as a side effect.
 """

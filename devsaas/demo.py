@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.devsaas.testing import start_dev_saas
+from devsaas.testing import start_dev_saas
 from states import catalog
 
 FLY = "https://spec-kitty-dev.fly.dev"

@@ -8,7 +8,7 @@ records rather than blocks, so the guarded program behaves (and prints) exactly 
 the test then asserts on the record. It is also the project's own test guard (``tests/support/cli.py``
 runs every CLI test under it), so what downstream suites get is what this suite exercises.
 
-The ``stealth_guard`` fixture of ``orchestrator.pytest_plugin`` wires this up; use these names to
+The ``stealth_guard`` fixture of ``spec_kitty_testing.plugin`` wires this up; use these names to
 drive it by hand.
 """
 

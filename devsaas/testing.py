@@ -122,7 +122,7 @@ class DevSaas:
         return self._stderr_tail(limit=1_000_000)
 
     def _start(self) -> None:
-        args = [sys.executable, "-m", "orchestrator.devsaas.cli", "serve", "--port", str(self.port)]
+        args = [sys.executable, "-m", "devsaas.cli", "serve", "--port", str(self.port)]
         args += ["--db", str(self.db)]
         if self._auto_approve:
             args.append("--auto-approve")
@@ -297,7 +297,7 @@ def start_dev_saas(
     env: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
 ) -> DevSaas:
-    """Launch `python -m orchestrator.devsaas.cli serve` and wait for its URL.
+    """Launch `python -m devsaas.cli serve` and wait for its URL.
 
     `env` is laid over `os.environ` for the server process. Raises `DevSaasError`, carrying the
     server's stderr, if no URL is announced within 10 s.

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from orchestrator.devsaas.store import Binding, IssuedToken, NotBound, Store, iso
+from devsaas.store import Binding, IssuedToken, NotBound, Store, iso
 
 log = logging.getLogger("spec_kitty.devsaas")
 

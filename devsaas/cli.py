@@ -58,8 +58,8 @@ def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expi
     if allow_remote and auto_approve:
         raise click.UsageError("--auto-approve cannot be combined with --allow-remote (anyone could log in).")
 
-    from orchestrator.devsaas.app import serve as serve_app
-    from orchestrator.devsaas.store import Store
+    from devsaas.app import serve as serve_app
+    from devsaas.store import Store
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="dev-saas: %(message)s")
     scratch = None
@@ -103,9 +103,9 @@ def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expi
 def demo() -> None:
     """Walk through login, binding, upload and tracker sync against a dev SaaS."""
     try:
-        from orchestrator.devsaas.demo import run_demo
+        from devsaas.demo import run_demo
     except ModuleNotFoundError as exc:
-        if exc.name != "orchestrator.devsaas.demo":
+        if exc.name != "devsaas.demo":
             raise
         raise click.ClickException("the demo is not available in this build") from None
     result = run_demo()
