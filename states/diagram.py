@@ -6,7 +6,7 @@ cannot drift from the behaviour. ``transitions.extensions`` (which loads asyncio
 code) is imported inside the functions below, never at module import.
 
 Pure like the rest of ``states/``: it returns mermaid text or an in-memory graphviz ``Digraph``;
-running ``dot`` to get SVG is I/O and lives in ``devsaas.diagrams``.
+running ``dot`` to get SVG is I/O and lives in ``orchestrator.svg``.
 """
 
 from __future__ import annotations

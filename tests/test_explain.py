@@ -155,7 +155,7 @@ def test_diagram_mermaid_highlights_the_settled_state(home: SpecKittyHome, steal
 
 
 def test_diagram_svg_or_how_to_get_it(home: SpecKittyHome, stealth_guard: StealthGuard, repo: Path) -> None:
-    from devsaas.diagrams import graphviz_available
+    from orchestrator.svg import graphviz_available
 
     ran = explain(stealth_guard, repo, "--diagram", "svg")
     if graphviz_available():

@@ -19,7 +19,7 @@ NETWORK = ("aiohttp", "asyncio", "ssl", "_ssl", "socket", "_socket", "selectors"
 WRITERS = ("tomlkit", "fasteners", "tempfile", "sqlite3")
 HEAVY = ("transitions.extensions", "orchestrator.client", "orchestrator.queue", "orchestrator.daemon",
          "devsaas", "orchestrator.sync", "orchestrator.probe", "orchestrator.login",
-         "orchestrator.tracker", "devsaas.diagrams", "states.diagram")
+         "orchestrator.tracker", "orchestrator.svg", "states.diagram")
 HOSTED = ("cli.hosted",)
 
 

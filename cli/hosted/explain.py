@@ -157,7 +157,7 @@ def explain(mission: str | None, as_json: bool, probe: bool, diagram: str | None
         click.echo(mermaid(verdict.state), nl=False)
         return
     if diagram == "svg":
-        from devsaas.diagrams import render_svg
+        from orchestrator.svg import render_svg
 
         click.echo(render_svg(verdict.state), nl=False)
         return
