@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from devsaas_helpers import Reply, make_rows
 
-from devsaas.app import ApiError, _require_loopback
+from devsaas.api import ApiError, require_loopback
 from devsaas.testing import DevSaas
 
 Call = Callable[..., Reply]
@@ -50,7 +50,7 @@ def test_admin_answers_only_loopback_peers(peer: str, allowed: bool) -> None:
     transport.get_extra_info.side_effect = lambda key, default=None: (peer, 1234) if key == "peername" else default
     request = make_mocked_request("GET", "/api/v1/admin/stats", transport=transport)
     if allowed:
-        _require_loopback(request)
+        require_loopback(request)
     else:
         with pytest.raises(ApiError, match="forbidden"):
-            _require_loopback(request)
+            require_loopback(request)

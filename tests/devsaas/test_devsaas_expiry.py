@@ -7,7 +7,6 @@ approving both answer ``expired_token``; no test waits for real seconds to pass.
 from __future__ import annotations
 
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,6 @@ from typing import Any
 import pytest
 from devsaas_helpers import http
 from support.loopback_saas import LoopbackSaas
-
-from devsaas import app
 
 
 class Clock:
@@ -28,15 +25,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    made = Clock()
-    monkeypatch.setattr(app, "time", types.SimpleNamespace(**{**vars(time), "time": made}))
-    return made
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
 def saas(tmp_path: Path, clock: Clock) -> Iterator[LoopbackSaas]:
-    yield from LoopbackSaas(tmp_path / "saas.sqlite3", device_expiry=2).serve()
+    yield from LoopbackSaas(tmp_path / "saas.sqlite3", device_expiry=2, clock=clock).serve()
 
 
 def new_code(saas: LoopbackSaas) -> dict[str, Any]:

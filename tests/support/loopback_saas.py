@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from devsaas.app import STORE, make_app
+from devsaas.api import STORE
+from devsaas.app import make_app
 from devsaas.store import Store
 
 T = TypeVar("T")
@@ -44,8 +45,9 @@ class Faults:
 class LoopbackSaas:
     """A running dev SaaS app: ``url``, its ``faults``, and what it received."""
 
-    def __init__(self, db: Path, *, device_expiry: int = 600) -> None:
+    def __init__(self, db: Path, *, device_expiry: int = 600, clock: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.clock = clock  # the server's time; a test passes its own to move it by hand
         self.device_expiry = device_expiry
         self.faults = Faults()
         self.uploads: list[str] = []  # upload bodies the server accepted, as received
@@ -132,7 +134,8 @@ class LoopbackSaas:
         """Start on 127.0.0.1 (one stable URL: the queue keys missions by host), stop when done."""
         async def start() -> web.AppRunner:
             self._released = asyncio.Event()
-            self._app = make_app(Store(self.db), auto_approve=False, device_expiry=self.device_expiry)
+            self._app = make_app(Store(self.db), auto_approve=False, device_expiry=self.device_expiry,
+                                 clock=self.clock)
             self._app.middlewares.insert(0, self._faults)
             runner = web.AppRunner(self._app, access_log=None)
             await runner.setup()

@@ -1,0 +1,161 @@
+"""What every dev SaaS handler shares: the app's keys, the contract's error, and request checks.
+
+docs/api.md is the contract. A handler raises ``ApiError`` anywhere; the middleware in ``app.py``
+renders it as ``{"error", "detail"}``. The clock is an app key so tests move time without sleeping.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from aiohttp import web
+
+from devsaas.store import Store
+
+SERVICE = "spec-kitty-dev-saas"
+LANES = frozenset(
+    {"planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled"}
+)
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_EVENTS_PER_REQUEST = 5000
+# 5000 rows of a few KiB each, after gzip decoding (aiohttp counts decoded bytes, so this also caps
+# a gzip bomb). Rows with big `evidence` blobs are the reason this is not 5000 * 600 bytes.
+CLIENT_MAX_SIZE = 64 * 1024 * 1024
+TOKEN_TTL = 30 * 24 * 3600
+POLL_INTERVAL = 1
+DEFAULT_LOGIN = "dev"
+
+Access = Literal["public", "user", "admin"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    auto_approve: bool
+    device_expiry: int
+    token_ttl: int = TOKEN_TTL
+    allow_remote: bool = False  # bound beyond loopback: the device page cannot approve, only the admin API
+
+
+STORE = web.AppKey("store", Store)
+CONFIG = web.AppKey("config", Config)
+REQUESTS = web.AppKey("requests", Counter)
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+
+
+class ApiError(Exception):
+    """Raised anywhere under a handler; the middleware renders it as the contract's error body."""
+
+    def __init__(self, status: int, code: str, detail: str | None = None) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.detail = detail or code.replace("_", " ")
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": self.code, "detail": self.detail}, status=self.status)
+
+
+def now(request: web.Request) -> float:
+    """The server's time (epoch seconds), from the app's clock."""
+    return request.app[CLOCK]()
+
+
+def valid_name(value: str, what: str) -> str:
+    if not NAME_RE.fullmatch(value):
+        raise ApiError(400, "invalid_name", f"{what} {value!r} must match {NAME_RE.pattern}")
+    return value
+
+
+def valid_lane(value: object) -> str:
+    if not isinstance(value, str) or value not in LANES:
+        raise ApiError(400, "invalid_lane", f"lane {value!r} is not one of {', '.join(sorted(LANES))}")
+    return value
+
+
+def scope(request: web.Request) -> tuple[str, str]:
+    """The (project, mission) a mission route names, both checked against the name rule."""
+    return valid_name(request.match_info["project"], "project"), valid_name(request.match_info["mission"], "mission")
+
+
+async def body_text(request: web.Request) -> str:
+    """The body as text; aiohttp has already undone Content-Encoding: gzip and enforced client_max_size."""
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # e.g. a body labelled gzip that is not gzip
+        raise ApiError(400, "invalid_request", "body could not be read: " + " ".join(str(exc).split())) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_request", f"body is not UTF-8: {exc}") from None
+
+
+async def json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    text = await body_text(request)
+    if optional and not text.strip():
+        return {}
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", "body must be a JSON object")
+    return body
+
+
+def body_field(body: dict[str, Any], key: str, kind: type | tuple[type, ...], *, default: Any = ...) -> Any:
+    if key not in body or body[key] is None:
+        if default is ...:
+            raise ApiError(400, "invalid_request", f"{key!r} is required")
+        return default
+    value = body[key]
+    # bool is an int to isinstance; no field in this API wants a bool where a number goes.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise ApiError(400, "invalid_request", f"{key!r} has the wrong type")
+    return value
+
+
+def _bearer(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "missing bearer token")
+    return token.strip()
+
+
+def authenticate(request: web.Request) -> tuple[str, str, float]:
+    """(login, email, expires_at) of the caller, or 401. The detail never echoes the token."""
+    principal = request.app[STORE].principal(_bearer(request))
+    if principal is None:
+        raise ApiError(401, "unauthorized", "unknown token")
+    if principal.revoked:
+        raise ApiError(401, "unauthorized", "token revoked")
+    if now(request) >= principal.expires_at:
+        raise ApiError(401, "unauthorized", "token expired")
+    return principal.login, principal.email, principal.expires_at
+
+
+def authorize(request: web.Request, project: str, *, claim: bool = False) -> None:
+    """403 unless the caller owns or was granted ``project``; ``claim``: the first binder becomes owner."""
+    login, _, _ = authenticate(request)
+    if not request.app[STORE].project_access(project, login, now(request), claim=claim):
+        raise ApiError(403, "forbidden", f"project {project!r} belongs to another login")
+
+
+def require_loopback(request: web.Request) -> None:
+    """Admin endpoints have no auth, so they answer only to this machine even when bound wider."""
+    try:
+        addr = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        addr = None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr is None or not addr.is_loopback:
+        raise ApiError(403, "forbidden", "admin endpoints answer only to loopback clients")
+
