@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,12 +16,10 @@ from typing import Any, Literal
 from aiohttp import web
 
 from devsaas.store import Store
+from states.contract import LANES
+from states.contract import NAME as NAME_RE
 
 SERVICE = "spec-kitty-dev-saas"
-LANES = frozenset(
-    {"planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled"}
-)
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MAX_EVENTS_PER_REQUEST = 5000
 # 5000 rows of a few KiB each, after gzip decoding (aiohttp counts decoded bytes, so this also caps
 # a gzip bomb). Rows with big `evidence` blobs are the reason this is not 5000 * 600 bytes.

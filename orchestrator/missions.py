@@ -26,13 +26,11 @@ from orchestrator.errors import MissionChoiceError, MissionError
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
+from states.contract import NAME as SLUG
+from states.contract import WP_ID
 from states.lanes import ALIASES, GENESIS, LANES, allowed, canonical, reachable
 
 NON_TRANSITION_KEYS = ("kind", "event_type", "type")
-# Work packages are `WP` and 1-4 ASCII digits (spec-kitty numbers them WP01, WP02, ...); `\d` would also
-# take other scripts' digits, and an unbounded number would let a typo invent WP0000000001.
-WP_ID = re.compile(r"WP[0-9]{1,4}")
-SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 NUMBERED = re.compile(r"([0-9]+)-(.+)")
 ID_PREFIX = 8  # characters of a mission_id that name the mission (spec-kitty's `mid8`)
 META_FILE = "meta.json"

@@ -27,7 +27,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import sqlite3
 import stat
 import time
@@ -37,6 +36,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
 from orchestrator.errors import SpecKittyError
+from states.contract import WP_ID as WP_ID_ASCII  # ASCII digits, bounded: what the SaaS accepts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +45,6 @@ BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction 
 SCAN_CHUNK = 4 * 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory on huge logs
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
-WP_MAX_DIGITS = 4  # the same bound as orchestrator.missions.WP_ID
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -146,9 +145,6 @@ def _event_id(row: object) -> str | None:
         if isinstance(event_id, str) and event_id:
             return event_id
     return None
-
-
-WP_ID_ASCII = re.compile(rf"WP[0-9]{{1,{WP_MAX_DIGITS}}}")  # ASCII digits, bounded: what the SaaS accepts
 
 
 class Parked(NamedTuple):

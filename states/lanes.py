@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from states.contract import LANES
+
 if TYPE_CHECKING:
     from transitions import Machine
 
 TITLE = "Work-package lanes"
 GENESIS = "genesis"
-LANES: tuple[str, ...] = (
-    "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
-)
 TERMINAL: tuple[str, ...] = ("canceled", "done")
 ALIASES: dict[str, str] = {"doing": "in_progress"}
 

@@ -1,0 +1,23 @@
+"""The names both ends of the wire agree on: project keys and mission slugs, work-package ids, lanes.
+
+The runtime (``orchestrator.missions``, ``orchestrator.queue``, ``states.lanes``) and the dev SaaS
+(``devsaas.api``) import these instead of writing their own, so what the CLI sends is what the server
+accepts; ``tests/test_contract.py`` checks both ends use them. Pure data, like the rest of ``states/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A project key or a mission slug (docs/api.md): a letter or digit, then up to 127 of letters, digits, `._-`.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+# A work-package id: `WP` and 1 to 4 ASCII digits (spec-kitty numbers them WP01, WP02, ...); `\d` would
+# also take other scripts' digits, and an unbounded number would let a typo invent WP0000000001.
+WP_ID_DIGITS = 4
+WP_ID = re.compile(rf"WP[0-9]{{1,{WP_ID_DIGITS}}}")
+
+# spec-kitty 3.2.7's nine lanes, in its order (tests/fixtures/lane-transitions.json).
+LANES: tuple[str, ...] = (
+    "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
+)
