@@ -30,8 +30,9 @@ import logging
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -53,6 +54,8 @@ RETRY_AFTER_CAP = 30.0  # a server asking for longer gets this; the daemon retri
 GZIP_LEVEL = 3  # ~2.5x faster than the default 6 on 2 MB batches, output ~14% bigger: the better trade
 API = "/api/v1"
 CLIENT_ID = "spec-kitty-cli"
+
+T = TypeVar("T")
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -532,3 +535,19 @@ class SaasClient:
                 failure = error.failure
                 error.failure = failure._replace(message=failure.message.replace(secret, "[token]"))
         return error
+
+
+def run_with_client(base_url: str, token: str | Credentials | None, fn: Callable[[SaasClient], Awaitable[T]],
+                    **options: Any) -> T:
+    """Run ``fn(client)`` to completion in its own event loop, with a client opened and closed around it.
+
+    The one way synchronous code (a command, the daemon's worker thread) talks to the host: ``token``
+    goes to ``SaasClient`` unchanged, so a session still reaches only its own origin; ``options`` are
+    the client's (``retries``, ``timeout``, ...).
+    """
+
+    async def run() -> T:
+        async with SaasClient(base_url, token, **options) as client:
+            return await fn(client)
+
+    return asyncio.run(run())

@@ -74,20 +74,17 @@ def _store(host: str, token: str, profile: dict[str, object], refresh_token: str
 
 def login_with_token(host: str, token: str) -> Session:
     """Check a piped-in token against the host (whoami), then store it."""
-    import asyncio  # network code is imported where it is used
-
-    from orchestrator.client import SaasClient
+    from orchestrator.client import SaasClient, run_with_client  # network code is imported where it is used
 
     token = token.strip()
     if not token or any(c.isspace() for c in token):
         raise SpecKittyError(catalog.TOKEN_STDIN_INVALID)
 
-    async def check() -> dict[str, object]:
-        async with SaasClient(host, token, retries=1) as client:
-            return await client.whoami()
+    async def check(client: SaasClient) -> dict[str, object]:
+        return await client.whoami()
 
     with _login_errors(host):
-        return _store(host, token, asyncio.run(check()))
+        return _store(host, token, run_with_client(host, token, check, retries=1))
 
 
 def login_with_device(host: str, prompt: Callable[[str, str], None],
@@ -101,36 +98,36 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
         DevicePending,
         DeviceSlowDown,
         SaasClient,
+        run_with_client,
     )
 
-    async def flow() -> tuple[str, dict[str, object], str | None]:
-        async with SaasClient(host, None, retries=1) as client:
-            grant = await client.device_code()
-            prompt(str(grant.get("verification_uri_complete") or grant["verification_uri"]),
-                   str(grant["user_code"]))
-            interval = clamp(grant.get("interval"), MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL)
-            deadline = clock() + clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN,
-                                       DEFAULT_EXPIRES_IN)
-            while clock() < deadline:
-                await asyncio.sleep(interval)
-                try:
-                    issued = await client.device_token(str(grant["device_code"]))
-                except DevicePending:
-                    continue
-                except DeviceSlowDown:
-                    interval = min(MAX_INTERVAL, interval + 5)
-                    continue
-                except DeviceCodeExpired:
-                    break
-                except DeviceAccessDenied:
-                    raise LoginFailed(catalog.LOGIN_DENIED) from None
-                refresh = issued.get("refresh_token")
-                return str(issued["access_token"]), dict(issued.get("user") or {}, **{
-                    "expires_at": issued.get("expires_at")}), refresh if isinstance(refresh, str) else None
-            raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
+    async def flow(client: SaasClient) -> tuple[str, dict[str, object], str | None]:
+        grant = await client.device_code()
+        prompt(str(grant.get("verification_uri_complete") or grant["verification_uri"]),
+               str(grant["user_code"]))
+        interval = clamp(grant.get("interval"), MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL)
+        deadline = clock() + clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN,
+                                   DEFAULT_EXPIRES_IN)
+        while clock() < deadline:
+            await asyncio.sleep(interval)
+            try:
+                issued = await client.device_token(str(grant["device_code"]))
+            except DevicePending:
+                continue
+            except DeviceSlowDown:
+                interval = min(MAX_INTERVAL, interval + 5)
+                continue
+            except DeviceCodeExpired:
+                break
+            except DeviceAccessDenied:
+                raise LoginFailed(catalog.LOGIN_DENIED) from None
+            refresh = issued.get("refresh_token")
+            return str(issued["access_token"]), dict(issued.get("user") or {}, **{
+                "expires_at": issued.get("expires_at")}), refresh if isinstance(refresh, str) else None
+        raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
 
     with _login_errors(host):
-        token, profile, refresh = asyncio.run(flow())
+        token, profile, refresh = run_with_client(host, None, flow, retries=1)
     return _store(host, token, profile, refresh)
 
 
@@ -140,21 +137,18 @@ def revoke(session: Session) -> bool:
     Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
     refusal leaves nothing we could do but delete the local copy anyway.
     """
-    import asyncio
-
-    from orchestrator.client import HostUnreachable, SaasClient, SaasError, ServerFailed
+    from orchestrator.client import HostUnreachable, SaasClient, SaasError, ServerFailed, run_with_client
 
     if not session.server_url:  # a session from the old file that never named its host
         return False
 
-    async def call() -> None:
-        async with SaasClient(session.server_url, None, retries=1, timeout=10) as client:
-            if session.refresh_token:
-                await client.revoke(session.refresh_token, "refresh_token")
-            await client.revoke(session.access_token, "access_token")
+    async def call(client: SaasClient) -> None:
+        if session.refresh_token:
+            await client.revoke(session.refresh_token, "refresh_token")
+        await client.revoke(session.access_token, "access_token")
 
     try:
-        asyncio.run(call())
+        run_with_client(session.server_url, None, call, retries=1, timeout=10)
     except (HostUnreachable, ServerFailed):
         return False
     except SaasError:

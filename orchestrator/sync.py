@@ -120,16 +120,11 @@ def run_sync(
     progress: Progress | None = None,
 ) -> SyncResult:
     """A whole foreground sync in its own event loop (the daemon calls it from a worker thread)."""
-    import asyncio
-
-    from orchestrator.client import SaasClient
-
-    async def run() -> SyncResult:
-        async with SaasClient(target.server_url, target.token) as client:
-            return await sync_once(client, queue, target, batch_size=batch_size, progress=progress)
+    from orchestrator.client import run_with_client
 
     with EventQueue(queue_path or paths.queue_file()) as queue:
-        return asyncio.run(run())
+        return run_with_client(target.server_url, target.token, lambda client: sync_once(
+            client, queue, target, batch_size=batch_size, progress=progress))
 
 
 async def drain(client: SaasClient, queue: EventQueue, target: SyncTarget, *, batch_size: int = BATCH_SIZE,

@@ -37,9 +37,7 @@ def _session_token(facts: LiveFacts) -> Credentials:
 
 def bind(facts: LiveFacts, project: str | None) -> Binding:
     """Create (idempotently) the binding on the SaaS, then record it in the repo."""
-    import asyncio  # network code is imported where it is used: failure paths never pay for it
-
-    from orchestrator.client import SaasClient
+    from orchestrator.client import run_with_client  # network code is imported where it is used
 
     project = project or default_project(facts)
     slug = facts.mission_slug
@@ -48,12 +46,8 @@ def bind(facts: LiveFacts, project: str | None) -> Binding:
             raise SpecKittyError(wording.format(value=value))
     host = facts.host_url or ""
 
-    async def create() -> dict[str, object]:
-        async with SaasClient(host, _session_token(facts)) as client:
-            return await client.put_binding(project, slug, {"repo_name": facts.repo_root.name,
-                                                            "mission_slug": slug})
-
-    remote = asyncio.run(create())
+    remote = run_with_client(host, _session_token(facts), lambda client: client.put_binding(
+        project, slug, {"repo_name": facts.repo_root.name, "mission_slug": slug}))
     binding = Binding(
         project=project,
         mission=slug,
@@ -67,18 +61,13 @@ def bind(facts: LiveFacts, project: str | None) -> Binding:
 
 def unbind(facts: LiveFacts) -> Binding:
     """Delete the binding on the SaaS (idempotent there), then forget it locally."""
-    import asyncio
-
-    from orchestrator.client import SaasClient
+    from orchestrator.client import run_with_client
 
     binding = facts.binding
     assert binding is not None, "the gate guarantees a binding"
-
-    async def delete() -> None:  # on the binding's own host (the effective host: read_binding matched it)
-        async with SaasClient(binding.server_url or facts.host_url or "", _session_token(facts)) as client:
-            await client.delete_binding(binding.project, binding.mission)
-
-    asyncio.run(delete())
+    # on the binding's own host (the effective host: read_binding matched it)
+    run_with_client(binding.server_url or facts.host_url or "", _session_token(facts),
+                    lambda client: client.delete_binding(binding.project, binding.mission))
     remove_binding(facts.repo_root, binding)
     return binding
 

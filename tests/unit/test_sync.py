@@ -4,7 +4,6 @@ every row arrives verbatim exactly once, lanes go both ways, and a failure at an
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator import sync as sync_module
-from orchestrator.client import HostUnreachable, NotBoundRemote, SaasClient, ServerFailed
+from orchestrator.client import HostUnreachable, NotBoundRemote, ServerFailed, run_with_client
 from orchestrator.missions import append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncError, SyncResult, SyncTarget, run_sync, sync_once
@@ -73,11 +72,9 @@ def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True) -> S
 def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder: bool = True,
               retries: int = 0, timeout: float = 30.0, **options: Any) -> SyncResult:
     """One ``sync_once``; by default with a client that does not retry (failures show at once)."""
-    async def main() -> SyncResult:
-        async with SaasClient(saas.url, saas.token, retries=retries, timeout=timeout) as client:
-            return await sync_once(client, queue, target_for(saas, repo, with_folder=with_folder), **options)
-
-    return asyncio.run(main())
+    target = target_for(saas, repo, with_folder=with_folder)
+    return run_with_client(saas.url, saas.token, lambda client: sync_once(client, queue, target, **options),
+                           retries=retries, timeout=timeout)
 
 
 def key_of(saas: LoopbackSaas) -> str:
@@ -327,12 +324,7 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path) -> None:
     queue_path = tmp_path / "q.sqlite3"
     with start_dev_saas(db=tmp_path / "saas.sqlite3") as saas:
         token = saas.issue_token("dev")
-
-        async def bind() -> None:
-            async with SaasClient(saas.url, token) as client:
-                await client.put_binding(PROJECT, MISSION, {"repo_name": "repo"})
-
-        asyncio.run(bind())
+        run_with_client(saas.url, token, lambda client: client.put_binding(PROJECT, MISSION, {"repo_name": "repo"}))
         target = SyncTarget(saas.url, token, PROJECT, MISSION, repo, log_of(repo).parent)
         first = run_sync(target, queue_path=queue_path)
         assert (first.pushed, first.pulled, first.queued) == (1235, 0, 0)
