@@ -348,3 +348,25 @@ HOME_NOT_OWNED = (
 )
 HOME_TOO_OPEN = "{path} is writable by group or others (mode {mode}); run `chmod 700 {path}`."
 BINDING_HOST_SOURCE = '{path} [[tracker.binding]] mission "{mission}"'
+
+# --- the machine's contract, as diagrams/README.md words it (issue 12: every decision through the machine)
+PATHS_INTRO = (
+    "`settle` (`states/machine.py`) is the machine's contract with a command: `advance` along the "
+    "prerequisites until the chain reaches the command's need (or a fact is missing: the command stops "
+    "there), then fire the triggers its intent names (`INTENT_TRIGGERS`), then proceed unless the machine "
+    "rests in a stop state. The daemon asks too: `daemon` with need `Unauthed` every tick (may a background "
+    "daemon live here?) and with need `Ready` before each sync."
+)
+DAEMON_COMPOSITE_NOTE = (
+    "One state of the picture, three of the machine ({children}): `dispatch` picks the child from "
+    "`SPEC_KITTY_SYNC_DISABLE` and `[sync].background_daemon`, first match wins."
+)
+RUN_OUTCOMES_INTRO = (
+    "Not states of the machine: endings a command the machine let through can still meet while it talks "
+    "to the host (from {sources}); the client raises them with this wording."
+)
+DAEMON_RETIRE_REASONS: dict[str, str] = {  # the daemon log's "retiring: <reason>", keyed by the machine's state
+    "Disabled": "hosted sync is not enabled",
+    "Daemon_manual": "the policy is now manual",
+    "Daemon_off": f"{SYNC_DISABLE_ENV_VAR} is set",
+}

@@ -90,4 +90,6 @@ def mermaid() -> str:
                                  auto_transitions=False, graph_engine="mermaid", title=f"title: {TITLE}")
     graph = graph_machine.graph_cls(graph_machine)
     source: str = graph.get_graph(title=graph_machine.title).source
-    return "\n".join(line.rstrip() for line in source.splitlines()) + "\n"
+    from states.diagram import drop_unused_classdefs
+
+    return drop_unused_classdefs("\n".join(line.rstrip() for line in source.splitlines()))
