@@ -33,7 +33,7 @@ class Failure(NamedTuple):
         sep = "\n\n" if self.gap else "\n"
         return f"{self.message}{sep}{self.next_action}"
 
-    def filled(self, **fields: str) -> Failure:
+    def filled(self, **fields: object) -> Failure:
         """This entry with its message's ``{placeholders}`` filled in (next action and exit code kept)."""
         return self._replace(message=self.message.format(**fields))
 

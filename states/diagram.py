@@ -15,7 +15,7 @@ running ``dot`` to get SVG is I/O and lives in ``orchestrator.diagrams``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from states.machine import (
     DAEMON_AUTO,
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
     from transitions.extensions import GraphMachine
 
 TITLE = "Hosted sync readiness"
-MERMAID = "mermaid"
-GRAPHVIZ = "graphviz"
+Engine = Literal["mermaid", "graphviz"]
+MERMAID: Engine = "mermaid"
+GRAPHVIZ: Engine = "graphviz"
 
 
 def _listify(value: Any) -> list[str]:
@@ -148,7 +149,7 @@ def drop_unused_classdefs(text: str) -> str:
                      if not (line.strip().startswith("classDef ") and line.split()[1] not in used)) + "\n"
 
 
-def graph_machine(engine: str = MERMAID) -> GraphMachine:
+def graph_machine(engine: Engine = MERMAID) -> GraphMachine:
     """A (hierarchical) GraphMachine over the same states and transitions the CLI's core machine runs."""
     from transitions.extensions import HierarchicalGraphMachine
 
@@ -165,7 +166,7 @@ def graph_machine(engine: str = MERMAID) -> GraphMachine:
     )
 
 
-def _graph(engine: str, highlight: str | None) -> Any:
+def _graph(engine: Engine, highlight: str | None) -> Any:
     if highlight is not None and highlight not in STATES:
         raise ValueError(f"unknown state {highlight!r}")
     machine = graph_machine(engine)

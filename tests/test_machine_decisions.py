@@ -101,6 +101,7 @@ def test_given_a_policy_that_forbids_the_daemon_when_it_would_sync_a_target_then
     assert int(refused.value.exit_code) == 0
 
 
+@pytest.mark.e2e
 def test_given_sync_disable_when_a_daemon_process_starts_then_it_retires_by_itself(home: Path) -> None:
     """Through the real daemon process: it takes its lock, asks the machine, and leaves no files."""
     env = {**os.environ, **FLAG_ON, catalog.SYNC_DISABLE_ENV_VAR: "1", catalog.HOME_ENV_VAR: str(home)}
