@@ -165,7 +165,10 @@ STATE_NOTES: dict[str, str] = {
     "Unbound": "The current mission has no tracker binding in the repository's `.kittify/config.toml`.",
     "Ready": "Every local prerequisite holds; a command that talks to the host may now probe it.",
     "Unreachable": "The host did not answer a bounded probe (2 seconds, one attempt).",
-    "Daemon_auto": "Work for the background daemon is handed to it (policy `auto`, host reachable).",
+    "Daemon_auto": (
+        "Policy `auto`: work for the background daemon is handed to it (a command's job once the host "
+        "answers a probe; the daemon's own syncs meet the host themselves)."
+    ),
     "Daemon_manual": "Policy `manual`: no daemon is started and the host is not probed.",
     "Daemon_off": f"`{SYNC_DISABLE_ENV_VAR}` forbids a background daemon; one-shot syncs still work.",
 }

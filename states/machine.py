@@ -2,7 +2,9 @@
 
 Only the core machine is imported here: ``transitions.extensions`` (graphs, nesting) drags in asyncio
 and the diagram code at every start. The diagram generator feeds the very same tables to a
-GraphMachine, so the picture cannot drift from the behaviour.
+HierarchicalGraphMachine (``states.diagram``: composites for what is flat here), so the picture cannot
+drift from the behaviour. ``settle`` is the contract every caller goes through, the CLI's gate and the
+daemon alike; its steps read only the tables below.
 
 Library facts the design relies on: ``on_enter_<state>`` does not fire for the initial state (we use
 no enter callbacks; settling is explicit), and a model attribute that shares a trigger's name silently
