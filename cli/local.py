@@ -13,11 +13,8 @@ from orchestrator import missions
 from orchestrator.errors import MissionChoiceError, SpecKittyError, UsageProblem
 from orchestrator.paths import SPECS_DIR, daemon_state_file
 from states import catalog
-from states.facts import Need
 from states.lanes import LANES
-from states.machine import DISABLED, READY
-
-QUEUE_NEED = Need(hosted=True, state=READY)  # wp move queues its event for upload only when Ready
+from states.machine import DISABLED, READY_HERE
 
 
 @click.command()
@@ -94,7 +91,7 @@ def render_summary(snapshot: dict[str, Any]) -> str:
 def hosted_lines(slug: str | None) -> list[str]:
     """The machine's view of hosted sync (flag on only), never failing the local board above it."""
     try:
-        state = app().ask(Need(hosted=True, state=READY), slug).state
+        state = app().ask(READY_HERE, slug).state
     except SpecKittyError as error:  # e.g. a corrupt config.toml: say so, keep status a success
         return [catalog.STATUS_UNAVAILABLE.format(error=error)]
     if state == DISABLED:
@@ -158,7 +155,7 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     assert row is not None  # only a `skip_if` caller gets None
     click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
-    if app().ask(QUEUE_NEED, mission).proceed:  # only a bound, logged-in, opted-in machine queues
+    if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.outbox import enqueue_local_event
 
         warning = enqueue_local_event(facts, row)  # best effort (issue 10): the row is in the log

@@ -109,8 +109,37 @@ def readme(mermaid_text: str) -> str:
     ]
     for state in STATES:
         lines.extend(_state_section(state))
+    lines.extend(_paths_section())
     lines.extend(_lanes_section())
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _paths_section() -> list[str]:
+    """How ``settle`` walks the tables for each intent, the composites' children, and what a running
+    command can still meet (``RUN_OUTCOMES``): every path a command can take, in words."""
+    from states.diagram import COMPOSITES, child_name
+    from states.machine import INTENT_TRIGGERS, RUN_OUTCOMES, RUN_SOURCES, STOP_STATES, UNAUTHED_VARIANTS
+
+    out = ["## Every path a command takes", "", catalog.PATHS_INTRO, "",
+           "| intent | once the need is reached, fires | may stop in |", "|---|---|---|"]
+    for intent, triggers in INTENT_TRIGGERS.items():
+        stops = sorted({row["dest"] for row in TRANSITIONS if row["trigger"] in triggers} & STOP_STATES)
+        out.append(f"| `{intent.value}` | {', then '.join(f'`{t}`' for t in triggers) or 'nothing'} | "
+                   f"{', '.join(f'`{s}`' for s in stops) or '–'} |")
+    out += ["", "### Unauthed: why", ""]
+    for variant, failure in UNAUTHED_VARIANTS.items():
+        out.append(f"- `{child_name(variant)}`: {code(_placeholders(failure.message))} "
+                   f"{code(_placeholders(failure.next_action.replace('{url}', '<url>')))}")
+    out += ["", "### Daemon", "", catalog.DAEMON_COMPOSITE_NOTE.format(
+        children=", ".join(f"`{c}`" for c in COMPOSITES["Daemon"])), ""]
+    out += ["## While a command runs", "", catalog.RUN_OUTCOMES_INTRO.format(
+        sources=", ".join(f"`{s}`" for s in RUN_SOURCES)), ""]
+    for outcome in RUN_OUTCOMES:
+        out += [f"### {outcome.name}", "", f"- **When:** {outcome.event}."]
+        out += [f"- **Message:** {code(_placeholders(f.message.replace('{seconds:g}', '<seconds>')))} "
+                f"{code(f.next_action)} (exit {int(f.exit_code)})" for f in outcome.failures]
+        out.append("")
+    return out
 
 
 def _lanes_section() -> list[str]:

@@ -64,7 +64,7 @@ class SaasError(SpecKittyError):
     ``detail`` the server's own explanation (scrubbed of secrets, one line)."""
 
     status: int | None = None
-    code: str | None = None
+    code: str = SpecKittyError.code  # the contract's error code when the host sent one
     detail: str = ""
 
 
@@ -526,7 +526,9 @@ class SaasClient:
 
     def _fail(self, error: SaasError, status: int | None = None, code: str | None = None) -> SaasError:
         """Attach status/code and make sure no message carries the token, whatever a server echoed."""
-        error.status, error.code = status, code
+        error.status = status
+        if code is not None:
+            error.code = code
         secrets = [self._creds.session.access_token, self._creds.session.refresh_token] if self._creds else []
         for secret in filter(None, secrets):
             error.args = tuple(str(a).replace(secret, "[token]") if isinstance(a, str) else a for a in error.args)

@@ -231,6 +231,12 @@ class LiveFacts:
 
     # --- the one fact that needs the network ------------------------------------------------------
     def host_reachable(self) -> bool:
+        """One bounded probe per facts object: asking again (the machine twice, or ``sync explain``
+        after the machine) reuses the answer instead of opening another socket."""
+        return self._reachable
+
+    @cached_property
+    def _reachable(self) -> bool:
         from orchestrator.probe import host_answers
 
         return bool(self.host_url) and host_answers(self.host_url or "")

@@ -54,7 +54,9 @@ def via_proxy(url: str) -> str:
         parts = urlsplit(url)
         proxies = urllib.request.getproxies_environment()
         proxy = proxies.get(parts.scheme.lower())
-        if not proxy or not parts.hostname or urllib.request.proxy_bypass_environment(parts.netloc, proxies):
+        # proxy_bypass_environment is public in CPython but missing from typeshed's stubs
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if not proxy or not parts.hostname or bypass(parts.netloc, proxies):
             return url
     except ValueError:
         return url

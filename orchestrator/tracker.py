@@ -13,6 +13,7 @@ from orchestrator.errors import SpecKittyError
 
 if TYPE_CHECKING:
     from orchestrator.auth import Credentials
+    from orchestrator.sync import SyncTarget
 from orchestrator.facts import LiveFacts
 from orchestrator.missions import SLUG
 from states import catalog
@@ -72,7 +73,7 @@ def unbind(facts: LiveFacts) -> Binding:
     return binding
 
 
-def sync_target(facts: LiveFacts):  # type: ignore[no-untyped-def]
+def sync_target(facts: LiveFacts) -> SyncTarget:
     """What a sync of the current mission needs to know (host, token, project, log location)."""
     from orchestrator.sync import SyncTarget
 

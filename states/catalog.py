@@ -33,7 +33,7 @@ class Failure(NamedTuple):
         sep = "\n\n" if self.gap else "\n"
         return f"{self.message}{sep}{self.next_action}"
 
-    def filled(self, **fields: str) -> Failure:
+    def filled(self, **fields: object) -> Failure:
         """This entry with its message's ``{placeholders}`` filled in (next action and exit code kept)."""
         return self._replace(message=self.message.format(**fields))
 
@@ -165,7 +165,10 @@ STATE_NOTES: dict[str, str] = {
     "Unbound": "The current mission has no tracker binding in the repository's `.kittify/config.toml`.",
     "Ready": "Every local prerequisite holds; a command that talks to the host may now probe it.",
     "Unreachable": "The host did not answer a bounded probe (2 seconds, one attempt).",
-    "Daemon_auto": "Work for the background daemon is handed to it (policy `auto`, host reachable).",
+    "Daemon_auto": (
+        "Policy `auto`: work for the background daemon is handed to it (a command's job once the host "
+        "answers a probe; the daemon's own syncs meet the host themselves)."
+    ),
     "Daemon_manual": "Policy `manual`: no daemon is started and the host is not probed.",
     "Daemon_off": f"`{SYNC_DISABLE_ENV_VAR}` forbids a background daemon; one-shot syncs still work.",
 }
@@ -348,3 +351,25 @@ HOME_NOT_OWNED = (
 )
 HOME_TOO_OPEN = "{path} is writable by group or others (mode {mode}); run `chmod 700 {path}`."
 BINDING_HOST_SOURCE = '{path} [[tracker.binding]] mission "{mission}"'
+
+# --- the machine's contract, as diagrams/README.md words it (issue 12: every decision through the machine)
+PATHS_INTRO = (
+    "`settle` (`states/machine.py`) is the machine's contract with a command: `advance` along the "
+    "prerequisites until the chain reaches the command's need (or a fact is missing: the command stops "
+    "there), then fire the triggers its intent names (`INTENT_TRIGGERS`), then proceed unless the machine "
+    "rests in a stop state. The daemon asks too: `daemon` with need `Unauthed` every tick (may a background "
+    "daemon live here?) and with need `Ready` before each sync."
+)
+DAEMON_COMPOSITE_NOTE = (
+    "One state of the picture, three of the machine ({children}): `dispatch` picks the child from "
+    "`SPEC_KITTY_SYNC_DISABLE` and `[sync].background_daemon`, first match wins."
+)
+RUN_OUTCOMES_INTRO = (
+    "Not states of the machine: endings a command the machine let through can still meet while it talks "
+    "to the host (from {sources}); the client raises them with this wording."
+)
+DAEMON_RETIRE_REASONS: dict[str, str] = {  # the daemon log's "retiring: <reason>", keyed by the machine's state
+    "Disabled": "hosted sync is not enabled",
+    "Daemon_manual": "the policy is now manual",
+    "Daemon_off": f"{SYNC_DISABLE_ENV_VAR} is set",
+}

@@ -1,9 +1,13 @@
 """Diagrams of the readiness machine, drawn from the very tables the CLI's machine is built from.
 
-``states.machine`` keeps the hot path on the core ``transitions.Machine``; this module feeds the same
-``STATES`` and ``TRANSITIONS`` to a ``GraphMachine`` only when a picture is asked for, so the picture
-cannot drift from the behaviour. ``transitions.extensions`` (which loads asyncio and the diagram
-code) is imported inside the functions below, never at module import.
+``states.machine`` keeps the hot path on the flat core ``transitions.Machine``; this module feeds the
+same ``STATES`` and ``TRANSITIONS`` to a ``HierarchicalGraphMachine`` only when a picture is asked for,
+so the picture cannot drift from the behaviour. The picture groups what the flat machine spells with
+an underscore: ``Daemon`` is a composite of ``auto``/``manual``/``off`` (the library's nested names are
+exactly ``Daemon_auto`` ...), and ``Unauthed`` shows its variants (``UNAUTHED_VARIANTS``). It also
+draws what a command the machine let through can still meet while it runs (``RUN_OUTCOMES``), so every
+path a command can take is on it. ``transitions.extensions`` (which loads asyncio and the diagram code)
+is imported inside the functions below, never at module import.
 
 Pure like the rest of ``states/``: it returns mermaid text or an in-memory graphviz ``Digraph``;
 running ``dot`` to get SVG is I/O and lives in ``orchestrator.svg``.
@@ -11,16 +15,30 @@ running ``dot`` to get SVG is I/O and lives in ``orchestrator.svg``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from states.machine import DISABLED, STATES, TRANSITIONS, sources
+from states.machine import (
+    DAEMON_AUTO,
+    DAEMON_MANUAL,
+    DAEMON_OFF,
+    DISABLED,
+    RUN,
+    RUN_OUTCOMES,
+    RUN_SOURCES,
+    STATES,
+    TRANSITIONS,
+    UNAUTHED,
+    UNAUTHED_VARIANTS,
+    sources,
+)
 
 if TYPE_CHECKING:
     from transitions.extensions import GraphMachine
 
 TITLE = "Hosted sync readiness"
-MERMAID = "mermaid"
-GRAPHVIZ = "graphviz"
+Engine = Literal["mermaid", "graphviz"]
+MERMAID: Engine = "mermaid"
+GRAPHVIZ: Engine = "graphviz"
 
 
 def _listify(value: Any) -> list[str]:
@@ -84,14 +102,61 @@ def labelled_transitions(*, wrap: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-def graph_machine(engine: str = MERMAID) -> GraphMachine:
-    """A GraphMachine over the same states and transitions the CLI's core machine is built from."""
-    from transitions.extensions import GraphMachine
+# --- the composite view -------------------------------------------------------------------------------
+DAEMON = "Daemon"
+SEPARATOR = "_"  # transitions' nested-state separator: the child ``auto`` of ``Daemon`` is ``Daemon_auto``
 
-    return GraphMachine(
+
+def child_name(variant: str) -> str:
+    """A child's name without the separator (``other_host`` -> ``otherHost``), so nesting stays one level."""
+    head, *rest = variant.split(SEPARATOR)
+    return head + "".join(part.title() for part in rest)
+
+
+COMPOSITES: dict[str, tuple[str, ...]] = {
+    UNAUTHED: tuple(child_name(v) for v in UNAUTHED_VARIANTS),
+    DAEMON: tuple(state[len(DAEMON + SEPARATOR):] for state in (DAEMON_AUTO, DAEMON_MANUAL, DAEMON_OFF)),
+}
+
+
+def drawn_states() -> list[Any]:
+    """The machine's states as drawn: composites with their children, then the run outcomes."""
+    drawn: list[Any] = []
+    for state in STATES:
+        parent = next((p for p in COMPOSITES if state == p or state.startswith(p + SEPARATOR)), None)
+        if parent is None:
+            drawn.append(state)
+        elif not any(isinstance(d, dict) and d["name"] == parent for d in drawn):
+            drawn.append({"name": parent, "children": list(COMPOSITES[parent])})
+    return [*drawn, *(outcome.name for outcome in RUN_OUTCOMES)]
+
+
+def run_transitions() -> list[dict[str, Any]]:
+    """``run [what happened]`` from every state a proceeding command talks to the host in."""
+    return [{"trigger": RUN, "source": list(RUN_SOURCES), "dest": outcome.name,
+             "label": f"{RUN} [{outcome.event}]"} for outcome in RUN_OUTCOMES]
+
+
+def drawn_transitions(*, wrap: bool = False) -> list[dict[str, Any]]:
+    return [*labelled_transitions(wrap=wrap), *run_transitions()]
+
+
+def drop_unused_classdefs(text: str) -> str:
+    """Mermaid text without the library's ``classDef`` lines that no ``Class`` line uses."""
+    lines = text.splitlines()
+    used = {line.split()[-1] for line in lines if line.strip().startswith("Class ")}
+    return "\n".join(line for line in lines
+                     if not (line.strip().startswith("classDef ") and line.split()[1] not in used)) + "\n"
+
+
+def graph_machine(engine: Engine = MERMAID) -> GraphMachine:
+    """A (hierarchical) GraphMachine over the same states and transitions the CLI's core machine runs."""
+    from transitions.extensions import HierarchicalGraphMachine
+
+    return HierarchicalGraphMachine(
         model=None,
-        states=list(STATES),
-        transitions=labelled_transitions(wrap=engine == GRAPHVIZ),
+        states=drawn_states(),
+        transitions=drawn_transitions(wrap=engine == GRAPHVIZ),
         initial=DISABLED,
         auto_transitions=False,
         show_conditions=False,  # the labels already carry the (effective) guards
@@ -101,7 +166,7 @@ def graph_machine(engine: str = MERMAID) -> GraphMachine:
     )
 
 
-def _graph(engine: str, highlight: str | None) -> Any:
+def _graph(engine: Engine, highlight: str | None) -> Any:
     if highlight is not None and highlight not in STATES:
         raise ValueError(f"unknown state {highlight!r}")
     machine = graph_machine(engine)
@@ -114,7 +179,11 @@ def _graph(engine: str, highlight: str | None) -> Any:
 def mermaid(highlight: str | None = None) -> str:
     """Mermaid ``stateDiagram-v2`` text, optionally with ``highlight`` drawn as the active state."""
     source: str = _graph(MERMAID, highlight).source
-    return "\n".join(line.rstrip() for line in source.splitlines()) + "\n"
+    lines = [line.rstrip() for line in source.splitlines()]
+    if highlight is not None and f"  Class {highlight} s_active" not in lines:  # a composite's child
+        child = next(i for i, line in enumerate(lines) if line.endswith(f" as {highlight}"))
+        lines.insert(child + 1, f"{lines[child][: -len(lines[child].lstrip())]}Class {highlight} s_active")
+    return drop_unused_classdefs("\n".join(lines))
 
 
 def digraph(highlight: str | None = None) -> Any:
@@ -136,6 +205,6 @@ def machine_digest(highlight: str | None = None) -> str:
     import hashlib
     import json
 
-    shown = {"title": TITLE, "states": list(STATES), "initial": DISABLED, "highlight": highlight,
-             "transitions": labelled_transitions()}
+    shown = {"title": TITLE, "states": drawn_states(), "initial": DISABLED, "highlight": highlight,
+             "transitions": drawn_transitions()}
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=list).encode("utf-8")).hexdigest()

@@ -12,17 +12,7 @@ from dataclasses import dataclass
 
 from states import catalog
 from states.facts import Facts, Intent, Need
-from states.machine import (
-    PREREQUISITES,
-    PROBE,
-    READY,
-    TRANSITIONS,
-    UNREACHABLE,
-    Prerequisite,
-    Readiness,
-    Verdict,
-    sources,
-)
+from states.machine import PREREQUISITES, READY, Prerequisite, Readiness, Verdict
 
 
 @dataclass(frozen=True)
@@ -53,21 +43,3 @@ def next_step(verdict: Verdict) -> catalog.Failure:
     if verdict.outcome is not None:
         return verdict.outcome
     return catalog.EXPLAIN_READY.filled(slug=verdict.slug)
-
-
-def _probe_sources() -> frozenset[str]:
-    return frozenset(state for row in TRANSITIONS if row["trigger"] == PROBE for state in sources(row))
-
-
-def machine_probe(verdict: Verdict, need: Need) -> bool | None:
-    """What the machine's own probe found while settling for ``need``; None when it did not probe.
-
-    Lets ``sync explain --probe`` report reachability without probing the host a second time.
-    """
-    if need.intent is Intent.LOCAL_ONLY:
-        return None
-    if verdict.state == UNREACHABLE:
-        return False
-    if need.intent is Intent.ONE_SHOT and verdict.proceed and verdict.state in _probe_sources():
-        return True
-    return None

@@ -14,26 +14,47 @@ from typing import NamedTuple, Protocol
 
 
 class Intent(Enum):
-    """How a command uses the remote side: decides probing and daemon involvement."""
+    """How a command uses the remote side: decides probing and daemon involvement.
+
+    Which triggers each intent fires once the need is met is the machine's table
+    ``states.machine.INTENT_TRIGGERS``.
+    """
 
     LOCAL_ONLY = "local-only"
     ONE_SHOT = "one-shot"  # talks to the host in-process; probes it; never involves the daemon
-    REMOTE_REQUIRED = "remote-required"  # hands work to the background daemon (policy decides)
+    REMOTE_REQUIRED = "remote-required"  # hands work to the background daemon (policy decides, then a probe)
+    DAEMON = "daemon"  # the daemon's own question: may it run (policy decides; its sync meets the host itself)
 
 
 class Facts(Protocol):
-    """The facts the readiness machine reads. Attributes may be computed lazily."""
+    """The facts the readiness machine reads: read-only, and may be computed lazily (cached properties).
 
-    rollout_enabled: bool
-    has_token: bool
-    host_url: str | None
-    is_bound: bool
-    mission_slug: str
-    daemon_policy: str
-    sync_disabled: bool
+    Declared as properties, not attributes: the machine never sets a fact, and ``LiveFacts`` computes
+    each one on first read.
+    """
+
+    @property
+    def rollout_enabled(self) -> bool: ...
+    @property
+    def has_token(self) -> bool: ...
+    @property
+    def auth_variant(self) -> str:
+        """Why ``has_token`` is false: ``none``, ``other_host`` or ``expired`` (decided locally)."""
+        ...
+    @property
+    def host_url(self) -> str | None: ...
+    @property
+    def is_bound(self) -> bool: ...
+    @property
+    def mission_slug(self) -> str: ...
+    @property
+    def daemon_policy(self) -> str: ...
+    @property
+    def sync_disabled(self) -> bool: ...
 
     def host_reachable(self) -> bool:
-        """Probe the host (bounded, one attempt). Only called for remote commands."""
+        """Probe the host (bounded, one attempt) at most once: the answer is remembered, so asking the
+        machine twice (or the machine, then ``sync explain``) never probes twice."""
         ...
 
 
@@ -57,6 +78,7 @@ class StaticFacts:
         self.daemon_policy = daemon_policy
         self.sync_disabled = sync_disabled
         self.reachable = reachable
+        self.probed: bool | None = None  # what the one probe found (None: not probed yet)
         self.probe_calls = probe_calls
         self.on_probe = on_probe
         self.auth_variant = auth_variant  # why has_token is False: "none", "other_host" or "expired"
@@ -66,11 +88,14 @@ class StaticFacts:
         return f"StaticFacts({shown})"
 
     def host_reachable(self) -> bool:
-        """Count probes so tests can assert the machine did not probe when it must not."""
-        self.probe_calls += 1
-        if self.on_probe is not None:
-            self.on_probe()
-        return self.reachable
+        """Probe once and remember, like ``LiveFacts``; count probes so tests can assert the machine did
+        not probe when it must not."""
+        if self.probed is None:
+            self.probe_calls += 1
+            if self.on_probe is not None:
+                self.on_probe()
+            self.probed = self.reachable
+        return self.probed
 
 
 # A NamedTuple, not a dataclass: defining a frozen dataclass costs ~3.6M instructions at import

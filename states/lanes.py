@@ -11,7 +11,7 @@ Pure like the rest of ``states/``: no I/O; ``transitions.extensions`` is importe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from states.contract import LANES
 
@@ -88,5 +88,7 @@ def mermaid() -> str:
     graph_machine = GraphMachine(model=None, states=list(STATES), transitions=transition_table(), initial=GENESIS,
                                  auto_transitions=False, graph_engine="mermaid", title=f"title: {TITLE}")
     graph = graph_machine.graph_cls(graph_machine)
-    source: str = graph.get_graph(title=graph_machine.title).source
-    return "\n".join(line.rstrip() for line in source.splitlines()) + "\n"
+    source: str = cast(Any, graph.get_graph(title=graph_machine.title)).source  # mermaid's graph has ``source``
+    from states.diagram import drop_unused_classdefs
+
+    return drop_unused_classdefs("\n".join(line.rstrip() for line in source.splitlines()))

@@ -2,7 +2,9 @@
 
 Only the core machine is imported here: ``transitions.extensions`` (graphs, nesting) drags in asyncio
 and the diagram code at every start. The diagram generator feeds the very same tables to a
-GraphMachine, so the picture cannot drift from the behaviour.
+HierarchicalGraphMachine (``states.diagram``: composites for what is flat here), so the picture cannot
+drift from the behaviour. ``settle`` is the contract every caller goes through, the CLI's gate and the
+daemon alike; its steps read only the tables below.
 
 Library facts the design relies on: ``on_enter_<state>`` does not fire for the initial state (we use
 no enter callbacks; settling is explicit), and a model attribute that shares a trigger's name silently
@@ -54,14 +56,23 @@ TRANSITIONS: tuple[dict[str, Any], ...] = (
         {"trigger": ADVANCE, "source": step.state, "dest": nxt, "conditions": step.fact}
         for step, nxt in zip(PREREQUISITES, STATE_ORDER[1:], strict=True)
     ),
-    # One-shot remote commands: probe from wherever their need was met.
-    {"trigger": PROBE, "source": [UNBOUND, READY], "dest": UNREACHABLE, "unless": "host_reachable"},
-    # Work for the background daemon: policy first (manual never probes), then reachability.
-    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_OFF, "conditions": "sync_disabled"},
-    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_MANUAL, "conditions": "policy_manual"},
-    {"trigger": DISPATCH, "source": READY, "dest": UNREACHABLE, "unless": "host_reachable"},
-    {"trigger": DISPATCH, "source": READY, "dest": DAEMON_AUTO},
+    # Background work: policy decides, first match wins; manual never probes. From Ready for a command's
+    # job; from Unauthed (hosted sync on, nothing else asked) for the daemon's own "may I live".
+    {"trigger": DISPATCH, "source": [UNAUTHED, READY], "dest": DAEMON_OFF, "conditions": "sync_disabled"},
+    {"trigger": DISPATCH, "source": [UNAUTHED, READY], "dest": DAEMON_MANUAL, "conditions": "policy_manual"},
+    {"trigger": DISPATCH, "source": [UNAUTHED, READY], "dest": DAEMON_AUTO},
+    # Talking to the host: probe from wherever the need was met (a daemon job only once policy allowed it).
+    {"trigger": PROBE, "source": [UNBOUND, READY, DAEMON_AUTO], "dest": UNREACHABLE, "unless": "host_reachable"},
 )
+
+# What each intent fires, in order, once the chain has reached the command's need (``settle``). A
+# trigger with no row for the current state does nothing (``ignore_invalid_triggers``).
+INTENT_TRIGGERS: dict[Intent, tuple[str, ...]] = {
+    Intent.LOCAL_ONLY: (),
+    Intent.ONE_SHOT: (PROBE,),
+    Intent.REMOTE_REQUIRED: (DISPATCH, PROBE),
+    Intent.DAEMON: (DISPATCH,),
+}
 
 
 def sources(transition: dict[str, Any]) -> tuple[str, ...]:
@@ -81,6 +92,24 @@ OUTCOMES: dict[str, catalog.Failure] = {
     DAEMON_MANUAL: catalog.DAEMON_MANUAL,
     DAEMON_OFF: catalog.DAEMON_DISABLED,
 }
+
+# What a command the machine let through can still meet while it talks to the host. Not states of the
+# machine (the client raises them mid-run, as typed errors with this wording); the diagrams draw them
+# so that every path a command can take is on the picture.
+class RunOutcome(NamedTuple):
+    """An ending met while running: its name in the diagrams, what happened, the operator's wording."""
+
+    name: str
+    event: str
+    failures: tuple[catalog.Failure, ...]
+
+
+RUN = "run"  # the diagrams' name for "the command runs and talks to the host"
+RUN_SOURCES: tuple[str, ...] = (UNBOUND, READY, DAEMON_AUTO)  # where a proceeding command meets the host
+RUN_OUTCOMES: tuple[RunOutcome, ...] = (
+    RunOutcome("SessionExpired", "host answers 401", (catalog.SESSION_EXPIRED,)),
+    RunOutcome("HostLost", "connection lost or deadline", (catalog.CONNECTION_LOST, catalog.SYNC_DEADLINE)),
+)
 
 # Unauthed says why, decided from local facts only (``auth_variant``); "none" keeps the quickstart wording.
 UNAUTHED_VARIANTS: dict[str, catalog.Failure] = {
@@ -186,7 +215,7 @@ class Verdict:
             return None
         entry = OUTCOMES[self.state]
         if self.state == UNAUTHED:  # which Unauthed: no session at all, one for other hosts, expired
-            entry = UNAUTHED_VARIANTS.get(getattr(self.facts, "auth_variant", "none"), entry)
+            entry = UNAUTHED_VARIANTS.get(self.facts.auth_variant, entry)
             if "{url}" in entry.next_action:
                 entry = entry._replace(next_action=entry.next_action.format(url=self.url or ""))
         fields = {}
@@ -203,7 +232,14 @@ def rank(state: str) -> int:
 
 
 def settle(facts: Facts, need: Need) -> Verdict:
-    """Advance through the chain as far as ``need`` requires, then apply the command's intent."""
+    """The machine's contract with a command, in three steps that each read a table above:
+
+    1. ``advance`` along ``PREREQUISITES`` until the chain reaches ``need.state`` or a fact is missing;
+    2. if it reached the need, fire ``INTENT_TRIGGERS[need.intent]`` in order;
+    3. proceed unless the chain stopped short or the machine rests in one of ``STOP_STATES``.
+
+    ``states.diagram`` draws exactly these paths (and what a proceeding command may still meet).
+    """
     model = Readiness(facts)
     m = machine()
     m.add_model(model, initial=DISABLED)
@@ -211,12 +247,19 @@ def settle(facts: Facts, need: Need) -> Verdict:
         target = rank(need.state)
         while rank(model.state) < target and m.events[ADVANCE].trigger(model):
             pass
-        if rank(model.state) >= target:
-            if need.intent is Intent.REMOTE_REQUIRED:
-                m.events[DISPATCH].trigger(model)
-            elif need.intent is Intent.ONE_SHOT:
-                m.events[PROBE].trigger(model)
-        proceed = rank(model.state) >= target and model.state not in STOP_STATES
-        return Verdict(model.state, proceed, facts)
+        reached = rank(model.state) >= target
+        if reached:
+            for trigger in INTENT_TRIGGERS[need.intent]:
+                m.events[trigger].trigger(model)
+        return Verdict(model.state, reached and model.state not in STOP_STATES, facts)
     finally:
         m.remove_model(model)
+
+
+# --- the needs that are not declared beside a command ----------------------------------------------------
+# ``status`` (its hosted line) and ``wp move`` (queue the row for upload?) ask the same question.
+READY_HERE = Need(hosted=True, state=READY)
+# The daemon, every tick: may a background daemon live here at all (hosted sync on, policy allows)?
+DAEMON_LIFE = Need(hosted=True, state=UNAUTHED, intent=Intent.DAEMON)
+# The daemon, before each sync of a target: the chain to Ready, then policy (its sync meets the host itself).
+DAEMON_RUN = Need(hosted=True, state=READY, intent=Intent.DAEMON)

@@ -160,7 +160,7 @@ def test_diagram_svg_or_how_to_get_it(home: SpecKittyHome, stealth_guard: Stealt
     ran = explain(stealth_guard, repo, "--diagram", "svg")
     if graphviz_available():
         assert ran.exit_code == 0 and ran.stdout.startswith("<?xml")
-        node = ran.stdout[ran.stdout.index("<title>Unauthed</title>"):]
+        node = ran.stdout[ran.stdout.index("<title>cluster_Unauthed</title>"):]  # a composite: its cluster
         assert "darksalmon" in node[: node.index("</g>")]
     else:
         assert (ran.exit_code, ran.stdout) == (1, "")
@@ -271,11 +271,14 @@ def test_checks_use_the_machines_own_conditions() -> None:
 ])
 def test_explain_reuses_the_machines_probe(probe: bool, facts: dict[str, bool], state: str,
                                            found: bool | None, probes: int) -> None:
-    from states.explain import explain_need, machine_probe
+    """The facts remember what the machine's probe found; explain's own question then costs nothing."""
+    from states.explain import explain_need
     from states.facts import StaticFacts
     from states.machine import settle
 
     static = StaticFacts(**facts)  # type: ignore[arg-type]
-    need = explain_need(probe)
-    verdict = settle(static, need)
-    assert (verdict.state, machine_probe(verdict, need), static.probe_calls) == (state, found, probes)
+    verdict = settle(static, explain_need(probe))
+    assert (verdict.state, static.probed, static.probe_calls) == (state, found, probes)
+    if probes:
+        assert static.host_reachable() is found
+        assert static.probe_calls == probes

@@ -6,10 +6,13 @@ prerequisite is missing, in the documented order
 
     Disabled (rollout flag) → Unauthed (token) → NoHost (host URL) → Unbound (binding) → Ready,
 
-and only then applies the intent: ONE_SHOT probes the host (Unreachable when it does not answer);
-REMOTE_REQUIRED from Ready goes to Daemon_off (SPEC_KITTY_SYNC_DISABLE), Daemon_manual (policy manual,
-no probe) or probes and goes to Unreachable / Daemon_auto. The expected state below is computed from
-that specification, independently of the machine's transition table.
+and only then applies the intent. Work for a daemon (REMOTE_REQUIRED, DAEMON) asks the policy first,
+where a daemon question can be asked (at Ready: a job; at Unauthed: hosted sync is on, the daemon's own
+life): Daemon_off (SPEC_KITTY_SYNC_DISABLE), Daemon_manual (policy manual, no probe), else Daemon_auto.
+Commands that talk to the host (ONE_SHOT, REMOTE_REQUIRED) then probe it once a host is known (need
+Unbound or later) or a daemon took the job (Unreachable when it does not answer); the DAEMON intent
+never probes (the daemon's sync meets the host itself). The expected state below is computed from that
+specification, independently of the machine's transition table.
 """
 
 from __future__ import annotations
@@ -60,19 +63,19 @@ def expected(facts: dict[str, Any], need: str, intent: Intent) -> Expected:
     for position in range(target):  # only prerequisites of states before the need are checked
         if not held[position]:
             return Expected(CHAIN[position], proceed=False, probes=0)
-    if intent is Intent.ONE_SHOT and target >= CHAIN.index("Unbound"):  # a host is known: probe it
-        if not facts["reachable"]:
-            return Expected("Unreachable", proceed=False, probes=1)
-        return Expected(need, proceed=True, probes=1)
-    if intent is Intent.REMOTE_REQUIRED and need == "Ready":
+    state = need
+    if intent in (Intent.REMOTE_REQUIRED, Intent.DAEMON) and need in ("Unauthed", "Ready"):
         if facts["sync_disabled"]:
             return Expected("Daemon_off", proceed=False, probes=0)
         if facts["daemon_policy"] == "manual":
             return Expected("Daemon_manual", proceed=False, probes=0)
+        state = "Daemon_auto"
+    talks = intent in (Intent.ONE_SHOT, Intent.REMOTE_REQUIRED)
+    if talks and (target >= CHAIN.index("Unbound") or state == "Daemon_auto"):  # a host is needed: probe it
         if not facts["reachable"]:
             return Expected("Unreachable", proceed=False, probes=1)
-        return Expected("Daemon_auto", proceed=True, probes=1)
-    return Expected(need, proceed=True, probes=0)
+        return Expected(state, proceed=True, probes=1)
+    return Expected(state, proceed=True, probes=0)
 
 
 def check(facts_values: dict[str, Any], need: str, intent: Intent) -> None:

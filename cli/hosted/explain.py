@@ -20,7 +20,7 @@ import click
 from cli.gate import app, facts, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
-from states.explain import Check, check_prerequisites, explain_need, machine_probe, next_step
+from states.explain import Check, check_prerequisites, explain_need, next_step
 from states.machine import UNAUTHED, Verdict
 
 
@@ -35,16 +35,15 @@ class Row:
     fact: str | None = None
 
 
-def probe_row(current: LiveFacts, verdict: Verdict, probe: bool) -> Row:
-    """Reachability: what the machine's own probe found, else one probe here if asked, else nothing."""
+def probe_row(current: LiveFacts, probe: bool) -> Row:
+    """Reachability, if asked: the facts remember the machine's probe, so this probes only when the
+    machine stopped before it needed the host."""
     label = catalog.EXPLAIN_PROBE_LABEL
     if not probe:
         return Row(label, None, catalog.EXPLAIN_NOT_PROBED)
     if not current.host_url:
         return Row(label, None, catalog.EXPLAIN_NO_HOST_TO_PROBE)
-    found = machine_probe(verdict, explain_need(probe))
-    return Row(label, current.host_reachable() if found is None else found,
-               catalog.EXPLAIN_PROBE_SOURCE.format(url=current.host_url))
+    return Row(label, current.host_reachable(), catalog.EXPLAIN_PROBE_SOURCE.format(url=current.host_url))
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ def explain_facts(current: LiveFacts, checks: tuple[Check, ...], verdict: Verdic
     )
     return Explanation(
         verdict=verdict,
-        rows=(*rows, probe_row(current, verdict, probe)),
+        rows=(*rows, probe_row(current, probe)),
         step=next_step(verdict),
         host_url=current.host_url,
         host_source=current.host_source,

@@ -6,7 +6,8 @@ clients wait for), ``scheduler`` (when and how targets sync), ``settings`` (conf
 ``logs``. This module binds, publishes the state file, runs housekeeping every tick and retires:
 
 - *Never orphaned*: it retires after ``[sync].daemon_idle_seconds`` without sync requests, when the
-  policy turns ``manual``, or when its lock or state file stops being its own (home removed, replaced);
+  readiness machine says no daemon is wanted (policy ``manual``, ``SPEC_KITTY_SYNC_DISABLE``), or when
+  its lock or state file stops being its own (home removed, replaced);
   on a clean exit it removes exactly its own state and lock files.
 """
 
@@ -33,7 +34,7 @@ from orchestrator.daemon.jobs import Job, JobRegistry
 from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.logs import setup_logging
 from orchestrator.daemon.scheduler import Scheduler
-from orchestrator.daemon.settings import read_settings
+from orchestrator.daemon.settings import Settings, read_settings
 from orchestrator.daemon.state import DaemonState, read_state, write_state
 from orchestrator.daemon.targets import TargetKey
 
@@ -47,7 +48,7 @@ class Daemon:
     """State and behaviour of one daemon process (one per ``SPEC_KITTY_HOME``)."""
 
     def __init__(self, lock: DaemonLock, *, scheduler: Scheduler | None = None,
-                 settings: Callable[[], tuple[str, int]] = read_settings,
+                 settings: Callable[[], Settings] = read_settings,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.lock = lock
         self.clock = clock
@@ -96,9 +97,9 @@ class Daemon:
         if not self.lock.still_ours() or read_state() != self.state:
             self.retire("its lock or state file was removed or replaced")
             return
-        policy, idle_seconds = self.settings()
-        if policy == "manual":
-            self.retire("the policy is now manual")
+        retire, idle_seconds = self.settings()
+        if retire is not None:
+            self.retire(retire)
         elif now - self.last_request >= idle_seconds and not self.scheduler.busy():
             self.retire(f"idle for {idle_seconds}s")
 

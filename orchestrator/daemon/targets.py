@@ -73,17 +73,17 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
     """Gather fresh facts for the target (token refreshes, config edits apply) and run one sync.
 
     Runs in a worker thread. The readiness machine decides, as for any command, whether the target
-    may sync; a failure comes back with the catalog's wording.
+    may sync (``DAEMON_RUN``: the chain to Ready, then the daemon policy); a failure comes back with the
+    catalog's wording, so a job that arrives as the policy turns manual answers like the CLI would.
     """
     from orchestrator.sync import run_sync
     from orchestrator.tracker import sync_target
-    from states.facts import Need
-    from states.machine import READY, UNBOUND, settle
+    from states.machine import DAEMON_RUN, UNBOUND, settle
 
     if not Path(key.repo_root).is_dir():
         raise TargetGone(DAEMON_TARGET_GONE.format(path=key.repo_root))
     facts = key.facts()
-    verdict = settle(facts, Need(hosted=True, state=READY))
+    verdict = settle(facts, DAEMON_RUN)
     if not verdict.proceed:
         assert verdict.outcome is not None
         if verdict.state == UNBOUND:

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.daemon import client, jobs, scheduler, server, targets
 from orchestrator.daemon.lock import DaemonLock
+from orchestrator.daemon.settings import Settings
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 
@@ -78,7 +79,7 @@ def test_a_target_whose_repository_is_gone_is_dropped(plan: scheduler.Scheduler,
 def test_an_idle_daemon_retires_once_its_idle_period_has_passed_on_its_clock(own_lock: DaemonLock,
                                                                               clock: Clock) -> None:
     """Idle retirement is decided on the daemon's clock, so no test has to wait out the idle period."""
-    daemon = server.Daemon(own_lock, settings=lambda: ("auto", 5), clock=clock)
+    daemon = server.Daemon(own_lock, settings=lambda: Settings(None, 5), clock=clock)
     clock.now += 4.9
     daemon.tick(clock.now)
     assert not daemon.stopping.is_set()
@@ -89,14 +90,14 @@ def test_an_idle_daemon_retires_once_its_idle_period_has_passed_on_its_clock(own
 
 
 def test_a_daemon_retires_when_the_policy_turns_manual(own_lock: DaemonLock, clock: Clock) -> None:
-    daemon = server.Daemon(own_lock, settings=lambda: ("manual", 900), clock=clock)
+    daemon = server.Daemon(own_lock, settings=lambda: Settings("the policy is now manual", 900), clock=clock)
     daemon.tick(clock.now)
     assert (daemon.stopping.is_set(), daemon.stop_reason) == (True, "the policy is now manual")
     daemon.scheduler.executor.shutdown()
 
 
 def test_a_daemon_whose_lock_file_was_removed_retires(own_lock: DaemonLock, clock: Clock) -> None:
-    daemon = server.Daemon(own_lock, settings=lambda: ("auto", 900), clock=clock)
+    daemon = server.Daemon(own_lock, settings=lambda: Settings(None, 900), clock=clock)
     own_lock.path.unlink()
     daemon.tick(clock.now)
     assert daemon.stop_reason == "its lock or state file was removed or replaced"
