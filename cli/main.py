@@ -92,19 +92,22 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def kill_switch() -> None:
-    """Issue 10: the rollout flag is a kill switch. With it off, a daemon of this home that is still
-    alive (started while it was on) is ended by signal: the lock's holder is read from the OS, no
-    socket is opened and nothing is written here. A single ``stat`` when no daemon lock exists, so
-    ``--help`` stays cheap."""
+    """The rollout flag is a kill switch: a daemon of this home still alive after the flag went off is
+    ended by signal. Whether a daemon may live here is the machine's answer (``DAEMON_LIFE``, the same
+    question the daemon asks itself every tick); it is asked only when a daemon lock exists, so the usual
+    cost is a single ``stat`` and ``--help`` stays cheap. The lock's holder is read from the OS: no socket
+    is opened and nothing is written here."""
     from orchestrator.paths import daemon_lock_file
-    from orchestrator.rollout import is_saas_sync_enabled
 
-    if is_saas_sync_enabled():
-        return
     try:
         os.stat(daemon_lock_file())
-    except OSError:
+    except (OSError, SpecKittyError):  # no lock, or a home we refuse to trust: nothing to end from here
         return
+    from orchestrator.facts import LiveFacts
+    from states.machine import DAEMON_LIFE, DISABLED, settle
+
+    if settle(LiveFacts(), DAEMON_LIFE).state != DISABLED:
+        return  # the flag is on: the daemon's own tick applies the disable switch and the policy
     import contextlib
     import signal
 
@@ -118,8 +121,8 @@ def kill_switch() -> None:
 
 def main() -> None:
     """Console-script entry: the last guard against a traceback reaching an operator."""
-    kill_switch()
     try:
+        kill_switch()
         cli.main(prog_name="spec-kitty")
     except Exception as exc:  # an unexpected bug: one line, unless asked for details
         if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
