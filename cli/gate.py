@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from orchestrator.errors import CatalogFailure
+from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.facts import LiveFacts
 from states.facts import Intent, Need
 from states.machine import Verdict, settle
@@ -74,6 +74,21 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
         return gated  # type: ignore[return-value]
 
     return decorate
+
+
+def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
+    """An OS error (a file that is a folder, a symlink loop, a home under a file) is the operator's to fix,
+    not a bug: one line naming the file and the reason."""
+    if isinstance(problem, SpecKittyError):
+        return problem
+    import os
+
+    from states import catalog
+
+    reason = problem.strerror or str(problem)
+    if problem.filename is None:
+        return SpecKittyError(catalog.OS_PROBLEM_NO_PATH.format(reason=reason))
+    return SpecKittyError(catalog.OS_PROBLEM.format(path=os.fsdecode(problem.filename), reason=reason))
 
 
 def warn_if_stalled(mission: str | None) -> None:

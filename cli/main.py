@@ -77,7 +77,10 @@ class SpecKittyGroup(click.Group):
         except CatalogFailure as failure:
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
-        except SpecKittyError as error:
+        except (SpecKittyError, OSError) as problem:  # an OS error names a file the operator must fix
+            from cli.gate import as_error
+
+            error = as_error(problem)
             click.echo(catalog.ERROR_LINE.format(error=error), err=True)
             ctx.exit(int(error.exit_code))
 

@@ -30,6 +30,8 @@ def home() -> Path:
 
 
 def _refuse_unless_private(path: Path) -> None:
+    import stat
+
     try:
         st = os.stat(path)
     except OSError:  # absent (created 0700 by the first writer) or unreadable (the read will say so)
@@ -37,6 +39,8 @@ def _refuse_unless_private(path: Path) -> None:
     from orchestrator.errors import ConfigError
     from states import catalog
 
+    if not stat.S_ISDIR(st.st_mode):  # a file where the home should be: no writer could create it
+        raise ConfigError(catalog.HOME_NOT_A_FOLDER.format(path=path, var=HOME_ENV_VAR))
     if st.st_uid != os.getuid():
         raise ConfigError(catalog.HOME_NOT_OWNED.format(path=path, owner=st.st_uid, var=HOME_ENV_VAR))
     if st.st_mode & 0o022:

@@ -373,3 +373,8 @@ DAEMON_RETIRE_REASONS: dict[str, str] = {  # the daemon log's "retiring: <reason
     "Daemon_manual": "the policy is now manual",
     "Daemon_off": f"{SYNC_DISABLE_ENV_VAR} is set",
 }
+
+# --- adversarial QA: files the operator must fix, and homes that cannot be homes ---------------------
+OS_PROBLEM = "{path}: {reason}."
+OS_PROBLEM_NO_PATH = "{reason}."
+HOME_NOT_A_FOLDER = "{path} is not a folder; set {var} to a folder you own."

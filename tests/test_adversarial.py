@@ -1,0 +1,81 @@
+"""A hostile or careless operator, through the installed command: odd homes, odd files, odd sessions.
+
+Given a state an operator should never reach but sometimes does (a home that is a file, a mission log
+that is a folder, a hand-edited session for a plain-http host, several missions and a bulk flag),
+when a command runs, then it ends in one line (or JSON under ``--json``) with a non-zero exit code,
+never "unexpected <Exception>", and it sends no token anywhere it should not.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support.projects import make_project, write_config
+from support.shell import Shell
+
+HOST = "http://127.0.0.1:9"  # loopback, never contacted by the local commands below
+
+
+@pytest.fixture
+def hosted(shell: Shell) -> Shell:
+    """The rollout flag on, with a host configured."""
+    write_config(shell.home, f'[sync]\nserver_url = "{HOST}"\n')
+    return shell.flag("1")
+
+
+def _json(stdout: str) -> dict[str, object]:
+    parsed = json.loads(stdout)
+    assert isinstance(parsed, dict)
+    return parsed
+
+
+# --- a home that cannot be a home --------------------------------------------------------------------
+@pytest.mark.parametrize("flag", [None, "1"])
+def test_a_home_that_is_a_file_is_one_line(shell: Shell, flag: str | None) -> None:
+    shell.home.write_text("not a folder\n")
+    ran = shell.flag(flag).run("config", "set", "sync.background_daemon", "manual")
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: {shell.home} is not a folder; set SPEC_KITTY_HOME to a folder you own.\n", 1), ran.describe()
+    assert shell.home.read_text() == "not a folder\n"
+
+
+def test_a_home_that_is_a_file_does_not_break_local_status(shell: Shell) -> None:
+    shell.home.write_text("not a folder\n")
+    ran = shell.run("status")
+    assert (ran.exit_code, ran.stderr) == (0, ""), ran.describe()
+
+
+def test_a_home_under_a_file_is_one_line_without_an_exception_name(shell: Shell) -> None:
+    blocker = shell.root / "blocker"
+    blocker.write_text("")
+    ran = shell.flag("1").run("sync", "status", env={"SPEC_KITTY_HOME": str(blocker / "home")})
+    assert (ran.stdout, ran.stderr, ran.exit_code) == ("", f"Error: {blocker / 'home'}: Not a directory.\n", 1)
+
+
+# --- a mission log that cannot be read -----------------------------------------------------------------
+@pytest.fixture
+def broken_log(shell: Shell) -> Shell:
+    """Given a mission whose event log is a symlink to itself (a loop no reader can follow)."""
+    project = make_project(shell.cwd, ["001-a"])
+    log = project / "kitty-specs" / "001-a" / "status.events.jsonl"
+    log.symlink_to(log)
+    return shell
+
+
+@pytest.mark.parametrize("args", [("status",), ("wp", "move", "WP01", "--to", "planned")])
+def test_an_unreadable_mission_log_is_one_line(broken_log: Shell, args: tuple[str, ...]) -> None:
+    log = broken_log.cwd / "kitty-specs" / "001-a" / "status.events.jsonl"
+    ran = broken_log.run(*args)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: {log}: Too many levels of symbolic links.\n", 1), ran.describe()
+
+
+def test_a_mission_log_that_is_a_folder_refuses_a_move_in_one_line(shell: Shell) -> None:
+    project = make_project(shell.cwd, ["001-a"])
+    (project / "kitty-specs" / "001-a" / "status.events.jsonl").mkdir()
+    ran = shell.run("wp", "move", "WP01", "--to", "planned")
+    assert ran.exit_code == 1 and ran.stdout == "", ran.describe()
+    assert ran.stderr.startswith("Error: ") and "unexpected" not in ran.stderr, ran.describe()
+
+
