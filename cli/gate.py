@@ -65,7 +65,7 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
             verdict = app().ask(need, kwargs.get("mission"))
             if not verdict.proceed:
                 assert verdict.outcome is not None
-                raise CatalogFailure(verdict.outcome)
+                raise CatalogFailure(verdict.outcome, verdict.state.lower())
             app().verdict = verdict
             warn_if_stalled(kwargs.get("mission"))
             return fn(*args, **kwargs)
@@ -74,6 +74,41 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
         return gated  # type: ignore[return-value]
 
     return decorate
+
+
+def json_error(error: SpecKittyError) -> dict[str, Any]:
+    """``--json`` is always JSON: an error is an object with a stable ``error`` code (the candidates when
+    no single mission was named, the one next action when the catalog has one)."""
+    from orchestrator.errors import MissionChoiceError
+
+    body: dict[str, Any] = {"error": error.code, "message": getattr(error, "headline", None) or str(error)}
+    if isinstance(error, MissionChoiceError):
+        from orchestrator.missions import candidates
+
+        body["candidates"] = candidates(error.folders)
+    if isinstance(error, CatalogFailure):
+        body["next_action"] = error.failure.next_action
+    return body
+
+
+def json_errors(fn: F) -> F:
+    """A command with ``--json``: its failures (the gate's included, so put this above ``requires``) are
+    printed as a JSON object on stdout, never as prose; the exit code is the one the prose would have."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (SpecKittyError, OSError) as problem:
+            if not kwargs.get("as_json"):
+                raise
+            error = as_error(problem)
+            import json
+
+            click.echo(json.dumps(json_error(error), indent=2, sort_keys=True))
+            click.get_current_context().exit(int(error.exit_code))
+
+    return wrapped  # type: ignore[return-value]
 
 
 def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:

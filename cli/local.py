@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from cli.gate import app, mission_option
+from cli.gate import app, json_errors, mission_option
 from orchestrator import missions
-from orchestrator.errors import MissionChoiceError, SpecKittyError, UsageProblem
+from orchestrator.errors import SpecKittyError, UsageProblem
 from orchestrator.paths import SPECS_DIR, daemon_state_file
 from states import catalog
 from states.lanes import LANES
@@ -21,24 +21,10 @@ from states.machine import DISABLED, READY_HERE
 @mission_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON: the snapshot (status.json keys) of one mission, else an object keyed by slug.")
+@json_errors
 def status(mission: str | None, as_json: bool) -> None:
     """Show the local mission status (lanes per work package) from kitty-specs/."""
-    try:
-        _status(mission, as_json)
-    except SpecKittyError as error:
-        if not as_json:
-            raise
-        click.echo(json.dumps(json_error(error), indent=2, sort_keys=True))
-        click.get_current_context().exit(int(error.exit_code))
-
-
-def json_error(error: SpecKittyError) -> dict[str, Any]:
-    """``--json`` is always JSON: an error is an object with a stable ``error`` code (and the candidates
-    when no single mission was named)."""
-    body: dict[str, Any] = {"error": error.code, "message": getattr(error, "headline", None) or str(error)}
-    if isinstance(error, MissionChoiceError):
-        body["candidates"] = missions.candidates(error.folders)
-    return body
+    _status(mission, as_json)
 
 
 def _status(mission: str | None, as_json: bool) -> None:

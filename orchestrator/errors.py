@@ -54,7 +54,8 @@ class MissionChoiceError(MissionError):
 class CatalogFailure(SpecKittyError):
     """A failure whose wording lives in the catalog (message, blank line, next action on stdout)."""
 
-    def __init__(self, failure: Failure) -> None:
+    def __init__(self, failure: Failure, code: str = "error") -> None:
         super().__init__(failure.message)
         self.failure = failure
         self.exit_code = failure.exit_code
+        self.code = code  # a readiness failure: the machine's state in lower case (``unauthed``, ...)

@@ -30,6 +30,31 @@ def _json(stdout: str) -> dict[str, object]:
     return parsed
 
 
+# --- --json is always JSON, on hosted commands too ---------------------------------------------------
+def test_auth_status_json_without_any_session_is_a_json_error(hosted: Shell) -> None:
+    ran = hosted.run("auth", "status", "--json")
+    assert (ran.exit_code, ran.stderr) == (1, ""), ran.describe()
+    assert _json(ran.stdout) == {"error": "unauthed", "message": "No SaaS authentication token is present.",
+                                 "next_action": "Run `spec-kitty auth login`."}
+
+
+@pytest.mark.parametrize("args", [("sync", "status", "--json"), ("sync", "explain", "--json")])
+def test_hosted_json_commands_report_a_broken_config_as_json(hosted: Shell, args: tuple[str, ...]) -> None:
+    config = write_config(hosted.home, "[sync\nserver_url=")
+    ran = hosted.run(*args)
+    assert (ran.exit_code, ran.stderr) == (1, ""), ran.describe()
+    assert _json(ran.stdout) == {
+        "error": "config_error",
+        "message": f"{config}:1: invalid TOML (Expected ']' at the end of a table declaration); "
+                   "fix or remove the file."}
+
+
+def test_a_bad_host_url_from_the_environment_is_json_under_json(hosted: Shell) -> None:
+    ran = hosted.run("sync", "status", "--json", env={"SPEC_KITTY_SAAS_URL": "http://saas.example"})
+    assert (ran.exit_code, ran.stderr) == (1, ""), ran.describe()
+    assert _json(ran.stdout)["error"] == "config_error"
+
+
 # --- a home that cannot be a home --------------------------------------------------------------------
 @pytest.mark.parametrize("flag", [None, "1"])
 def test_a_home_that_is_a_file_is_one_line(shell: Shell, flag: str | None) -> None:
@@ -49,8 +74,9 @@ def test_a_home_that_is_a_file_does_not_break_local_status(shell: Shell) -> None
 def test_a_home_under_a_file_is_one_line_without_an_exception_name(shell: Shell) -> None:
     blocker = shell.root / "blocker"
     blocker.write_text("")
-    ran = shell.flag("1").run("sync", "status", env={"SPEC_KITTY_HOME": str(blocker / "home")})
-    assert (ran.stdout, ran.stderr, ran.exit_code) == ("", f"Error: {blocker / 'home'}: Not a directory.\n", 1)
+    ran = shell.flag("1").run("sync", "status", "--json", env={"SPEC_KITTY_HOME": str(blocker / "home")})
+    assert ran.exit_code == 1 and "unexpected" not in ran.stderr + ran.stdout, ran.describe()
+    assert _json(ran.stdout)["error"] == "error"
 
 
 # --- a mission log that cannot be read -----------------------------------------------------------------
@@ -69,6 +95,12 @@ def test_an_unreadable_mission_log_is_one_line(broken_log: Shell, args: tuple[st
     ran = broken_log.run(*args)
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         "", f"Error: {log}: Too many levels of symbolic links.\n", 1), ran.describe()
+
+
+def test_an_unreadable_mission_log_under_status_json_is_json(broken_log: Shell) -> None:
+    ran = broken_log.run("status", "--json")
+    assert (ran.exit_code, ran.stderr) == (1, ""), ran.describe()
+    assert _json(ran.stdout)["error"] == "error"
 
 
 def test_a_mission_log_that_is_a_folder_refuses_a_move_in_one_line(shell: Shell) -> None:

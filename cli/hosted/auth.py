@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.gate import facts, requires
+from cli.gate import facts, json_errors, requires
 from orchestrator import login as login_ops
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
@@ -52,6 +52,7 @@ def _left(seconds: float | None, refreshable: bool) -> str:
 
 @auth.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_errors
 @requires(UNAUTHED)
 def status(as_json: bool) -> None:
     """List each session: host, login, time left, where it came from (never the token). Local only."""
@@ -67,7 +68,7 @@ def status(as_json: bool) -> None:
         assert env_session is not None
         sessions = [s for s in sessions if s.origin != env_session.origin] + [env_session]
     if not sessions:
-        raise CatalogFailure(catalog.UNAUTHED)
+        raise CatalogFailure(catalog.UNAUTHED, UNAUTHED.lower())
     now = time.time()
     rows = [{
         "host": s.server_url or None,

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cli.gate import app, facts, mission_option, requires
+from cli.gate import app, facts, json_errors, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
 from states.explain import Check, check_prerequisites, explain_need, next_step
@@ -138,6 +138,7 @@ def render(picture: Explanation, color: bool) -> str:
 @click.option("--probe", is_flag=True, help="Also probe the host (2 s, one attempt); otherwise no network.")
 @click.option("--diagram", type=click.Choice(["mermaid", "svg"]), default=None,
               help="Print the state diagram with the current state highlighted instead.")
+@json_errors
 @requires(UNAUTHED)
 def explain(mission: str | None, as_json: bool, probe: bool, diagram: str | None) -> None:
     """Explain readiness and the one next action.

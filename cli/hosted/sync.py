@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli.gate import each_mission, facts, mission_option, requires
+from cli.gate import each_mission, facts, json_errors, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
@@ -33,6 +33,7 @@ def run(mission: str | None) -> None:
 @sync.command("status")
 @mission_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_errors
 @requires(UNAUTHED)
 def status(mission: str | None, as_json: bool) -> None:
     """Where sync stands per bound mission and host: queued, oldest wait, last success and error,
