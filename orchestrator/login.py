@@ -141,6 +141,13 @@ def revoke(session: Session) -> bool:
 
     if not session.server_url:  # a session from the old file that never named its host
         return False
+    from orchestrator.config import validate_url
+    from orchestrator.errors import ConfigError
+
+    try:  # a hand-edited session for plain http to a remote host: never send it the token in clear
+        validate_url(session.server_url)
+    except ConfigError:
+        return False
 
     async def call(client: SaasClient) -> None:
         if session.refresh_token:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support.projects import make_project, write_config
+from support.projects import make_project, write_auth, write_config
 from support.shell import Shell
 
 HOST = "http://127.0.0.1:9"  # loopback, never contacted by the local commands below
@@ -53,6 +53,18 @@ def test_a_bad_host_url_from_the_environment_is_json_under_json(hosted: Shell) -
     ran = hosted.run("sync", "status", "--json", env={"SPEC_KITTY_SAAS_URL": "http://saas.example"})
     assert (ran.exit_code, ran.stderr) == (1, ""), ran.describe()
     assert _json(ran.stdout)["error"] == "config_error"
+
+
+# --- a session for a host no URL rule allows is never sent its token ---------------------------------
+def test_logout_never_sends_a_token_to_a_plain_http_remote_session_host(hosted: Shell) -> None:
+    write_auth(hosted.home, token="tok-SECRET-never-sent", server_url="http://saas.example")
+    # a proxy on loopback would carry the request (and the token, in clear) if one were made
+    ran = hosted.run("auth", "logout", "--all", env={"HTTP_PROXY": HOST, "http_proxy": HOST})
+    assert ran.of_kind("network") == [], ran.describe()
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "Logged out of http://saas.example.\n"
+        "The host `http://saas.example` did not answer; its copy of the session was not revoked.\n", "", 0)
+    assert not (hosted.home / "auth.json").exists()
 
 
 # --- a home that cannot be a home --------------------------------------------------------------------
