@@ -123,3 +123,17 @@ def test_a_mission_log_that_is_a_folder_refuses_a_move_in_one_line(shell: Shell)
     assert ran.stderr.startswith("Error: ") and "unexpected" not in ran.stderr, ran.describe()
 
 
+# --- no guessing: parked rows belong to one mission ---------------------------------------------------
+@pytest.mark.parametrize("verb", ["retry", "drop"])
+def test_sync_retry_and_drop_with_several_missions_need_a_mission(hosted: Shell, verb: str) -> None:
+    project = make_project(hosted.cwd, ["001-a", "002-b"])
+    write_auth(hosted.home, server_url=HOST)
+    kittify = project / ".kittify"
+    kittify.mkdir()
+    (kittify / "config.toml").write_text("".join(
+        f'[[tracker.binding]]\nmission = "{slug}"\nproject = "p"\nserver_url = "{HOST}"\nbinding_id = "b-{slug}"\n'
+        for slug in ("001-a", "002-b")))
+    ran = hosted.run("sync", verb, "--all")
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", "Error: This repository has 2 missions; choose one with --mission (slug, number or id prefix).\n"
+            "  001-a\n  002-b\n", 2), ran.describe()
