@@ -47,13 +47,19 @@ def clamp(value: object, low: float, high: float, default: float) -> float:
 
 @contextmanager
 def _login_errors(host: str) -> Iterator[None]:
-    """During login a dead host is "did not respond" (no queue is involved) and a 401 is a rejected token."""
-    from orchestrator.client import HostUnreachable, SessionExpired
+    """During login a dead or too slow host is "did not respond", a failing one says to retry the login (no
+    queue is involved, so no sentence about queued events), and a 401 is a rejected token."""
+    from orchestrator.client import DeadlinePassed, HostUnreachable, RetryLater, ServerFailed, SessionExpired
 
     try:
         yield
-    except HostUnreachable:
+    except (HostUnreachable, DeadlinePassed):
         raise CatalogFailure(catalog.LOGIN_UNREACHABLE.filled(url=host)) from None
+    except ServerFailed as error:  # the host's own words stay; only the next action is the login's
+        raise CatalogFailure(error.failure._replace(next_action=catalog.LOGIN_RETRY_LATER)) from None
+    except RetryLater as error:
+        raise CatalogFailure(catalog.LOGIN_BUSY.filled(url=host)._replace(
+            next_action=error.failure.next_action)) from None
     except SessionExpired:
         raise SpecKittyError(catalog.LOGIN_TOKEN_REJECTED) from None
 

@@ -378,3 +378,6 @@ DAEMON_RETIRE_REASONS: dict[str, str] = {  # the daemon log's "retiring: <reason
 OS_PROBLEM = "{path}: {reason}."
 OS_PROBLEM_NO_PATH = "{reason}."
 HOME_NOT_A_FOLDER = "{path} is not a folder; set {var} to a folder you own."
+# `auth login` meets a failing or busy host: retry the login; no queue is involved
+LOGIN_RETRY_LATER = "Retry `spec-kitty auth login` later."
+LOGIN_BUSY = Failure("The SaaS host `{url}` asked to wait past this command's deadline.", "Retry later.")

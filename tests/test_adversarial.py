@@ -9,6 +9,9 @@ never "unexpected <Exception>", and it sends no token anywhere it should not.
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from support.projects import make_project, write_auth, write_config
@@ -137,3 +140,42 @@ def test_sync_retry_and_drop_with_several_missions_need_a_mission(hosted: Shell,
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         "", "Error: This repository has 2 missions; choose one with --mission (slug, number or id prefix).\n"
             "  001-a\n  002-b\n", 2), ran.describe()
+
+
+# --- login talks to a host, not to a queue -------------------------------------------------------------
+class _Failing(BaseHTTPRequestHandler):
+    """A host that answers every request with HTTP 500 (the dev SaaS never does: a scripted fault)."""
+
+    def _fail(self) -> None:
+        body = b'{"error": "boom"}'
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _fail
+
+    def log_message(self, *_: object) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def failing_host() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("with_token", [False, True])
+def test_login_against_a_failing_host_never_mentions_queued_events(shell: Shell, failing_host: str,
+                                                                   with_token: bool) -> None:
+    args = ["auth", "login", "--host", failing_host] + (["--with-token"] if with_token else [])
+    ran = shell.flag("1").run(*args, stdin="tok-abc\n" if with_token else None)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        f"The SaaS host `{failing_host}` answered with an error: HTTP 500 boom.\n\n"
+        "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()
+    assert not (shell.home / "auth.json").exists()
