@@ -45,8 +45,13 @@ def _legacy(tracker: dict[str, Any], repo_root: Path) -> list[Binding]:
 
 
 def _parse(tracker: object, repo_root: Path) -> list[Binding]:
-    if not isinstance(tracker, dict):
+    if tracker is None:
         return []
+    if not isinstance(tracker, dict):  # a bind could not record itself there: say so before any call
+        from orchestrator.errors import ConfigError
+        from states.catalog import CONFIG_NOT_A_TABLE
+
+        raise ConfigError(CONFIG_NOT_A_TABLE.format(table="tracker", path=paths.repo_config_file(repo_root)))
     entries = tracker.get("binding")
     found = [Binding(str(e.get("project") or repo_root.name), str(e["mission"]), str(e.get("server_url") or ""),
                      str(e.get("binding_id") or ""), str(e.get("bound_at") or ""))

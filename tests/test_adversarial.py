@@ -179,3 +179,4 @@ def test_login_against_a_failing_host_never_mentions_queued_events(shell: Shell,
         f"The SaaS host `{failing_host}` answered with an error: HTTP 500 boom.\n\n"
         "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()
     assert not (shell.home / "auth.json").exists()
+
