@@ -90,7 +90,7 @@ def validate_policy(value: str) -> str | int:
 
 
 def validate_seconds(value: str) -> str | int:
-    if not re.fullmatch(r"\d{1,7}", value.strip()) or int(value) < 5:
+    if not re.fullmatch(r"[0-9]{1,7}", value.strip()) or int(value) < 5:
         raise ConfigError(catalog.NOT_IDLE_SECONDS.format(value=value))
     return int(value)
 

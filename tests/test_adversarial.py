@@ -180,3 +180,10 @@ def test_login_against_a_failing_host_never_mentions_queued_events(shell: Shell,
         "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()
     assert not (shell.home / "auth.json").exists()
 
+
+
+def test_idle_seconds_take_ascii_digits_only(shell: Shell) -> None:
+    """`int()` reads Arabic-Indic digits too; a config value the operator cannot read back is refused."""
+    ran = shell.run("config", "set", "sync.daemon_idle_seconds", "\u0665\u0665")
+    assert ran.exit_code != 0 and "Traceback" not in ran.stderr, ran.describe()
+    assert not (shell.home / "config.toml").exists()
