@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from orchestrator import paths
 from orchestrator.binding import Binding, remove_binding, write_binding
-from orchestrator.errors import SpecKittyError
+from orchestrator.errors import CatalogFailure, SpecKittyError
 
 if TYPE_CHECKING:
     from orchestrator.auth import Credentials
@@ -36,6 +37,19 @@ def _session_token(facts: LiveFacts) -> Credentials:
     return Credentials(session)
 
 
+@contextlib.contextmanager
+def _retry_hint(command: str) -> Iterator[None]:
+    """A host error during bind/unbind keeps the host's words but names this command as the retry: no
+    queue is involved, so the sync's "queued events are kept" would mislead."""
+    from orchestrator.client import ServerFailed
+
+    try:
+        yield
+    except ServerFailed as error:
+        raise CatalogFailure(error.failure._replace(
+            next_action=catalog.TRACKER_RETRY_LATER.format(command=command))) from None
+
+
 def bind(facts: LiveFacts, project: str | None) -> Binding:
     """Create (idempotently) the binding on the SaaS, then record it in the repo."""
     from orchestrator.client import run_with_client  # network code is imported where it is used
@@ -47,8 +61,9 @@ def bind(facts: LiveFacts, project: str | None) -> Binding:
             raise SpecKittyError(wording.format(value=value))
     host = facts.host_url or ""
 
-    remote = run_with_client(host, _session_token(facts), lambda client: client.put_binding(
-        project, slug, {"repo_name": facts.repo_root.name, "mission_slug": slug}))
+    with _retry_hint("tracker bind"):
+        remote = run_with_client(host, _session_token(facts), lambda client: client.put_binding(
+            project, slug, {"repo_name": facts.repo_root.name, "mission_slug": slug}))
     binding = Binding(
         project=project,
         mission=slug,
@@ -67,8 +82,9 @@ def unbind(facts: LiveFacts) -> Binding:
     binding = facts.binding
     assert binding is not None, "the gate guarantees a binding"
     # on the binding's own host (the effective host: read_binding matched it)
-    run_with_client(binding.server_url or facts.host_url or "", _session_token(facts),
-                    lambda client: client.delete_binding(binding.project, binding.mission))
+    with _retry_hint("tracker unbind"):
+        run_with_client(binding.server_url or facts.host_url or "", _session_token(facts),
+                        lambda client: client.delete_binding(binding.project, binding.mission))
     remove_binding(facts.repo_root, binding)
     return binding
 

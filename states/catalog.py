@@ -380,4 +380,5 @@ OS_PROBLEM_NO_PATH = "{reason}."
 HOME_NOT_A_FOLDER = "{path} is not a folder; set {var} to a folder you own."
 # `auth login` meets a failing or busy host: retry the login; no queue is involved
 LOGIN_RETRY_LATER = "Retry `spec-kitty auth login` later."
+TRACKER_RETRY_LATER = "Retry `spec-kitty {command}` later."  # bind/unbind: no queue is involved
 LOGIN_BUSY = Failure("The SaaS host `{url}` asked to wait past this command's deadline.", "Retry later.")

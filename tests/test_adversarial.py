@@ -12,6 +12,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from support.projects import make_project, write_auth, write_config
@@ -154,7 +155,7 @@ class _Failing(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _fail
+    do_GET = do_POST = do_PUT = do_DELETE = _fail
 
     def log_message(self, *_: object) -> None:  # keep the test output clean
         pass
@@ -187,3 +188,17 @@ def test_idle_seconds_take_ascii_digits_only(shell: Shell) -> None:
     ran = shell.run("config", "set", "sync.daemon_idle_seconds", "\u0665\u0665")
     assert ran.exit_code != 0 and "Traceback" not in ran.stderr, ran.describe()
     assert not (shell.home / "config.toml").exists()
+
+
+def test_bind_against_a_failing_host_names_the_bind_as_the_retry_not_a_queue(shell: Shell, failing_host: str,
+                                                                            tmp_path: Path) -> None:
+    """Given a session and host that answers 500, when the operator binds, then the host's words and a
+    retry of `tracker bind` (no queue is involved in a bind)."""
+    root = make_project(tmp_path / "repo", ["001-a"])
+    write_auth(shell.home, server_url=failing_host)
+    write_config(shell.home, f'[sync]\nserver_url = "{failing_host}"\n')
+    ran = shell.flag("1").run("tracker", "bind", cwd=root)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        f"The SaaS host `{failing_host}` answered with an error: HTTP 500 boom.\n\n"
+        "Retry `spec-kitty tracker bind` later.\n", "", 1), ran.describe()
+    assert not (root / ".kittify" / "config.toml").exists()
