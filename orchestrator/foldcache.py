@@ -17,10 +17,13 @@ the JSON until they are many enough to be worth writing a new table).
 
 Trust: the saved fold is used only if the log is the same file (device, inode), at least as long as
 the offset, and the prefix still has the same fingerprint (CRC-32 of its first and last 64 KiB and of
-eight 4 KiB blocks spread over it); anything else (a rewritten, truncated or replaced log, a corrupt or
+32 blocks of 4 KiB spread over it) and, when it has not grown since, the same modification time;
+anything else (a rewritten, truncated or replaced log, a corrupt or
 missing cache file, another version) means a fold from scratch. Writers take a non-blocking ``flock``
 per mission (a busy lock means another process is saving: skip), write temp files and ``os.replace``
 them, and make the table durable before the JSON that names it. A cache failure never fails a command.
+(Not detected: an edit in place that keeps the inode, grows the file and leaves every fingerprinted
+block as it was; spec-kitty appends, and git replaces the file with new content.)
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ VERSION = 1
 CACHE_MIN_BYTES = 2 << 20  # ~3k rows of spec-kitty's mean 684 B
 EDGE = 64 << 10
 BLOCK = 4 << 10
-SAMPLES = 8
+SAMPLES = 32
 DELTA_MAX = 4096  # ids listed in the JSON before a new table file is worth writing
 CACHE_DIR = (".kittify", "cache")
 
@@ -106,7 +109,7 @@ def _expected_rows(handle: Any, size: int) -> int:
 
 
 def fingerprint(fd: int, offset: int) -> list[int]:
-    """CRC-32s of the prefix ``[0, offset)``: its first and last 64 KiB and eight blocks spread over it."""
+    """CRC-32s of the prefix ``[0, offset)``: its first and last 64 KiB and 32 blocks of 4 KiB spread over it."""
     spans = [(0, min(EDGE, offset)), (max(0, offset - EDGE), min(EDGE, offset))]
     for k in range(1, SAMPLES + 1):
         start = (offset * k) // (SAMPLES + 1)
@@ -125,6 +128,8 @@ def _load(folder: Path, fd: int, stat: os.stat_result) -> tuple[Fold, int, int, 
         if (state["version"] != VERSION or state["slug"] != folder.name or log["dev"] != stat.st_dev
                 or log["ino"] != stat.st_ino):
             return None
+        if stat.st_size == log["size"] and stat.st_mtime_ns != log["mtime_ns"]:
+            return None  # changed without growing: rewritten, not appended
         offset = int(log["offset"])
         if not 0 < offset <= stat.st_size or os.pread(fd, 1, offset - 1) != b"\n":
             return None
@@ -184,7 +189,8 @@ def _write(folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: i
             printed = fingerprint(log.fileno(), offset)
         state = {
             "version": VERSION, "slug": folder.name,
-            "log": {"dev": stat.st_dev, "ino": stat.st_ino, "offset": offset, "lines": lines, "print": printed},
+            "log": {"dev": stat.st_dev, "ino": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                    "offset": offset, "lines": lines, "print": printed},
             "ids": {"file": name, "bits": ids.base_bits if ids.base is not None else ids.bits,
                     "used": ids.base_used if ids.base is not None else ids.used,
                     "strings": sorted(ids.strings), "delta": sorted(ids.delta)},
