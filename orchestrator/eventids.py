@@ -14,16 +14,16 @@ reads, not a load of the whole table.
 
 from __future__ import annotations
 
-import mmap
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import mmap
 
 # Crockford base32 -> Python's base-32 digits; every other byte -> "!", which int() refuses (so no
 # whitespace, sign or underscore int() would otherwise skip, no lower case folded into upper, no
 # non-ASCII digit). A bytes table: ``bytes.translate`` is ~7x faster than ``str.translate``.
-_TO_BASE32 = bytes(
-    b"0123456789abcdefghijklmnopqrstuv"[b"0123456789ABCDEFGHJKMNPQRSTVWXYZ".index(c)]
-    if c in b"0123456789ABCDEFGHJKMNPQRSTVWXYZ" else ord("!") for c in range(256))
+_TO_BASE32 = (b"!" * 48 + b"0123456789" + b"!" * 7 + b"abcdefgh!ij!kl!mnopq!rstuv" + b"!" * 165)
 _M64 = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: monotonic ULIDs (+1 per id) must not cluster the probes
 MAX_LOAD = 0.6
@@ -181,6 +181,8 @@ class EventIds:
     @classmethod
     def over_file(cls, fd: int, bits: int, used: int, strings: list[str], delta: list[str]) -> EventIds:
         """A set whose base is the table file open on ``fd`` (mapped read-only; the caller closes ``fd``)."""
+        import mmap  # only a cached (big) log pays for it
+
         ids = cls(0)
         ids.table = array("Q")
         ids._map = mmap.mmap(fd, 16 << bits, prot=mmap.PROT_READ)

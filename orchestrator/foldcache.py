@@ -32,14 +32,12 @@ import contextlib
 import fcntl
 import json
 import os
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.eventids import EventIds
 from orchestrator.paths import EVENTS_FILE
-from orchestrator.ulid import new_ulid
 
 if TYPE_CHECKING:
     from orchestrator.missions import Fold, Problem
@@ -110,6 +108,8 @@ def _expected_rows(handle: Any, size: int) -> int:
 
 def fingerprint(fd: int, offset: int) -> list[int]:
     """CRC-32s of the prefix ``[0, offset)``: its first and last 64 KiB and 32 blocks of 4 KiB spread over it."""
+    import zlib  # only cached (big) logs are fingerprinted
+
     spans = [(0, min(EDGE, offset)), (max(0, offset - EDGE), min(EDGE, offset))]
     for k in range(1, SAMPLES + 1):
         start = (offset * k) // (SAMPLES + 1)
@@ -165,6 +165,8 @@ def _save(folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: in
 
 def _write(folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
            problems: list[Problem]) -> None:
+    from orchestrator.ulid import new_ulid
+
     where = cache_dir(folder)
     where.mkdir(parents=True, exist_ok=True)
     ignore = where.parent / ".gitignore"
