@@ -89,6 +89,18 @@ class EventIds:
     def __len__(self) -> int:
         return self.used + len(self.strings) + self.base_used + len(self.delta)
 
+    def __contains__(self, event_id: object) -> bool:
+        if not isinstance(event_id, str):
+            return False
+        if event_id in self.strings or event_id in self.delta:
+            return True
+        pair = words(event_id)
+        if pair is None:
+            return False
+        if self.base is not None and _contains(self.base, self.base_bits, *pair):
+            return True
+        return self.used > 0 and _contains(self.table, self.bits, *pair)
+
     def add(self, event_id: str) -> bool:
         """True when ``event_id`` was not in the set (and is now)."""
         if self.base is not None:

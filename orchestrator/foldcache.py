@@ -32,7 +32,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,19 +51,28 @@ DELTA_MAX = 4096  # ids listed in the JSON before a new table file is worth writ
 CACHE_DIR = (".kittify", "cache")
 
 
-def cache_dir(folder: Path) -> Path:
-    """``<repo>/.kittify/cache/missions`` for ``<repo>/kitty-specs/<slug>``."""
-    return folder.parent.parent.joinpath(*CACHE_DIR, "missions")
+def cache_dir(folder: Path, view: str = "missions") -> Path:
+    """``<repo>/.kittify/cache/<view>`` for ``<repo>/kitty-specs/<slug>`` (``missions``: the fold
+    ``status`` shows; ``held``: the sync's fold of the rows the server holds)."""
+    return folder.parent.parent.joinpath(*CACHE_DIR, view)
 
 
 def _nothing() -> None:
     return None
 
 
-def fold_mission(folder: Path, *, save: bool, locked: bool = False) -> tuple[Fold, list[Problem], Callable[[], None]]:
+def fold_mission(folder: Path, *, save: bool, locked: bool = False, view: str = "missions", end: int | None = None,
+                 admit: Callable[[dict[str, Any]], bool] | None = None,
+                 exclude: Collection[str] = ()) -> tuple[Fold, list[Problem], Callable[[], None]]:
     """The mission's fold, its malformed lines, and a function that saves the fold (a no-op when there
     is nothing worth saving). With ``save`` the fold is saved before returning; ``locked`` callers (the
-    append under the log's lock) save later, once their own work succeeded."""
+    append under the log's lock) save later, once their own work succeeded.
+
+    The sync folds another view of the log: only ``[0, end)`` (what it scanned), only rows ``admit``
+    takes, never a row whose ``event_id`` is in ``exclude`` (not held by the server). A saved fold that
+    holds an excluded id is not used, and a fold that excluded rows is not saved: rows excluded now may
+    be held later, and a saved fold can only grow.
+    """
     from orchestrator.missions import Fold, fold_lines, fold_tail
 
     path = folder / EVENTS_FILE
@@ -71,29 +80,51 @@ def fold_mission(folder: Path, *, save: bool, locked: bool = False) -> tuple[Fol
         handle = path.open("rb")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return Fold(folder.name), [], _nothing
+    where = cache_dir(folder, view)
     with handle:
         fd = handle.fileno()
         stat = os.fstat(fd)
-        big = stat.st_size >= CACHE_MIN_BYTES
-        loaded = _load(folder, fd, stat) if big else None
+        limit = stat.st_size if end is None else min(end, stat.st_size)
+        big = limit >= CACHE_MIN_BYTES
+        loaded = _load(where, folder, fd, stat) if big else None
+        if loaded is not None and (loaded[1] > limit or any(i in loaded[0].seen for i in exclude)):
+            loaded[0].seen.close()
+            loaded = None
         if loaded is None:
-            fold = Fold(folder.name, EventIds(_expected_rows(handle, stat.st_size)))
+            fold = Fold(folder.name, EventIds(_expected_rows(handle, limit)))
             offset, line, problems = 0, 0, []
         else:
             fold, offset, line, problems = loaded
             handle.seek(offset)
-        line, tail = fold_lines(fold, handle, path, line, problems)
-        end = handle.tell() - len(tail)
+        add = fold.add
+        if admit is not None or exclude:
+            def add(row: dict[str, Any]) -> None:
+                if (admit is None or admit(row)) and row.get("event_id") not in exclude:
+                    fold.add(row)
+        lines = handle if end is None else _bounded(handle, offset, limit)
+        line, tail = fold_lines(add, lines, path, line, problems)
+        done = (handle.tell() if end is None else limit) - len(tail)
         saving = _nothing
-        if big and not tail and (loaded is None or end > offset):
+        if big and not tail and not exclude and (loaded is None or done > offset):
             def saving() -> None:
-                _save(folder, fold, stat, end, line, problems)
+                _save(where, folder, fold, stat, done, line, problems)
         if save:
             saving()
             saving = _nothing
         if tail:  # a line still being written: folded for this read, never saved (it may yet change)
-            fold_tail(fold, tail, path, line + 1, problems)
+            fold_tail(add, tail, path, line + 1, problems)
     return fold, problems, saving
+
+
+def _bounded(handle: Any, position: int, limit: int) -> Iterator[bytes]:
+    """The lines of ``handle`` from ``position`` up to byte ``limit`` (a line crossing it is cut there)."""
+    for raw in handle:
+        if position + len(raw) >= limit:
+            if limit > position:
+                yield raw[: limit - position]
+            return
+        position += len(raw)
+        yield raw
 
 
 def _expected_rows(handle: Any, size: int) -> int:
@@ -117,11 +148,10 @@ def fingerprint(fd: int, offset: int) -> list[int]:
     return [zlib.crc32(os.pread(fd, length, start)) if length > 0 else 0 for start, length in spans]
 
 
-def _load(folder: Path, fd: int, stat: os.stat_result) -> tuple[Fold, int, int, list[Problem]] | None:
+def _load(where: Path, folder: Path, fd: int, stat: os.stat_result) -> tuple[Fold, int, int, list[Problem]] | None:
     """The saved fold when it still describes a prefix of this very log, else None (fold from scratch)."""
     from orchestrator.missions import Fold, Problem
 
-    where = cache_dir(folder)
     try:
         state = json.loads((where / f"{folder.name}.json").read_bytes())
         log, ids_state = state["log"], state["ids"]
@@ -156,18 +186,17 @@ def _load(folder: Path, fd: int, stat: os.stat_result) -> tuple[Fold, int, int, 
         return None
 
 
-def _save(folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
+def _save(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
           problems: list[Problem]) -> None:
     """Save the fold covering ``[0, offset)`` of the log; any failure leaves the old cache (or none)."""
     with contextlib.suppress(OSError):
-        _write(folder, fold, stat, offset, lines, problems)
+        _write(where, folder, fold, stat, offset, lines, problems)
 
 
-def _write(folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
+def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
            problems: list[Problem]) -> None:
     from orchestrator.ulid import new_ulid
 
-    where = cache_dir(folder)
     where.mkdir(parents=True, exist_ok=True)
     ignore = where.parent / ".gitignore"
     if not ignore.exists():

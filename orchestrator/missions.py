@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 from orchestrator import foldcache
 from orchestrator.errors import MissionChoiceError, MissionError
@@ -361,8 +361,9 @@ class Fold:
 _SCAN = json.JSONDecoder().scan_once  # the C scanner json.loads ends in, with json.loads' settings
 
 
-def fold_lines(fold: Fold, handle: BinaryIO, path: Path, line: int, problems: list[Problem]) -> tuple[int, bytes]:
-    """Fold every complete line from ``handle``'s position; returns the last line number and a trailing
+def fold_lines(add: Callable[[dict[str, Any]], None], handle: Iterable[bytes], path: Path, line: int,
+               problems: list[Problem]) -> tuple[int, bytes]:
+    """``add`` (a fold's) every row of the complete lines of ``handle``; returns the last line number and a trailing
     line without its newline (b"" when none), which the caller folds only after saving its state.
 
     This is what ``status`` spends its time in. A line shaped as spec-kitty writes it (``{`` first, one
@@ -373,7 +374,6 @@ def fold_lines(fold: Fold, handle: BinaryIO, path: Path, line: int, problems: li
     """
     loads = json.loads
     scan = _SCAN
-    add = fold.add
     for raw in handle:
         line += 1
         if raw[-1:] != b"\n":
@@ -401,7 +401,8 @@ def fold_lines(fold: Fold, handle: BinaryIO, path: Path, line: int, problems: li
     return line, b""
 
 
-def fold_tail(fold: Fold, raw: bytes, path: Path, line: int, problems: list[Problem]) -> None:
+def fold_tail(add: Callable[[dict[str, Any]], None], raw: bytes, path: Path, line: int,
+              problems: list[Problem]) -> None:
     """Fold a last line that has no newline yet (spec-kitty may be mid-append): read, never saved."""
     if not raw.strip():
         return
@@ -409,7 +410,7 @@ def fold_tail(fold: Fold, raw: bytes, path: Path, line: int, problems: list[Prob
     if row is None:
         problems.append(Problem(path, line, reason or ""))
     else:
-        fold.add(row)
+        add(row)
 
 
 def reduce(slug: str, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -46,6 +46,8 @@ SCAN_CHUNK = 4 * 1024 * 1024  # bytes read (and committed) per step of a log sca
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 WP_MAX_DIGITS = 4  # the same bound as orchestrator.missions.WP_ID
+WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
+COMPACT_MIN_PAGES = 256  # free pages (2 MiB) before ``compact`` bothers
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -313,7 +315,10 @@ class EventQueue:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
+            # a new file gives drained pages back (see ``compact``); an older one converts on its first compact
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA journal_size_limit={WAL_KEEP}")  # a big scan must not leave a big -wal file
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
@@ -407,6 +412,28 @@ class EventQueue:
                 if not block:
                     break
         return added
+
+    @_guarded
+    def compact(self) -> None:
+        """Give the pages of drained rows back to the file system once they are a good share of the file.
+
+        A drained queue's only live data are the acked ids (bounded by ``ACKED_KEEP``) and a few small
+        tables, but sqlite keeps a file at its high-water mark: after a 1M-row sync that was ~800 MB of
+        free pages. A new file is ``auto_vacuum=INCREMENTAL`` (free pages are released in place); a file
+        made before that is converted once by a ``VACUUM`` (which copies only the live pages)."""
+        db = self._connect(create=False)
+        if db is None:
+            return
+        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        if free < COMPACT_MIN_PAGES or free * 4 < pages:
+            return
+        if int(db.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+            db.execute("PRAGMA incremental_vacuum").fetchall()
+        else:
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @_guarded
     def ack(self, mission_key: str, event_ids: Iterable[str]) -> None:
