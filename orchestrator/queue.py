@@ -315,8 +315,6 @@ class EventQueue:
         db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
-            # a new file gives drained pages back (see ``compact``); an older one converts on its first compact
-            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA journal_size_limit={WAL_KEEP}")  # a big scan must not leave a big -wal file
             db.execute("PRAGMA synchronous=NORMAL")
@@ -415,12 +413,13 @@ class EventQueue:
 
     @_guarded
     def compact(self) -> None:
-        """Give the pages of drained rows back to the file system once they are a good share of the file.
+        """Give the pages of drained rows back to the file system once they are most of the file.
 
         A drained queue's only live data are the acked ids (bounded by ``ACKED_KEEP``) and a few small
         tables, but sqlite keeps a file at its high-water mark: after a 1M-row sync that was ~800 MB of
-        free pages. A new file is ``auto_vacuum=INCREMENTAL`` (free pages are released in place); a file
-        made before that is converted once by a ``VACUUM`` (which copies only the live pages)."""
+        free pages. ``VACUUM`` copies only the live pages (a few MiB, milliseconds), so it runs when at
+        least a quarter of the file is free. (``PRAGMA incremental_vacuum`` frees one page per step
+        through Python's sqlite3, which makes it no cheaper.)"""
         db = self._connect(create=False)
         if db is None:
             return
@@ -428,11 +427,7 @@ class EventQueue:
         pages = int(db.execute("PRAGMA page_count").fetchone()[0])
         if free < COMPACT_MIN_PAGES or free * 4 < pages:
             return
-        if int(db.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
-            db.execute("PRAGMA incremental_vacuum").fetchall()
-        else:
-            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            db.execute("VACUUM")
+        db.execute("VACUUM")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @_guarded
