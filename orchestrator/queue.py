@@ -153,6 +153,9 @@ def _event_id(row: object) -> str | None:
 WP_ID_ASCII = re.compile(rf"WP[0-9]{{1,{WP_MAX_DIGITS}}}")  # ASCII digits, bounded: what the SaaS accepts
 
 
+ScanFold = Callable[[os.stat_result, int, int, list[dict[str, Any]]], None]
+
+
 class Parked(NamedTuple):
     """A row that cannot be uploaded as it is, kept with why (the dead-letter table's row)."""
 
@@ -166,12 +169,23 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
 
     Never raises: a line nested too deep for the JSON parser (RecursionError) is malformed like any
     other, so one bad line can never stop the rows after it."""
+    return _classify(text, ref)[0]
+
+
+def _classify(text: str, ref: str) -> tuple[tuple[str, str] | Parked, Any]:
+    """``classify``, and the parsed row (None when the text is not JSON)."""
     from states import catalog
 
     try:
         row = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__))
+        return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__)), None
+    return _classify_row(row, text, ref), row
+
+
+def _classify_row(row: Any, text: str, ref: str) -> tuple[str, str] | Parked:
+    from states import catalog
+
     if not isinstance(row, dict):
         return Parked(ref, text, catalog.PARK_REASON_NOT_OBJECT)
     event_id = _event_id(row)
@@ -187,8 +201,13 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
     return event_id, text
 
 
-def _parse_lines(chunk: bytes, offset: int) -> tuple[list[tuple[str, str]], list[Parked]]:
-    """Usable rows and parked ones among the complete lines of ``chunk`` (which starts at ``offset``)."""
+def _parse_lines(chunk: bytes, offset: int,
+                 rows: list[dict[str, Any]] | None = None) -> tuple[list[tuple[str, str]], list[Parked]]:
+    """Usable rows and parked ones among the complete lines of ``chunk`` (which starts at ``offset``).
+
+    With ``rows``, every line that ``json.loads`` (of the line's bytes, as the lane fold reads it)
+    makes an object is also appended there, in log order, parked or not: the sync folds lanes from
+    the same parse (see ``scan_log``)."""
     found: list[tuple[str, str]] = []
     parked: list[Parked] = []
     position = offset
@@ -201,10 +220,26 @@ def _parse_lines(chunk: bytes, offset: int) -> tuple[list[tuple[str, str]], list
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             parked.append(Parked(ref, raw.decode("utf-8", "replace"), _not_json("UnicodeDecodeError")))
+            if rows is not None:
+                _object_of(raw, rows)
             continue
-        outcome = classify(text, ref)
+        outcome, row = _classify(text, ref)
         (parked if isinstance(outcome, Parked) else found).append(outcome)  # type: ignore[arg-type]
+        if rows is not None:
+            if isinstance(row, dict):
+                rows.append(row)
+            elif row is None:  # not JSON as UTF-8 text; json.loads of the bytes may still read it
+                _object_of(raw, rows)  # (a UTF-8 BOM, UTF-16): the fold's reader does
     return found, parked
+
+
+def _object_of(raw: bytes, rows: list[dict[str, Any]]) -> None:
+    try:
+        row = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(row, dict):
+        rows.append(row)
 
 
 def _not_json(error: str) -> str:
@@ -354,7 +389,7 @@ class EventQueue:
             return self._insert(db, mission, pairs)  # type: ignore[arg-type]
 
     @_guarded
-    def scan_log(self, mission_key: str, log_path: Path) -> int:
+    def scan_log(self, mission_key: str, log_path: Path, fold: ScanFold | None = None) -> int:
         """Queue the log's rows this queue has not seen yet; returns how many were new.
 
         Reads from the checkpoint when the file is the one checkpointed (same device and inode, not
@@ -363,6 +398,9 @@ class EventQueue:
         that can never be uploaded (malformed, too large, not a WP id) is parked with its reason and the
         scan moves on. A last line without a newline counts once it is a whole JSON object; anything
         else there is a row still being written, read again once its newline arrives.
+
+        ``fold(stat, start, end, rows)`` is called after each committed step with the rows parsed from
+        ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
         """
         try:
             fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -400,12 +438,15 @@ class EventQueue:
                     continue
                 end = start + cut
                 tail = os.pread(fd, min(TAIL_BYTES, end), end - min(TAIL_BYTES, end))
-                pairs, parked = _parse_lines(data[:cut], start)
+                rows: list[dict[str, Any]] | None = [] if fold is not None else None
+                pairs, parked = _parse_lines(data[:cut], start, rows)
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
                     self._park(db, mission, parked)
                     added += self._insert(db, mission, pairs) if pairs else 0
                     self._store_checkpoint(db, mission, path_key, st, end, tail)
+                if fold is not None and rows is not None:
+                    fold(st, start, end, rows)
                 start = end
                 if not block:
                     break

@@ -96,10 +96,10 @@ async def sync_once(
     log_path = target.mission_dir / paths.EVENTS_FILE if target.mission_dir is not None else None
     try:
         if log_path is not None:
-            queue.scan_log(key, log_path)
+            _scan(queue, key, log_path)
         await _drain(client, queue, target, run, batch_size, progress)
         if await _tracker(client, queue, target, run) and log_path is not None:
-            queue.scan_log(key, log_path)
+            _scan(queue, key, log_path)
             await _drain(client, queue, target, run, batch_size, progress)
     except Exception as exc:
         with contextlib.suppress(Exception):  # a broken queue must not hide the original error
@@ -111,6 +111,17 @@ async def sync_once(
     with contextlib.suppress(SpecKittyError):  # space, not correctness: a busy queue compacts next time
         queue.compact()
     return result
+
+
+def _scan(queue: EventQueue, key: str, log_path: Path) -> None:
+    """Queue the log's new rows and, from the same parse, grow the saved fold of the held lanes (the
+    tracker step then folds nothing again: one pass over the log)."""
+    growing = foldcache.Growing(log_path.parent, "held", held_row)
+    try:
+        queue.scan_log(key, log_path, fold=growing.feed)
+        growing.save()
+    finally:
+        growing.close()
 
 
 def run_sync(

@@ -107,7 +107,8 @@ def test_given_held_parked_and_repeated_rows_in_any_order_then_the_incremental_f
                 row["at"] = rng.choice(["2026-01-01T00:00:00+00:00", "2026-06-01T00:00:00+00:00", row["at"]])
                 if rng.random() < 0.1:
                     row["wp_id"] = "WP١"  # not an ASCII WP id: parked by the scan, never held
-                rows.append(json.dumps(row, sort_keys=True))
+                text = json.dumps(row, sort_keys=True)
+                rows.append("\ufeff" + text if rng.random() < 0.1 else text)  # json.loads reads a BOM'd line
             write_lines(repo, rows + (["{not json"] if rng.random() < 0.3 else []))
             sync_with(saas, queue, repo)
             log = log_of(repo)
