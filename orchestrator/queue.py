@@ -172,32 +172,53 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
     return _classify(text, ref)[0]
 
 
-def _classify(text: str, ref: str) -> tuple[tuple[str, str] | Parked, Any]:
-    """``classify``, and the parsed row (None when the text is not JSON)."""
-    from states import catalog
+_SCAN = json.JSONDecoder().scan_once  # the C scanner json.loads ends in, with json.loads' settings
 
+
+def _classify(text: str, ref: str) -> tuple[tuple[str, str] | Parked, Any]:
+    """``classify``, and the parsed row (None when the text is not JSON).
+
+    A row as spec-kitty writes it (``{`` first, nothing after the object) goes straight to the C
+    scanner ``json.loads`` ends in (the same parser on the same text, without its Python layers);
+    anything else, errors included, is read by ``json.loads`` itself."""
     try:
-        row = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__)), None
+        if text[:1] != "{":
+            raise ValueError
+        row, end = _SCAN(text, 0)
+        if end != len(text):
+            raise ValueError
+    except (ValueError, StopIteration, RecursionError):
+        try:
+            row = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            from states import catalog
+
+            return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__)), None
     return _classify_row(row, text, ref), row
 
 
 def _classify_row(row: Any, text: str, ref: str) -> tuple[str, str] | Parked:
-    from states import catalog
-
+    """The checks of ``classify`` on a parsed row (the catalog is imported only to park one)."""
     if not isinstance(row, dict):
+        from states import catalog
+
         return Parked(ref, text, catalog.PARK_REASON_NOT_OBJECT)
-    event_id = _event_id(row)
-    if event_id is None:
+    event_id = row.get("event_id")
+    if not (isinstance(event_id, str) and event_id):
+        from states import catalog
+
         return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
     if len(text) > MAX_ROW_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_ROW_BYTES:
+        from states import catalog
+
         size = len(text.encode("utf-8", "surrogatepass"))
         return Parked(event_id, text, catalog.PARK_REASON_TOO_LARGE.format(size=size, limit=MAX_ROW_BYTES))
-    wp_id = row.get("wp_id")
-    transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
-    if transition and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
-        return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
+    if "wp_id" in row and "to_lane" in row and not ("kind" in row or "event_type" in row or "type" in row):
+        wp_id = row["wp_id"]
+        if not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
+            from states import catalog
+
+            return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
     return event_id, text
 
 
