@@ -42,7 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SCHEMA_VERSION = 2  # 2 added the dead-letter (parked), conflicts and synced_lanes tables
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
-SCAN_CHUNK = 4 * 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory on huge logs
+SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory (parsed rows ~5x)
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 WP_MAX_DIGITS = 4  # the same bound as orchestrator.missions.WP_ID
