@@ -61,12 +61,12 @@ def _nothing() -> None:
     return None
 
 
-def fold_mission(folder: Path, *, save: bool, locked: bool = False, view: str = "missions", end: int | None = None,
+def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int | None = None,
                  admit: Callable[[dict[str, Any]], bool] | None = None,
                  exclude: Collection[str] = ()) -> tuple[Fold, list[Problem], Callable[[], None]]:
     """The mission's fold, its malformed lines, and a function that saves the fold (a no-op when there
-    is nothing worth saving). With ``save`` the fold is saved before returning; ``locked`` callers (the
-    append under the log's lock) save later, once their own work succeeded.
+    is nothing worth saving). With ``save`` the fold is saved before returning; without, the caller saves
+    later (the append under the log's lock: only once its move succeeded).
 
     The sync folds another view of the log: only ``[0, end)`` (what it scanned), only rows ``admit``
     takes, never a row whose ``event_id`` is in ``exclude`` (not held by the server). A saved fold that

@@ -496,7 +496,7 @@ def append_transition(
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        fold, _, saving = foldcache.fold_mission(folder, save=False, locked=True)
+        fold, _, saving = foldcache.fold_mission(folder, save=False)
         from_lane = fold.lane_of(wp_id)
         if skip_if is not None and skip_if(from_lane):
             return None
