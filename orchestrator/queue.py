@@ -335,6 +335,7 @@ class EventQueue:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._db: sqlite3.Connection | None = None
+        self._acked: dict[int, int] = {}  # mission -> acked ids it holds, as far as this process knows
 
     def __repr__(self) -> str:
         return f"EventQueue({str(self.path)!r})"
@@ -505,17 +506,27 @@ class EventQueue:
         with _transaction(db):
             mission = self._mission_id(db, mission_key)
             pairs = [(mission, event_id) for event_id in ids]
+            if mission not in self._acked:
+                self._acked[mission] = int(db.execute("SELECT COUNT(*) FROM acked WHERE mission = ?",
+                                                      (mission,)).fetchone()[0])
+            before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO acked (mission, event_id) VALUES (?, ?)", pairs)
+            self._acked[mission] += db.total_changes - before
             db.executemany("DELETE FROM pending WHERE mission = ? AND event_id = ?", pairs)
-            self._prune(db, mission)
+            if self._acked[mission] > self.acked_keep + max(1, self.acked_keep // 10):
+                self._prune(db, mission)
 
     def _prune(self, db: sqlite3.Connection, mission: int) -> None:
+        """Down to ``acked_keep`` ids, newest kept. Run once the count (followed in memory from one
+        ``COUNT`` per open) is 10% over: finding the cut walks ``acked_keep`` index entries, which
+        after every batch made a 1M-row sync spend ~15% of its time here."""
         over = db.execute(
             "SELECT event_id FROM acked WHERE mission = ? ORDER BY event_id DESC LIMIT 1 OFFSET ?",
             (mission, self.acked_keep),
         ).fetchone()
         if over is not None:
             db.execute("DELETE FROM acked WHERE mission = ? AND event_id <= ?", (mission, over[0]))
+        self._acked[mission] = min(self._acked[mission], self.acked_keep)
 
     acked_keep = ACKED_KEEP
 
