@@ -486,12 +486,14 @@ class EventQueue:
         db = self._connect(create=False)
         if db is None:
             return
-        free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
-        pages = int(db.execute("PRAGMA page_count").fetchone()[0])
+        free = int(db.execute("PRAGMA freelist_count").fetchall()[0][0])
+        pages = int(db.execute("PRAGMA page_count").fetchall()[0][0])
         if free < COMPACT_MIN_PAGES or free * 4 < pages:
             return
         db.execute("VACUUM")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # (fetchall, not fetchone: a statement left before its last step keeps a read transaction open
+        # on this connection, and a concurrent sync then found the queue locked)
 
     @_guarded
     def ack(self, mission_key: str, event_ids: Iterable[str]) -> None:
@@ -508,7 +510,7 @@ class EventQueue:
             pairs = [(mission, event_id) for event_id in ids]
             if mission not in self._acked:
                 self._acked[mission] = int(db.execute("SELECT COUNT(*) FROM acked WHERE mission = ?",
-                                                      (mission,)).fetchone()[0])
+                                                      (mission,)).fetchall()[0][0])
             before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO acked (mission, event_id) VALUES (?, ?)", pairs)
             self._acked[mission] += db.total_changes - before
