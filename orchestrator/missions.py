@@ -22,7 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from orchestrator import foldcache
 from orchestrator.errors import MissionChoiceError, MissionError
+from orchestrator.eventids import EventIds
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
@@ -234,14 +236,17 @@ def is_rollback(row: dict[str, Any]) -> bool:
 
 class _WorkPackage:
     """Per-WP fold state that does not depend on row order: the winning row by (at, rollback, event_id),
-    and how many distinct transitions were forced. (Kept order-free so the fold can later be streamed
-    or made incremental and still give byte-identical snapshots.)"""
+    and how many distinct transitions were forced. Only the winner's fields the snapshot shows are kept
+    (not the whole row), so the fold's memory follows the work packages, not the log."""
 
-    __slots__ = ("force_count", "key", "row")
+    __slots__ = ("actor", "at", "event_id", "force_count", "rollback", "to_lane")
 
     def __init__(self) -> None:
-        self.key: tuple[str, int, str] = ("", -1, "")
-        self.row: dict[str, Any] = {}
+        self.at = ""
+        self.rollback = -1
+        self.event_id = ""
+        self.to_lane = ""
+        self.actor: Any = None
         self.force_count = 0
 
 
@@ -252,38 +257,50 @@ class Fold:
     the last transition by (``at``, ``event_id``) for ``last_event_id`` / ``materialized_at``, and per
     work package the winner by (``at``, rollback first, ``event_id``). The result equals folding the
     de-duplicated rows sorted by (``at``, ``event_id``) with rollback precedence at equal ``at``.
+    Because nothing depends on row order, the state can be saved and later rows folded on top of it
+    (see ``orchestrator.foldcache``) with the same result as folding the whole log again.
     """
 
-    def __init__(self, slug: str) -> None:
+    def __init__(self, slug: str, seen: EventIds | None = None) -> None:
         self.slug = slug
-        self.seen: set[str] = set()
+        self.seen = seen if seen is not None else EventIds()
         self.wps: dict[str, _WorkPackage] = {}
-        self.last: tuple[str, str] | None = None
+        self.last_at = ""
+        self.last_id: str | None = None
         self.mission_ids: dict[str, tuple[str, str]] = {}  # mission_id -> its earliest (at, event_id)
 
     def add(self, row: dict[str, Any]) -> None:
-        if not is_transition(row):
+        """Fold one row. Runs once per row of every log read, so ``is_transition`` and the comparisons
+        are written out (each tuple compare is split into a cheap first-key test)."""
+        if "kind" in row or "event_type" in row or "type" in row:
             return
-        event_id: str = row["event_id"]
-        if event_id in self.seen:
+        event_id = row.get("event_id")
+        at = row.get("at")
+        wp_id = row.get("wp_id")
+        to_lane = row.get("to_lane")
+        if not (isinstance(wp_id, str) and isinstance(to_lane, str) and isinstance(event_id, str)
+                and isinstance(at, str)):
             return
-        self.seen.add(event_id)
-        at: str = row["at"]
-        if self.last is None or (at, event_id) > self.last:
-            self.last = (at, event_id)
+        if not self.seen.add(event_id):
+            return
+        if at > self.last_at or self.last_id is None or (at == self.last_at and event_id > self.last_id):
+            self.last_at, self.last_id = at, event_id
         mission_id = row.get("mission_id")
-        if isinstance(mission_id, str) and mission_id:
+        if mission_id and isinstance(mission_id, str):
             known = self.mission_ids.get(mission_id)
-            if known is None or (at, event_id) < known:
+            if known is None or at < known[0] or (at == known[0] and event_id < known[1]):
                 self.mission_ids[mission_id] = (at, event_id)
-        wp = self.wps.get(row["wp_id"])
+        wp = self.wps.get(wp_id)
         if wp is None:
-            wp = self.wps[row["wp_id"]] = _WorkPackage()
+            wp = self.wps[wp_id] = _WorkPackage()
         if row.get("force") is True:
             wp.force_count += 1
-        key = (at, 1 if is_rollback(row) else 0, event_id)
-        if key > wp.key:
-            wp.key, wp.row = key, row
+        if at < wp.at:
+            return
+        rollback = 1 if to_lane == "in_progress" and is_rollback(row) else 0
+        if at == wp.at and (rollback < wp.rollback or (rollback == wp.rollback and event_id <= wp.event_id)):
+            return
+        wp.at, wp.rollback, wp.event_id, wp.to_lane, wp.actor = at, rollback, event_id, to_lane, row.get("actor")
 
     def mission_id(self) -> str | None:
         """The mission id the earliest transition carries (rows of one mission all carry the same)."""
@@ -291,26 +308,107 @@ class Fold:
             return None
         return min(self.mission_ids.items(), key=lambda item: item[1])[0]
 
+    def lane_of(self, wp_id: str) -> str:
+        """The work package's current lane (``genesis`` when it never moved)."""
+        wp = self.wps.get(wp_id)
+        return ALIASES.get(wp.to_lane, wp.to_lane) if wp is not None else GENESIS
+
     def snapshot(self) -> dict[str, Any]:
         """The keys of spec-kitty's ``status.json`` this project reproduces."""
         summary = dict.fromkeys(LANES, 0)
         work_packages: dict[str, dict[str, Any]] = {}
         for wp_id in sorted(self.wps):
             wp = self.wps[wp_id]
-            lane = ALIASES.get(wp.row["to_lane"], wp.row["to_lane"])
+            lane = ALIASES.get(wp.to_lane, wp.to_lane)
             if lane in summary:
                 summary[lane] += 1
-            work_packages[wp_id] = {"lane": lane, "last_event_id": wp.row["event_id"],
-                                    "last_transition_at": wp.row["at"], "actor": wp.row.get("actor"),
-                                    "force_count": wp.force_count}
+            work_packages[wp_id] = {"lane": lane, "last_event_id": wp.event_id, "last_transition_at": wp.at,
+                                    "actor": wp.actor, "force_count": wp.force_count}
         return {
             "mission_slug": self.slug,
             "event_count": len(self.seen),
-            "last_event_id": self.last[1] if self.last else None,
-            "materialized_at": self.last[0] if self.last else None,
+            "last_event_id": self.last_id,
+            "materialized_at": self.last_at if self.last_id is not None else None,
             "summary": summary,
             "work_packages": work_packages,
         }
+
+    # --- saved state (everything but the id set, which the cache keeps in its own file) ---------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "wps": {wp_id: [wp.at, wp.rollback, wp.event_id, wp.to_lane, wp.actor, wp.force_count]
+                    for wp_id, wp in self.wps.items()},
+            "last": [self.last_at, self.last_id] if self.last_id is not None else None,
+            "mission_ids": {k: list(v) for k, v in self.mission_ids.items()},
+        }
+
+    @classmethod
+    def from_state(cls, slug: str, state: dict[str, Any], seen: EventIds) -> Fold:
+        fold = cls(slug, seen)
+        for wp_id, (at, rollback, event_id, to_lane, actor, force_count) in state["wps"].items():
+            wp = fold.wps[str(wp_id)] = _WorkPackage()
+            wp.at, wp.rollback, wp.event_id, wp.to_lane = str(at), int(rollback), str(event_id), str(to_lane)
+            wp.actor, wp.force_count = actor, int(force_count)
+        if state["last"] is not None:
+            fold.last_at, fold.last_id = str(state["last"][0]), str(state["last"][1])
+        fold.mission_ids = {str(k): (str(v[0]), str(v[1])) for k, v in state["mission_ids"].items()}
+        return fold
+
+
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads' own C scanner, set at init
+
+
+def fold_lines(add: Callable[[dict[str, Any]], None], handle: Iterable[bytes], path: Path, line: int,
+               problems: list[Problem]) -> tuple[int, bytes]:
+    """``add`` (a fold's) every row of the complete lines of ``handle``; returns the last line number and a trailing
+    line without its newline (b"" when none), which the caller folds only after saving its state.
+
+    This is what ``status`` spends its time in. A line shaped as spec-kitty writes it (``{`` first, one
+    ``\n`` right after the object) goes straight to the C scanner ``json.loads`` itself ends in, skipping
+    ``json.loads``' Python layers (encoding sniffing, two regex matches): the same parser on the same
+    text, so the same row. Every other line (blank, BOM, UTF-16, trailing spaces, an error) takes
+    ``json.loads`` itself, so rows and error reasons stay exactly ``json.loads``'.
+    """
+    loads = json.loads
+    scan = _SCAN
+    for raw in handle:
+        line += 1
+        if raw[-1:] != b"\n":
+            return line - 1, raw
+        try:
+            if raw[0] != 0x7B or raw[1] == 0:  # not "{": let json.loads sniff the encoding
+                raise ValueError
+            text = raw.decode("utf-8", "surrogatepass")  # what json.loads decodes "{..." bytes with
+            row, end = scan(text, 0)
+            if end != len(text) - 1:
+                raise ValueError
+        except (ValueError, StopIteration, RecursionError):
+            if not raw.strip():
+                continue
+            try:
+                row = loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                problems.append(Problem(path, line,
+                                        catalog.MALFORMED_REASON_JSON.format(error=exc.__class__.__name__)))
+                continue
+        if type(row) is not dict:
+            problems.append(Problem(path, line, catalog.MALFORMED_REASON_NOT_OBJECT))
+            continue
+        add(row)
+    return line, b""
+
+
+def fold_tail(add: Callable[[dict[str, Any]], None], raw: bytes, path: Path, line: int,
+              problems: list[Problem]) -> None:
+    """Fold a last line that has no newline yet (spec-kitty may be mid-append): read, never saved."""
+    if not raw.strip():
+        return
+    row, reason = parse_line(raw)
+    if row is None:
+        problems.append(Problem(path, line, reason or ""))
+    else:
+        add(row)
 
 
 def reduce(slug: str, rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -337,13 +435,15 @@ class MissionRead(NamedTuple):
     mission_id: str | None
 
 
-def read_mission(folder: Path) -> MissionRead:
-    """Read and fold ``folder``'s log: the one reducer every command uses."""
-    log = read_log(folder / EVENTS_FILE)
-    fold = Fold(folder.name)
-    for row in log.rows:
-        fold.add(row)
-    return MissionRead(fold.snapshot(), log.problems, fold.mission_id())
+def read_mission(folder: Path, *, save: bool = True) -> MissionRead:
+    """Read and fold ``folder``'s log: the one reducer every command uses.
+
+    Streams the log (memory follows the work packages, not the rows) and, for a big log, starts from the
+    repo-local saved fold (``orchestrator.foldcache``) when it still describes a prefix of this exact log,
+    folding only the rows appended since; ``save`` refreshes that cache (never under the home dir).
+    """
+    fold, problems, _ = foldcache.fold_mission(folder, save=save)
+    return MissionRead(fold.snapshot(), problems, fold.mission_id())
 
 
 def check_lane(lane: str) -> str:
@@ -394,12 +494,8 @@ def append_transition(
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        log = read_log(path)
-        fold = Fold(folder.name)
-        for row in log.rows:
-            fold.add(row)
-        wp = fold.wps.get(wp_id)
-        from_lane = ALIASES.get(wp.row["to_lane"], wp.row["to_lane"]) if wp is not None else GENESIS
+        fold, _, saving = foldcache.fold_mission(folder, save=False)
+        from_lane = fold.lane_of(wp_id)
         if skip_if is not None and skip_if(from_lane):
             return None
         permitted = allowed(from_lane, to_lane)
@@ -430,6 +526,7 @@ def append_transition(
             line = "\n" + line  # a torn last line stays its own (reported) line, never glued to ours
         os.write(fd, line.encode("utf-8"))
         os.fsync(fd)
+        saving()  # the fold as read (our row is folded by the next reader): only after a move succeeded
         return row
     finally:
         os.close(fd)

@@ -42,9 +42,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 SCHEMA_VERSION = 2  # 2 added the dead-letter (parked), conflicts and synced_lanes tables
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
-SCAN_CHUNK = 4 * 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory on huge logs
+SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory (parsed rows ~5x)
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
+WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
+COMPACT_MIN_PAGES = 256  # free pages (2 MiB) before ``compact`` bothers
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -147,6 +149,9 @@ def _event_id(row: object) -> str | None:
     return None
 
 
+ScanFold = Callable[[os.stat_result, int, int, list[dict[str, Any]]], None]
+
+
 class Parked(NamedTuple):
     """A row that cannot be uploaded as it is, kept with why (the dead-letter table's row)."""
 
@@ -160,29 +165,66 @@ def classify(text: str, ref: str) -> tuple[str, str] | Parked:
 
     Never raises: a line nested too deep for the JSON parser (RecursionError) is malformed like any
     other, so one bad line can never stop the rows after it."""
-    from states import catalog
+    return _classify(text, ref)[0]
 
+
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads' own C scanner, set at init
+
+
+def _classify(text: str, ref: str) -> tuple[tuple[str, str] | Parked, Any]:
+    """``classify``, and the parsed row (None when the text is not JSON).
+
+    A row as spec-kitty writes it (``{`` first, nothing after the object) goes straight to the C
+    scanner ``json.loads`` ends in (the same parser on the same text, without its Python layers);
+    anything else, errors included, is read by ``json.loads`` itself."""
     try:
-        row = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__))
+        if text[:1] != "{":
+            raise ValueError
+        row, end = _SCAN(text, 0)
+        if end != len(text):
+            raise ValueError
+    except (ValueError, StopIteration, RecursionError):
+        try:
+            row = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            from states import catalog
+
+            return Parked(ref, text, catalog.PARK_REASON_NOT_JSON.format(error=type(exc).__name__)), None
+    return _classify_row(row, text, ref), row
+
+
+def _classify_row(row: Any, text: str, ref: str) -> tuple[str, str] | Parked:
+    """The checks of ``classify`` on a parsed row (the catalog is imported only to park one)."""
     if not isinstance(row, dict):
+        from states import catalog
+
         return Parked(ref, text, catalog.PARK_REASON_NOT_OBJECT)
-    event_id = _event_id(row)
-    if event_id is None:
+    event_id = row.get("event_id")
+    if not (isinstance(event_id, str) and event_id):
+        from states import catalog
+
         return Parked(ref, text, catalog.PARK_REASON_NO_EVENT_ID)
     if len(text) > MAX_ROW_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_ROW_BYTES:
+        from states import catalog
+
         size = len(text.encode("utf-8", "surrogatepass"))
         return Parked(event_id, text, catalog.PARK_REASON_TOO_LARGE.format(size=size, limit=MAX_ROW_BYTES))
-    wp_id = row.get("wp_id")
-    transition = "wp_id" in row and "to_lane" in row and not any(k in row for k in ("kind", "event_type", "type"))
-    if transition and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
-        return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
+    if "wp_id" in row and "to_lane" in row and not ("kind" in row or "event_type" in row or "type" in row):
+        wp_id = row["wp_id"]
+        if not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
+            from states import catalog
+
+            return Parked(event_id, text, catalog.PARK_REASON_BAD_WP)
     return event_id, text
 
 
-def _parse_lines(chunk: bytes, offset: int) -> tuple[list[tuple[str, str]], list[Parked]]:
-    """Usable rows and parked ones among the complete lines of ``chunk`` (which starts at ``offset``)."""
+def _parse_lines(chunk: bytes, offset: int,
+                 rows: list[dict[str, Any]] | None = None) -> tuple[list[tuple[str, str]], list[Parked]]:
+    """Usable rows and parked ones among the complete lines of ``chunk`` (which starts at ``offset``).
+
+    With ``rows``, every line that ``json.loads`` (of the line's bytes, as the lane fold reads it)
+    makes an object is also appended there, in log order, parked or not: the sync folds lanes from
+    the same parse (see ``scan_log``)."""
     found: list[tuple[str, str]] = []
     parked: list[Parked] = []
     position = offset
@@ -195,10 +237,26 @@ def _parse_lines(chunk: bytes, offset: int) -> tuple[list[tuple[str, str]], list
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             parked.append(Parked(ref, raw.decode("utf-8", "replace"), _not_json("UnicodeDecodeError")))
+            if rows is not None:
+                _object_of(raw, rows)
             continue
-        outcome = classify(text, ref)
+        outcome, row = _classify(text, ref)
         (parked if isinstance(outcome, Parked) else found).append(outcome)  # type: ignore[arg-type]
+        if rows is not None:
+            if isinstance(row, dict):
+                rows.append(row)
+            elif row is None:  # not JSON as UTF-8 text; json.loads of the bytes may still read it
+                _object_of(raw, rows)  # (a UTF-8 BOM, UTF-16): the fold's reader does
     return found, parked
+
+
+def _object_of(raw: bytes, rows: list[dict[str, Any]]) -> None:
+    try:
+        row = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(row, dict):
+        rows.append(row)
 
 
 def _not_json(error: str) -> str:
@@ -256,7 +314,8 @@ def _guarded(method: F) -> F:
                     raise  # a log file vanished: the caller's concern, not the queue's
                 from states import catalog  # a mission log, not the queue: name that file
 
-                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=exc.strerror or exc)) from None
+                reason = getattr(exc, "strerror", None) or exc
+                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=reason)) from None
             raise _problem(self.path, exc) from None
 
     return wrapper  # type: ignore[return-value]
@@ -292,6 +351,7 @@ class EventQueue:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._db: sqlite3.Connection | None = None
+        self._acked: dict[int, int] = {}  # mission -> acked ids it holds, as far as this process knows
 
     def __repr__(self) -> str:
         return f"EventQueue({str(self.path)!r})"
@@ -329,6 +389,7 @@ class EventQueue:
         try:
             db.execute("PRAGMA page_size=8192")  # only takes effect on a new file; rows are ~0.5-5 KiB
             _switch_to_wal(db, self.busy_timeout)
+            db.execute(f"PRAGMA journal_size_limit={WAL_KEEP}")  # a big scan must not leave a big -wal file
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != SCHEMA_VERSION:
@@ -350,23 +411,27 @@ class EventQueue:
     @_guarded
     def enqueue(self, mission_key: str, rows: Iterable[dict[str, Any]]) -> int:
         """Queue rows (dicts) for upload; returns how many were new (queued or acked ones are skipped)."""
-        pairs, parked = [], []
+        pairs: list[tuple[str, str]] = []
+        parked: list[Parked] = []
         for row in rows:
             event_id = _event_id(row)
             if event_id is None:
                 continue
             outcome = classify(event_row_text(row), event_id)
-            (parked if isinstance(outcome, Parked) else pairs).append(outcome)
+            if isinstance(outcome, Parked):
+                parked.append(outcome)
+            else:
+                pairs.append(outcome)
         if not pairs and not parked:
             return 0
         db = self._require()
         with _transaction(db):
             mission = self._mission_id(db, mission_key)
-            self._park(db, mission, parked)  # type: ignore[arg-type]
-            return self._insert(db, mission, pairs)  # type: ignore[arg-type]
+            self._park(db, mission, parked)
+            return self._insert(db, mission, pairs)
 
     @_guarded
-    def scan_log(self, mission_key: str, log_path: Path) -> int:
+    def scan_log(self, mission_key: str, log_path: Path, fold: ScanFold | None = None) -> int:
         """Queue the log's rows this queue has not seen yet; returns how many were new.
 
         Reads from the checkpoint when the file is the one checkpointed (same device and inode, not
@@ -375,6 +440,9 @@ class EventQueue:
         that can never be uploaded (malformed, too large, not a WP id) is parked with its reason and the
         scan moves on. A last line without a newline counts once it is a whole JSON object; anything
         else there is a row still being written, read again once its newline arrives.
+
+        ``fold(stat, start, end, rows)`` is called after each committed step with the rows parsed from
+        ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
         """
         try:
             fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -412,16 +480,40 @@ class EventQueue:
                     continue
                 end = start + cut
                 tail = os.pread(fd, min(TAIL_BYTES, end), end - min(TAIL_BYTES, end))
-                pairs, parked = _parse_lines(data[:cut], start)
+                rows: list[dict[str, Any]] | None = [] if fold is not None else None
+                pairs, parked = _parse_lines(data[:cut], start, rows)
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
                     self._park(db, mission, parked)
                     added += self._insert(db, mission, pairs) if pairs else 0
                     self._store_checkpoint(db, mission, path_key, st, end, tail)
+                if fold is not None and rows is not None:
+                    fold(st, start, end, rows)
                 start = end
                 if not block:
                     break
         return added
+
+    @_guarded
+    def compact(self) -> None:
+        """Give the pages of drained rows back to the file system once they are most of the file.
+
+        A drained queue's only live data are the acked ids (bounded by ``ACKED_KEEP``) and a few small
+        tables, but sqlite keeps a file at its high-water mark: after a 1M-row sync that was ~800 MB of
+        free pages. ``VACUUM`` copies only the live pages (a few MiB, milliseconds), so it runs when at
+        least a quarter of the file is free. (``PRAGMA incremental_vacuum`` frees one page per step
+        through Python's sqlite3, which makes it no cheaper.)"""
+        db = self._connect(create=False)
+        if db is None:
+            return
+        free = int(db.execute("PRAGMA freelist_count").fetchall()[0][0])
+        pages = int(db.execute("PRAGMA page_count").fetchall()[0][0])
+        if free < COMPACT_MIN_PAGES or free * 4 < pages:
+            return
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        # (fetchall, not fetchone: a statement left before its last step keeps a read transaction open
+        # on this connection, and a concurrent sync then found the queue locked)
 
     @_guarded
     def ack(self, mission_key: str, event_ids: Iterable[str]) -> None:
@@ -436,17 +528,27 @@ class EventQueue:
         with _transaction(db):
             mission = self._mission_id(db, mission_key)
             pairs = [(mission, event_id) for event_id in ids]
+            if mission not in self._acked:
+                self._acked[mission] = int(db.execute("SELECT COUNT(*) FROM acked WHERE mission = ?",
+                                                      (mission,)).fetchall()[0][0])
+            before = db.total_changes
             db.executemany("INSERT OR IGNORE INTO acked (mission, event_id) VALUES (?, ?)", pairs)
+            self._acked[mission] += db.total_changes - before
             db.executemany("DELETE FROM pending WHERE mission = ? AND event_id = ?", pairs)
-            self._prune(db, mission)
+            if self._acked[mission] > self.acked_keep + max(1, self.acked_keep // 10):
+                self._prune(db, mission)
 
     def _prune(self, db: sqlite3.Connection, mission: int) -> None:
+        """Down to ``acked_keep`` ids, newest kept. Run once the count (followed in memory from one
+        ``COUNT`` per open) is 10% over: finding the cut walks ``acked_keep`` index entries, which
+        after every batch made a 1M-row sync spend ~15% of its time here."""
         over = db.execute(
             "SELECT event_id FROM acked WHERE mission = ? ORDER BY event_id DESC LIMIT 1 OFFSET ?",
             (mission, self.acked_keep),
         ).fetchone()
         if over is not None:
             db.execute("DELETE FROM acked WHERE mission = ? AND event_id <= ?", (mission, over[0]))
+        self._acked[mission] = min(self._acked[mission], self.acked_keep)
 
     acked_keep = ACKED_KEEP
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import paths
+from orchestrator import foldcache, paths
 from orchestrator.errors import SpecKittyError
-from orchestrator.missions import LANES, WP_ID, append_transition, reduce
+from orchestrator.missions import LANES, WP_ID, append_transition
 from orchestrator.queue import MAX_ROW_BYTES, WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
 
@@ -97,10 +97,10 @@ async def sync_once(
     log_path = target.mission_dir / paths.EVENTS_FILE if target.mission_dir is not None else None
     try:
         if log_path is not None:
-            queue.scan_log(key, log_path)
+            _scan(queue, key, log_path)
         await _drain(client, queue, target, run, batch_size, progress)
         if await _tracker(client, queue, target, run) and log_path is not None:
-            queue.scan_log(key, log_path)
+            _scan(queue, key, log_path)
             await _drain(client, queue, target, run, batch_size, progress)
     except Exception as exc:
         with contextlib.suppress(Exception):  # a broken queue must not hide the original error
@@ -109,7 +109,20 @@ async def sync_once(
     result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor,
                         parked=len(queue.parked(key)), conflicts=run.conflicts)
     queue.record_result(key, _outcome(run, result.queued, None))
+    with contextlib.suppress(SpecKittyError):  # space, not correctness: a busy queue compacts next time
+        queue.compact()
     return result
+
+
+def _scan(queue: EventQueue, key: str, log_path: Path) -> None:
+    """Queue the log's new rows and, from the same parse, grow the saved fold of the held lanes (the
+    tracker step then folds nothing again: one pass over the log)."""
+    growing = foldcache.Growing(log_path.parent, "held", held_row)
+    try:
+        queue.scan_log(key, log_path, fold=growing.feed)
+        growing.save()
+    finally:
+        growing.close()
 
 
 def run_sync(
@@ -167,7 +180,8 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
         run.pushed += len(unacked)
         if progress is not None:
             nonlocal total
-            total = max(total, run.pushed + queue.count(key))  # a `wp move` meanwhile grows the total
+            if run.pushed > total:  # a `wp move` queued rows meanwhile: count again only then (a COUNT
+                total = run.pushed + queue.count(key)  # per batch made a big sync quadratic)
             progress(run.pushed, total)
         unacked.clear()
 
@@ -261,12 +275,17 @@ def _within_budget(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return batch
 
 
-def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any]]:
-    """The log's rows the server holds: scanned into the queue and neither pending nor parked.
+def held_row(row: dict[str, Any]) -> bool:
+    """Whether a row may name a pushed lane: it has an event id, and a ``wp_id`` the SaaS accepts
+    (a row with another ``wp_id`` is parked by the scan, so the server never holds it)."""
+    wp_id = row.get("wp_id")
+    return isinstance(row.get("event_id"), str) and not (
+        "wp_id" in row and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)))
 
-    The lanes pushed to the tracker are reduced from these only, so every ``last_event_id`` it is told
-    is one it stores (a row past the scan, still queued, or parked never names a lane). Parsed here,
-    line by line and never raising, so one malformed line cannot stop the tracker sync."""
+
+def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any]]:
+    """The log's rows the server holds: scanned into the queue and neither pending nor parked. Reads
+    the whole scanned log: the reference ``held_lanes`` is tested against, not what a sync runs."""
     import json
 
     offset = queue.scanned_offset(key, log_path)
@@ -286,12 +305,29 @@ def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any
             row = json.loads(raw)
         except (ValueError, RecursionError):
             continue
-        if isinstance(row, dict) and row.get("event_id") not in skip and isinstance(row.get("event_id"), str):
-            wp_id = row.get("wp_id")
-            if "wp_id" in row and not (isinstance(wp_id, str) and wp_id.isascii() and WP_ID_ASCII.fullmatch(wp_id)):
-                continue
+        if isinstance(row, dict) and row.get("event_id") not in skip and held_row(row):
             rows.append(row)
     return rows
+
+
+def held_lanes(queue: EventQueue, key: str, log_path: Path) -> dict[str, dict[str, Any]]:
+    """The work packages folded from the rows the server holds (``held_rows``), reading only the rows
+    scanned since the last sync: the fold of the rows before is kept in the repo's cache
+    (``orchestrator.foldcache``, view ``held``) and is byte-for-byte the fold of the whole scanned log.
+
+    The lanes pushed to the tracker come from these only, so every ``last_event_id`` it is told is one
+    it stores (a row past the scan, still queued, or parked never names a lane). Streamed and never
+    raising on a bad line, so one malformed line cannot stop the tracker sync."""
+    offset = queue.scanned_offset(key, log_path)
+    if offset <= 0:
+        return {}
+    try:
+        fold, _, _ = foldcache.fold_mission(log_path.parent, save=True, view="held", end=offset, admit=held_row,
+                                            exclude=queue.not_held(key))
+    except OSError:
+        return {}
+    work_packages: dict[str, dict[str, Any]] = fold.snapshot()["work_packages"]
+    return work_packages
 
 
 async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run) -> bool:
@@ -307,8 +343,7 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     key = target.key
     snapshot: dict[str, dict[str, Any]] = {}
     if target.mission_dir is not None:
-        snapshot = reduce(target.mission, held_rows(queue, key, target.mission_dir / paths.EVENTS_FILE))[
-            "work_packages"]
+        snapshot = held_lanes(queue, key, target.mission_dir / paths.EVENTS_FILE)
     base = queue.synced_lanes(key)
     moved = {wp_id for wp_id, wp in snapshot.items() if wp.get("last_event_id") != base.get(wp_id)}
     # Without a previous sync there is no "since": the first sync of a mission takes remote changes

@@ -89,4 +89,26 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
         if verdict.state == UNBOUND:
             raise TargetGone(verdict.outcome.message)
         raise CatalogFailure(verdict.outcome)
-    return result_to_json(run_sync(sync_target(facts)))
+    try:
+        return result_to_json(run_sync(sync_target(facts)))
+    finally:
+        release_memory()
+
+
+def release_memory() -> None:
+    """Hand the heap a big sync grew back to the OS, so the daemon returns to its idle footprint.
+
+    A sync frees what it allocated (the scan reads 1 MiB at a time, the drain 500 rows), but glibc
+    keeps freed heap pages mapped: after a 100k-row sync the daemon stayed ~20 MiB above idle for
+    good. ``malloc_trim`` returns them; elsewhere (another libc) this is a no-op."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
