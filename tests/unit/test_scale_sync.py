@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +23,7 @@ from orchestrator.missions import reduce
 from orchestrator.queue import EventQueue
 from orchestrator.sync import held_lanes, held_rows
 from orchestrator.ulid import new_ulid
-from tests.unit.test_sync import MISSION, PROJECT, fixture_lines, log_of, sync_with, target_for, write_lines
-
-
-@pytest.fixture
-def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
-    for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
-        running.issue_token()
-        running.bind(PROJECT, MISSION)
-        yield running
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "kitty-specs" / MISSION).mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[EventQueue]:
-    with EventQueue(tmp_path / "home" / "sync-queue.sqlite3") as opened:
-        yield opened
+from tests.unit.test_sync import MISSION, fixture_lines, log_of, sync_with, target_for, write_lines
 
 
 class Counting:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +47,6 @@ def fixture_lines(n: int) -> list[str]:
             for i in range(n)]
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "kitty-specs" / MISSION).mkdir(parents=True)
-    return root
-
-
 def log_of(repo: Path) -> Path:
     return repo / "kitty-specs" / MISSION / "status.events.jsonl"
 
@@ -83,21 +75,6 @@ def key_of(saas: LoopbackSaas) -> str:
 
 def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
     return saas.remote_change(PROJECT, MISSION, wp_id, lane)
-
-
-@pytest.fixture
-def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
-    """The dev SaaS app, an operator's token, and a binding for the test's mission."""
-    for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
-        running.issue_token()
-        running.bind(PROJECT, MISSION)
-        yield running
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[EventQueue]:
-    with EventQueue(tmp_path / "home" / "sync-queue.sqlite3") as opened:
-        yield opened
 
 
 # --- upload ---------------------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""Given the real dev SaaS app in-process, an operator's token and a binding, a repository with the test's
+mission folder, and a fresh queue: what every sync unit test starts from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.loopback_saas import LoopbackSaas
+
+from orchestrator.queue import EventQueue
+from tests.unit.test_sync import MISSION, PROJECT
+
+
+@pytest.fixture
+def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
+    """The dev SaaS app, an operator's token, and a binding for the test's mission."""
+    for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
+        running.issue_token()
+        running.bind(PROJECT, MISSION)
+        yield running
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "kitty-specs" / MISSION).mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[EventQueue]:
+    with EventQueue(tmp_path / "home" / "sync-queue.sqlite3") as opened:
+        yield opened
