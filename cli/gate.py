@@ -123,7 +123,9 @@ def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
     reason = problem.strerror or str(problem)
     if problem.filename is None:
         return SpecKittyError(catalog.OS_PROBLEM_NO_PATH.format(reason=reason))
-    return SpecKittyError(catalog.OS_PROBLEM.format(path=os.fsdecode(problem.filename), reason=reason))
+    from states.contract import printable  # a file's name may hold anything, a terminal escape included
+
+    return SpecKittyError(catalog.OS_PROBLEM.format(path=printable(os.fsdecode(problem.filename)), reason=reason))
 
 
 def warn_if_stalled(mission: str | None) -> None:

@@ -52,7 +52,20 @@ def find_project_root(start: Path) -> Path | None:
 
 
 def list_missions(root: Path | None) -> list[Path]:
-    """Mission folders in slug order (never by modification time: a checkout or an editor changes it)."""
+    """Mission folders in slug order (never by modification time: a checkout or an editor changes it).
+
+    Only folders named as a mission slug (``states.contract.NAME``): a cloned repo's folder named with an
+    escape sequence or a newline is not a mission, so its name never reaches a terminal as a mission's
+    (``not_missions`` lists them for one escaped warning)."""
+    return [p for p in _folders(root) if SLUG.fullmatch(p.name)]
+
+
+def not_missions(root: Path | None) -> list[Path]:
+    """Folders under ``kitty-specs/`` that ``list_missions`` skips because their name is not a slug."""
+    return [p for p in _folders(root) if not SLUG.fullmatch(p.name)]
+
+
+def _folders(root: Path | None) -> list[Path]:
     if root is None:
         return []
     try:

@@ -382,3 +382,9 @@ HOME_NOT_A_FOLDER = "{path} is not a folder; set {var} to a folder you own."
 LOGIN_RETRY_LATER = "Retry `spec-kitty auth login` later."
 TRACKER_RETRY_LATER = "Retry `spec-kitty {command}` later."  # bind/unbind: no queue is involved
 LOGIN_BUSY = Failure("The SaaS host `{url}` asked to wait past this command's deadline.", "Retry later.")
+
+# --- adversarial QA 2: names and answers that could drive a terminal (shown escaped, never raw) --------
+NOT_A_MISSION_FOLDER = (
+    "warning: {path} is not a mission folder (a mission slug is letters, digits, `._-`); skipped."
+)
+DEVICE_GRANT_FIELD = "the device login (`{field}`)"  # SAAS_UNEXPECTED_ANSWER's {what}
