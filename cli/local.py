@@ -42,7 +42,7 @@ def _status(mission: str | None, as_json: bool) -> None:
     reads = [missions.read_mission(folder) for folder in folders]
     for read in reads:
         for problem in read.problems:
-            click.echo(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason),
+            click.echo(missions.problem_line(problem),
                        err=True)
     if len(reads) == 1:
         snapshot = reads[0].snapshot

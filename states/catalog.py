@@ -388,3 +388,7 @@ NOT_A_MISSION_FOLDER = (
     "warning: {path} is not a mission folder (a mission slug is letters, digits, `._-`); skipped."
 )
 DEVICE_GRANT_FIELD = "the device login (`{field}`)"  # SAAS_UNEXPECTED_ANSWER's {what}
+
+# --- adversarial QA 2: a mission log that is a FIFO, a device or a folder is never read -------------------
+LOG_NOT_REGULAR = "warning: {path} is not a regular file; skipped."
+LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."

@@ -317,3 +317,33 @@ def test_a_host_error_detail_with_control_characters_is_printed_escaped(shell: S
         f"The SaaS host `{url}` answered with an error: HTTP 500 boom\\x1b[2J\\x07.\n\n"
         "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()
 
+
+# --- a mission log that is not a regular file is never opened for reading -------------------------------
+def _odd_log(shell: Shell, kind: str) -> Path:
+    import os
+
+    project = make_project(shell.cwd, ["001-a"])
+    log = project / "kitty-specs" / "001-a" / "status.events.jsonl"
+    if kind == "fifo":
+        os.mkfifo(log)
+    else:
+        log.symlink_to("/dev/zero")
+    return log
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_status_skips_a_mission_log_that_is_not_a_regular_file_in_one_line(shell: Shell, kind: str) -> None:
+    log = _odd_log(shell, kind)
+    ran = shell.run("status", timeout=30)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "Mission 001-a: 0 work packages, 0 lane events\n",
+        f"warning: {log} is not a regular file; skipped.\n", 0), ran.describe()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_wp_move_refuses_a_mission_log_that_is_not_a_regular_file(shell: Shell, kind: str) -> None:
+    log = _odd_log(shell, kind)
+    ran = shell.run("wp", "move", "WP01", "--to", "planned", timeout=30)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: {log} is not a regular file; nothing was recorded.\n", 1), ran.describe()
+
