@@ -392,3 +392,6 @@ DEVICE_GRANT_FIELD = "the device login (`{field}`)"  # SAAS_UNEXPECTED_ANSWER's 
 # --- adversarial QA 2: a mission log that is a FIFO, a device or a folder is never read -------------------
 LOG_NOT_REGULAR = "warning: {path} is not a regular file; skipped."
 LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."
+
+# --- adversarial QA 2: an empty mission handle names nothing ----------------------------------------------
+MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, number or id prefix."

@@ -347,3 +347,21 @@ def test_wp_move_refuses_a_mission_log_that_is_not_a_regular_file(shell: Shell, 
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         "", f"Error: {log} is not a regular file; nothing was recorded.\n", 1), ran.describe()
 
+
+# --- an empty mission handle is a usage error, never "no handle" ----------------------------------------
+@pytest.mark.parametrize("handle", ["", "  "])
+@pytest.mark.parametrize("args", [("status",), ("wp", "move", "WP01", "--to", "planned")])
+def test_an_empty_mission_handle_is_a_usage_error(shell: Shell, handle: str, args: tuple[str, ...]) -> None:
+    make_project(shell.cwd, ["001-a", "002-b"])
+    ran = shell.run(*args, "--mission", handle)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: --mission {handle!r} is empty; name a mission by slug, number or id prefix.\n", 2), \
+        ran.describe()
+
+
+def test_an_empty_mission_handle_under_json_is_a_json_usage_error(shell: Shell) -> None:
+    make_project(shell.cwd, ["001-a", "002-b"])
+    ran = shell.run("status", "--json", "--mission", "")
+    assert (ran.exit_code, ran.stderr) == (2, ""), ran.describe()
+    assert _json(ran.stdout)["error"] == "usage"
+
