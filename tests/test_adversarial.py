@@ -365,3 +365,19 @@ def test_an_empty_mission_handle_under_json_is_a_json_usage_error(shell: Shell) 
     assert (ran.exit_code, ran.stderr) == (2, ""), ran.describe()
     assert _json(ran.stdout)["error"] == "usage"
 
+
+# --- a binding whose host URL no rule allows is refused by every command --------------------------------
+@pytest.mark.parametrize("as_json", [False, True])
+def test_sync_status_refuses_a_binding_with_an_invalid_url(hosted: Shell, as_json: bool) -> None:
+    project = make_project(hosted.cwd, ["001-a"])
+    config = project / ".kittify" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[[tracker.binding]]\nmission = "001-a"\nproject = "p"\nserver_url = "ftp://x"\n'
+                      'binding_id = "b"\n')
+    ran = hosted.run("sync", "status", *(["--json"] if as_json else []))
+    message = f'{config} [[tracker.binding]] mission "001-a": `ftp://x` is not an http(s) URL.'
+    assert ran.exit_code == 1, ran.describe()
+    if as_json:
+        assert ran.stderr == "" and _json(ran.stdout) == {"error": "config_error", "message": message}, ran.describe()
+    else:
+        assert (ran.stdout, ran.stderr) == ("", f"Error: {message}\n"), ran.describe()
