@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 import click
 
-from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.errors import CatalogFailure, SpecKittyError, UsageProblem
 from orchestrator.facts import LiveFacts
+from states import catalog
 from states.facts import Intent, Need
 from states.machine import Verdict, settle
 
@@ -30,6 +31,8 @@ class App:
         self.verdict: Verdict | None = None
 
     def facts(self, mission: str | None = None) -> LiveFacts:
+        if mission is not None and not mission.strip():  # `--mission ''` names nothing: never "no handle"
+            raise UsageProblem(catalog.MISSION_HANDLE_EMPTY.format(handle=repr(mission)))
         if mission not in self._facts:
             self._facts[mission] = LiveFacts(mission=mission)
         return self._facts[mission]
@@ -123,7 +126,9 @@ def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
     reason = problem.strerror or str(problem)
     if problem.filename is None:
         return SpecKittyError(catalog.OS_PROBLEM_NO_PATH.format(reason=reason))
-    return SpecKittyError(catalog.OS_PROBLEM.format(path=os.fsdecode(problem.filename), reason=reason))
+    from states.contract import printable  # a file's name may hold anything, a terminal escape included
+
+    return SpecKittyError(catalog.OS_PROBLEM.format(path=printable(os.fsdecode(problem.filename)), reason=reason))
 
 
 def warn_if_stalled(mission: str | None) -> None:

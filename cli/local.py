@@ -13,6 +13,7 @@ from orchestrator import missions
 from orchestrator.errors import SpecKittyError, UsageProblem
 from orchestrator.paths import SPECS_DIR, daemon_state_file
 from states import catalog
+from states.contract import printable
 from states.lanes import LANES
 from states.machine import DISABLED, READY_HERE
 
@@ -32,6 +33,8 @@ def _status(mission: str | None, as_json: bool) -> None:
     if root is None or not (root / SPECS_DIR).is_dir():
         click.echo("{}" if as_json else catalog.NOT_A_PROJECT)
         return
+    for odd in missions.not_missions(root):
+        click.echo(catalog.NOT_A_MISSION_FOLDER.format(path=printable(str(odd))), err=True)
     folders = [missions.resolve(root, mission)] if mission else missions.list_missions(root)
     if not folders:
         click.echo("{}" if as_json else catalog.NO_MISSIONS.format(path=root / SPECS_DIR))
@@ -39,7 +42,7 @@ def _status(mission: str | None, as_json: bool) -> None:
     reads = [missions.read_mission(folder) for folder in folders]
     for read in reads:
         for problem in read.problems:
-            click.echo(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason),
+            click.echo(missions.problem_line(problem),
                        err=True)
     if len(reads) == 1:
         snapshot = reads[0].snapshot
@@ -105,7 +108,7 @@ def render_kanban(snapshot: dict[str, Any]) -> str:
     for lane in LANES:
         if snapshot["summary"][lane]:
             lines.append(catalog.KANBAN_LANE.format(lane=lane, count=snapshot["summary"][lane],
-                                                    wps=" ".join(by_lane[lane])))
+                                                    wps=" ".join(map(printable, by_lane[lane]))))
     return "\n".join(lines)
 
 

@@ -145,7 +145,11 @@ class DeadlinePassed(CatalogFailure, SaasError):
 
 
 def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
+    """A host's words as one printable line: whitespace runs become one space, and any other control or
+    format character is shown escaped (a hostile host must not drive the operator's terminal)."""
+    from states.contract import printable
+
+    text = printable(" ".join(str(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -29,12 +29,14 @@ block as it was; spec-kitty appends, and git replaces the file with new content.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from stat import S_ISREG
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from orchestrator.eventids import EventIds
 from orchestrator.paths import EVENTS_FILE
@@ -61,6 +63,26 @@ def _nothing() -> None:
     return None
 
 
+class NotARegularFile(OSError):
+    """A mission log that is a FIFO, a device (a link to /dev/zero) or a folder: never read."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """``path`` opened for reading only when it is a regular file: a FIFO would block the open until a
+    writer comes, and a device such as /dev/zero would feed the reader forever. The open does not wait
+    (``O_NONBLOCK``), ``fstat`` of the opened file decides, so a swap between a look and the open cannot
+    slip one in."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(errno.EINVAL, "not a regular file", os.fspath(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int | None = None,
                  admit: Callable[[dict[str, Any]], bool] | None = None,
                  exclude: Collection[str] = ()) -> tuple[Fold, list[Problem], Callable[[], None]]:
@@ -73,13 +95,15 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
     holds an excluded id is not used, and a fold that excluded rows is not saved: rows excluded now may
     be held later, and a saved fold can only grow.
     """
-    from orchestrator.missions import Fold, fold_lines, fold_tail
+    from orchestrator.missions import Fold, Problem, fold_lines, fold_tail
 
     path = folder / EVENTS_FILE
     try:
-        handle = path.open("rb")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        handle = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
         return Fold(folder.name), [], _nothing
+    except NotARegularFile:
+        return Fold(folder.name), [Problem(path, 0, "")], _nothing  # line 0: the whole file (see missions)
     where = cache_dir(folder, view)
     with handle:
         fd = handle.fileno()
@@ -133,7 +157,7 @@ class Growing:
         self.start = self.offset = 0
         self.stat: os.stat_result | None = None
         try:
-            with (folder / EVENTS_FILE).open("rb") as handle:
+            with open_regular(folder / EVENTS_FILE) as handle:
                 stat = os.fstat(handle.fileno())
                 if stat.st_size < CACHE_MIN_BYTES:
                     return
@@ -165,7 +189,7 @@ class Growing:
         if self.fold is None or self.stat is None or self.offset <= self.start:
             return
         try:
-            with (self.folder / EVENTS_FILE).open("rb") as handle:
+            with open_regular(self.folder / EVENTS_FILE) as handle:
                 if os.pread(handle.fileno(), 1, self.offset - 1) != b"\n":
                     return
         except OSError:
@@ -278,7 +302,7 @@ def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: 
             ids.merge_base()
             name = f"{folder.name}.{new_ulid()}.ids"
             _replace(where / name, ids.table_bytes(), durable=True)
-        with open(folder / EVENTS_FILE, "rb") as log:
+        with open_regular(folder / EVENTS_FILE) as log:
             now = os.fstat(log.fileno())
             if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) or now.st_size < offset:
                 return  # replaced meanwhile: this fold describes a file that is gone

@@ -109,8 +109,8 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
 
     async def flow(client: SaasClient) -> tuple[str, dict[str, object], str | None]:
         grant = await client.device_code()
-        prompt(str(grant.get("verification_uri_complete") or grant["verification_uri"]),
-               str(grant["user_code"]))
+        url, code = _shown_grant(host, grant)
+        prompt(url, code)
         interval = clamp(grant.get("interval"), MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL)
         deadline = clock() + clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN,
                                    DEFAULT_EXPIRES_IN)
@@ -135,6 +135,30 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
     with _login_errors(host):
         token, profile, refresh = run_with_client(host, None, flow, retries=1)
     return _store(host, token, profile, refresh)
+
+
+def _shown_grant(host: str, grant: dict[str, object]) -> tuple[str, str]:
+    """The URL and code the operator is shown, refused unless each is what it claims to be: the host's
+    text goes to the terminal, so an http(s) URL and a code of printable characters without spaces (a
+    newline or an escape sequence would forge lines or drive the terminal), and a device code to poll with."""
+    from urllib.parse import urlsplit
+
+    def refuse(field: str) -> LoginFailed:
+        return LoginFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(
+            url=host, what=catalog.DEVICE_GRANT_FIELD.format(field=field)))
+
+    def word(value: object) -> bool:
+        return isinstance(value, str) and bool(value) and value.isprintable() and " " not in value
+
+    field = "verification_uri_complete" if grant.get("verification_uri_complete") else "verification_uri"
+    url = grant.get(field)
+    if not word(url) or urlsplit(str(url)).scheme.lower() not in ("http", "https") or not urlsplit(str(url)).netloc:
+        raise refuse(field)
+    if not word(grant.get("user_code")):
+        raise refuse("user_code")
+    if not word(grant.get("device_code")):
+        raise refuse("device_code")
+    return str(url), str(grant["user_code"])
 
 
 def revoke(session: Session) -> bool:

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +53,20 @@ def find_project_root(start: Path) -> Path | None:
 
 
 def list_missions(root: Path | None) -> list[Path]:
-    """Mission folders in slug order (never by modification time: a checkout or an editor changes it)."""
+    """Mission folders in slug order (never by modification time: a checkout or an editor changes it).
+
+    Only folders named as a mission slug (``states.contract.NAME``): a cloned repo's folder named with an
+    escape sequence or a newline is not a mission, so its name never reaches a terminal as a mission's
+    (``not_missions`` lists them for one escaped warning)."""
+    return [p for p in _folders(root) if SLUG.fullmatch(p.name)]
+
+
+def not_missions(root: Path | None) -> list[Path]:
+    """Folders under ``kitty-specs/`` that ``list_missions`` skips because their name is not a slug."""
+    return [p for p in _folders(root) if not SLUG.fullmatch(p.name)]
+
+
+def _folders(root: Path | None) -> list[Path]:
     if root is None:
         return []
     try:
@@ -177,6 +191,14 @@ class Problem(NamedTuple):
     reason: str
 
 
+def problem_line(problem: Problem) -> str:
+    """The warning a reader prints for ``problem``: a skipped line, or (line 0) a log that is not a
+    regular file and was not read at all."""
+    if problem.line == 0:
+        return catalog.LOG_NOT_REGULAR.format(path=problem.path)
+    return catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason)
+
+
 class Log:
     """The parsed rows of one mission's event log, with any malformed lines noted."""
 
@@ -203,8 +225,11 @@ def parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
 def read_log(path: Path) -> Log:
     log = Log()
     try:
-        handle = path.open("rb")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        handle = foldcache.open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return log
+    except foldcache.NotARegularFile:
+        log.problems.append(Problem(path, 0, ""))
         return log
     with handle:
         for number, raw in enumerate(handle, start=1):
@@ -491,8 +516,10 @@ def append_transition(
     check_wp(wp_id)
     to_lane = check_lane(to_lane)
     path = folder / EVENTS_FILE
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
+            raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))
         fcntl.flock(fd, fcntl.LOCK_EX)
         fold, _, saving = foldcache.fold_mission(folder, save=False)
         from_lane = fold.lane_of(wp_id)

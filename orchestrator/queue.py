@@ -445,7 +445,7 @@ class EventQueue:
         ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
         """
         try:
-            fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW)
+            fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not block the open
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return 0
         except OSError as exc:

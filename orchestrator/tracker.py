@@ -108,14 +108,14 @@ def sync_target(facts: LiveFacts) -> SyncTarget:
 
 def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
     """The bound mission's lanes, from the same fold ``status`` and the sync use; bad lines go to ``warn``."""
-    from orchestrator.missions import lane_counts, read_mission
+    from orchestrator.missions import lane_counts, problem_line, read_mission
 
     folder = (facts.project_root / paths.SPECS_DIR / facts.mission_slug) if facts.project_root else None
     if folder is None or not folder.is_dir():
         return catalog.TRACKER_NO_LANES
     read = read_mission(folder)
     for problem in read.problems:
-        warn(catalog.MALFORMED_LINE.format(path=problem.path, line=problem.line, reason=problem.reason))
+        warn(problem_line(problem))
     counts = lane_counts(read.snapshot)
     if not counts:
         return catalog.TRACKER_NO_LANES

@@ -382,3 +382,16 @@ HOME_NOT_A_FOLDER = "{path} is not a folder; set {var} to a folder you own."
 LOGIN_RETRY_LATER = "Retry `spec-kitty auth login` later."
 TRACKER_RETRY_LATER = "Retry `spec-kitty {command}` later."  # bind/unbind: no queue is involved
 LOGIN_BUSY = Failure("The SaaS host `{url}` asked to wait past this command's deadline.", "Retry later.")
+
+# --- adversarial QA 2: names and answers that could drive a terminal (shown escaped, never raw) --------
+NOT_A_MISSION_FOLDER = (
+    "warning: {path} is not a mission folder (a mission slug is letters, digits, `._-`); skipped."
+)
+DEVICE_GRANT_FIELD = "the device login (`{field}`)"  # SAAS_UNEXPECTED_ANSWER's {what}
+
+# --- adversarial QA 2: a mission log that is a FIFO, a device or a folder is never read -------------------
+LOG_NOT_REGULAR = "warning: {path} is not a regular file; skipped."
+LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."
+
+# --- adversarial QA 2: an empty mission handle names nothing ----------------------------------------------
+MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, number or id prefix."

@@ -21,3 +21,13 @@ WP_ID = re.compile(rf"WP[0-9]{{1,{WP_ID_DIGITS}}}")
 LANES: tuple[str, ...] = (
     "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
 )
+
+
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal: every character ``str.isprintable`` refuses but a space (C0/C1
+    controls such as ESC and newline, bidi overrides and other format characters, line separators) shown as
+    its Python escape. A folder name, a log or a host's answer then cannot move the cursor, recolour the
+    screen, forge a line or hide a link: the operator sees what the bytes are."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -13,9 +13,10 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-from support.projects import make_project, write_auth, write_config
+from support.projects import make_project, transition, write_auth, write_config, write_log
 from support.shell import Shell
 
 HOST = "http://127.0.0.1:9"  # loopback, never contacted by the local commands below
@@ -202,3 +203,181 @@ def test_bind_against_a_failing_host_names_the_bind_as_the_retry_not_a_queue(she
         f"The SaaS host `{failing_host}` answered with an error: HTTP 500 boom.\n\n"
         "Retry `spec-kitty tracker bind` later.\n", "", 1), ran.describe()
     assert not (root / ".kittify" / "config.toml").exists()
+
+
+# --- nothing from a file or a host reaches the terminal as a control sequence ---------------------------
+ESC_NAME = "002-\x1b[2Jgone"
+NEWLINE_NAME = "003-b\nwarning: forged"
+
+
+def test_a_folder_that_is_not_a_mission_slug_is_skipped_with_one_escaped_line(shell: Shell) -> None:
+    """Given a cloned repo whose kitty-specs holds folders named with an ESC sequence and a newline, when the
+    operator runs `status`, then only the real mission is shown and each odd folder is one escaped line."""
+    project = make_project(shell.cwd, ["001-a", ESC_NAME, NEWLINE_NAME])
+    specs = project / "kitty-specs"
+    ran = shell.run("status")
+    assert (ran.stdout, ran.exit_code) == ("Mission 001-a: 0 work packages, 0 lane events\n", 0), ran.describe()
+    assert ran.stderr == (
+        f"warning: {specs}/002-\\x1b[2Jgone is not a mission folder (a mission slug is letters, digits, "
+        "`._-`); skipped.\n"
+        f"warning: {specs}/003-b\\nwarning: forged is not a mission folder (a mission slug is letters, digits, "
+        "`._-`); skipped.\n"), ran.describe()
+
+
+def test_wp_move_never_takes_a_folder_that_is_not_a_mission_slug(shell: Shell) -> None:
+    make_project(shell.cwd, ["001-a", ESC_NAME])
+    ran = shell.run("wp", "move", "WP01", "--to", "planned")
+    assert ran.exit_code == 0 and "\x1b" not in ran.stdout + ran.stderr, ran.describe()
+    assert ran.stdout.startswith("WP01: genesis -> planned (001-a, event "), ran.describe()
+
+
+def test_a_work_package_id_from_the_log_is_printed_escaped(shell: Shell) -> None:
+    project = make_project(shell.cwd, ["001-a"])
+    write_log(project / "kitty-specs" / "001-a", [transition("WP01\x1b[2J", "planned", from_lane="planned",
+                                                             event_id="01HX0000000000000000000001", slug="001-a")])
+    ran = shell.run("status")
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "Mission 001-a: 1 work packages, 1 lane events\n  planned       1  WP01\\x1b[2J\n", "", 0), ran.describe()
+
+
+class _Device(BaseHTTPRequestHandler):
+    """A hostile host whose device grant carries what the test sets (the dev SaaS never does)."""
+
+    grant: ClassVar[dict[str, object]] = {}
+
+    def do_POST(self) -> None:
+        body = json.dumps(self.grant).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def device_host() -> Iterator[tuple[str, type[_Device]]]:
+    handler = type("Grant", (_Device,), {"grant": {}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+GRANT = {"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": "https://x.example/device",
+         "interval": 5, "expires_in": 600}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("verification_uri", "https://x.example/device\nforged line"),
+    ("verification_uri", "https://x.example/\x1b]8;;evil\x07"),
+    ("verification_uri", "javascript:alert(1)"),
+    ("verification_uri", None),
+    ("user_code", None),
+    ("user_code", "AB\x1b[2JCD"),
+    ("user_code", ""),
+])
+def test_a_device_grant_the_operator_cannot_safely_read_is_one_line(
+        shell: Shell, device_host: tuple[str, type[_Device]], field: str, value: object) -> None:
+    url, handler = device_host
+    handler.grant = {**GRANT, field: value}
+    ran = shell.flag("1").run("auth", "login", "--host", url)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: The SaaS host `{url}` sent an unexpected answer to the device login (`{field}`).\n", 1), \
+        ran.describe()
+    assert not (shell.home / "auth.json").exists()
+
+
+def test_a_host_error_detail_with_control_characters_is_printed_escaped(shell: Shell) -> None:
+    class Hostile(_Failing):
+        def _fail(self) -> None:
+            body = b'{"error": "boom\\u001b[2J\\u0007"}'
+            self.send_response(500)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _fail
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        ran = shell.flag("1").run("auth", "login", "--host", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        f"The SaaS host `{url}` answered with an error: HTTP 500 boom\\x1b[2J\\x07.\n\n"
+        "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()
+
+
+# --- a mission log that is not a regular file is never opened for reading -------------------------------
+def _odd_log(shell: Shell, kind: str) -> Path:
+    import os
+
+    project = make_project(shell.cwd, ["001-a"])
+    log = project / "kitty-specs" / "001-a" / "status.events.jsonl"
+    if kind == "fifo":
+        os.mkfifo(log)
+    else:
+        log.symlink_to("/dev/zero")
+    return log
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_status_skips_a_mission_log_that_is_not_a_regular_file_in_one_line(shell: Shell, kind: str) -> None:
+    log = _odd_log(shell, kind)
+    ran = shell.run("status", timeout=30)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "Mission 001-a: 0 work packages, 0 lane events\n",
+        f"warning: {log} is not a regular file; skipped.\n", 0), ran.describe()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_wp_move_refuses_a_mission_log_that_is_not_a_regular_file(shell: Shell, kind: str) -> None:
+    log = _odd_log(shell, kind)
+    ran = shell.run("wp", "move", "WP01", "--to", "planned", timeout=30)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: {log} is not a regular file; nothing was recorded.\n", 1), ran.describe()
+
+
+# --- an empty mission handle is a usage error, never "no handle" ----------------------------------------
+@pytest.mark.parametrize("handle", ["", "  "])
+@pytest.mark.parametrize("args", [("status",), ("wp", "move", "WP01", "--to", "planned")])
+def test_an_empty_mission_handle_is_a_usage_error(shell: Shell, handle: str, args: tuple[str, ...]) -> None:
+    make_project(shell.cwd, ["001-a", "002-b"])
+    ran = shell.run(*args, "--mission", handle)
+    assert (ran.stdout, ran.stderr, ran.exit_code) == (
+        "", f"Error: --mission {handle!r} is empty; name a mission by slug, number or id prefix.\n", 2), \
+        ran.describe()
+
+
+def test_an_empty_mission_handle_under_json_is_a_json_usage_error(shell: Shell) -> None:
+    make_project(shell.cwd, ["001-a", "002-b"])
+    ran = shell.run("status", "--json", "--mission", "")
+    assert (ran.exit_code, ran.stderr) == (2, ""), ran.describe()
+    assert _json(ran.stdout)["error"] == "usage"
+
+
+# --- a binding whose host URL no rule allows is refused by every command --------------------------------
+@pytest.mark.parametrize("as_json", [False, True])
+def test_sync_status_refuses_a_binding_with_an_invalid_url(hosted: Shell, as_json: bool) -> None:
+    project = make_project(hosted.cwd, ["001-a"])
+    config = project / ".kittify" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[[tracker.binding]]\nmission = "001-a"\nproject = "p"\nserver_url = "ftp://x"\n'
+                      'binding_id = "b"\n')
+    ran = hosted.run("sync", "status", *(["--json"] if as_json else []))
+    message = f'{config} [[tracker.binding]] mission "001-a": `ftp://x` is not an http(s) URL.'
+    assert ran.exit_code == 1, ran.describe()
+    if as_json:
+        assert ran.stderr == "" and _json(ran.stdout) == {"error": "config_error", "message": message}, ran.describe()
+    else:
+        assert (ran.stdout, ran.stderr) == ("", f"Error: {message}\n"), ran.describe()
