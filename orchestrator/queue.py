@@ -30,7 +30,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
@@ -150,6 +150,14 @@ def _event_id(row: object) -> str | None:
 
 
 ScanFold = Callable[[os.stat_result, int, int, list[dict[str, Any]]], None]
+
+
+class ScanStep(NamedTuple):
+    """One committed step of a log scan: rows it queued, and bytes of the log read so far and in all."""
+
+    added: int
+    done: int  # bytes of this scan committed, from where it resumed
+    size: int  # bytes this scan reads in all (rows appended meanwhile wait for the next scan)
 
 
 class Parked(NamedTuple):
@@ -308,15 +316,7 @@ def _guarded(method: F) -> F:
         except QueueError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            other = getattr(exc, "filename", None)
-            if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
-                if isinstance(exc, FileNotFoundError | NotADirectoryError):
-                    raise  # a log file vanished: the caller's concern, not the queue's
-                from states import catalog  # a mission log, not the queue: name that file
-
-                reason = getattr(exc, "strerror", None) or exc
-                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=reason)) from None
-            raise _problem(self.path, exc) from None
+            raise self._failure(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -355,6 +355,19 @@ class EventQueue:
 
     def __repr__(self) -> str:
         return f"EventQueue({str(self.path)!r})"
+
+    def _failure(self, exc: sqlite3.Error | OSError) -> BaseException:
+        """What a sqlite or OS error of a queue method becomes (see ``_guarded``): a vanished log is
+        the caller's concern (raised as it is), an unreadable one names that file, else the queue's."""
+        other = getattr(exc, "filename", None)
+        if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
+            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                return exc  # a log file vanished: the caller's concern, not the queue's
+            from states import catalog  # a mission log, not the queue: name that file
+
+            reason = getattr(exc, "strerror", None) or exc
+            return QueueError(catalog.LOG_UNREADABLE.format(path=other, error=reason))
+        return _problem(self.path, exc)
 
     # --- connection -----------------------------------------------------------------------------
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
@@ -444,30 +457,53 @@ class EventQueue:
         ``fold(stat, start, end, rows)`` is called after each committed step with the rows parsed from
         ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
         """
+        return sum(step.added for step in self.scan_steps(mission_key, log_path, fold))
+
+    def scan_steps(self, mission_key: str, log_path: Path, fold: ScanFold | None = None,
+                   chunk: int = SCAN_CHUNK) -> Generator[ScanStep, None, None]:
+        """``scan_log`` one committed step (about ``chunk`` bytes) at a time, so a sync can upload the
+        rows of one step while it scans the next: each step commits its rows with the checkpoint, as a
+        whole scan does, so stopping between steps (or a crash) leaves a scan that resumes there."""
+        steps = self._scan_steps(mission_key, log_path, fold, chunk)
+        try:
+            while True:
+                try:
+                    step = next(steps)
+                except StopIteration:
+                    return
+                except QueueError:
+                    raise
+                except (sqlite3.Error, OSError) as exc:
+                    raise self._failure(exc) from None
+                yield step
+        finally:
+            steps.close()
+
+    def _scan_steps(self, mission_key: str, log_path: Path, fold: ScanFold | None,
+                    chunk: int) -> Generator[ScanStep, None, None]:
         try:
             fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return 0
+            return
         except OSError as exc:
             if exc.errno == 40:  # ELOOP: a symlink planted where the log should be is not followed
-                return 0
+                return
             raise
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            return 0
+            return
         path_key = os.path.abspath(log_path)
-        added = 0
         with open(fd, "rb", closefd=True) as handle:
             db = self._require()
             offset = self._resume_offset(db, mission_key, path_key, st, fd)
             if offset == st.st_size:
-                return 0
+                return
             handle.seek(offset)
             remaining = st.st_size - offset  # rows appended during the scan wait for the next scan
             start, carry = offset, b""  # ``carry`` (an incomplete line) begins at file offset ``start``
             while remaining > 0 or carry:
-                block = handle.read(min(SCAN_CHUNK, remaining)) if remaining > 0 else b""
+                block = handle.read(min(chunk, remaining)) if remaining > 0 else b""
                 remaining -= len(block)
                 data = carry + block
                 cut = data.rfind(b"\n") + 1
@@ -485,14 +521,14 @@ class EventQueue:
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
                     self._park(db, mission, parked)
-                    added += self._insert(db, mission, pairs) if pairs else 0
+                    added = self._insert(db, mission, pairs) if pairs else 0
                     self._store_checkpoint(db, mission, path_key, st, end, tail)
                 if fold is not None and rows is not None:
                     fold(st, start, end, rows)
+                yield ScanStep(added, end - offset, st.st_size - offset)
                 start = end
                 if not block:
                     break
-        return added
 
     @_guarded
     def compact(self) -> None:
