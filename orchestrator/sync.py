@@ -92,6 +92,7 @@ async def sync_once(
     progress: Progress | None = None,
 ) -> SyncResult:
     """Scan, upload, tracker-sync (see the module docstring for why in this order)."""
+    _one_heap()
     key = target.key
     run = _Run(cursor=queue.get_cursor(key))
     log_path = target.mission_dir / paths.EVENTS_FILE if target.mission_dir is not None else None
@@ -120,6 +121,19 @@ async def sync_once(
     with contextlib.suppress(SpecKittyError):  # space, not correctness: a busy queue compacts next time
         queue.compact()
     return result
+
+
+def _one_heap() -> None:
+    """Keep the threads of a sync on glibc's main heap (``M_ARENA_MAX`` 1).
+
+    The drain parses, queues and compresses in a worker thread, and glibc gives each thread its own
+    heap: the rows freed there stay mapped beside the main heap's, ~5 MiB more at peak for nothing
+    (meanwhile the main thread only handles one request, so sharing a heap costs no measurable
+    time). Elsewhere (another libc) a no-op."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX
 
 
 class _Scan:
