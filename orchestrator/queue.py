@@ -46,7 +46,8 @@ SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: b
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
-COMPACT_MIN_PAGES = 256  # free pages (2 MiB) before ``compact`` bothers
+COMPACT_MIN_PAGES = 64  # free pages (512 KiB) before ``compact`` bothers
+WAL_IDLE = 256 * 1024  # a ``-wal`` file bigger than this after a sync is checkpointed and truncated
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -538,15 +539,23 @@ class EventQueue:
         tables, but sqlite keeps a file at its high-water mark: after a 1M-row sync that was ~800 MB of
         free pages. ``VACUUM`` copies only the live pages (a few MiB, milliseconds), so it runs when at
         least a quarter of the file is free. (``PRAGMA incremental_vacuum`` frees one page per step
-        through Python's sqlite3, which makes it no cheaper.)"""
+        through Python's sqlite3, which makes it no cheaper.) A sync that scans while it drains reuses
+        freed pages and leaves few, but its ``-wal`` file (up to ``WAL_KEEP``) was then most of the
+        queue's bytes: a ``-wal`` over ``WAL_IDLE`` is checkpointed and truncated too."""
         db = self._connect(create=False)
         if db is None:
             return
         free = int(db.execute("PRAGMA freelist_count").fetchall()[0][0])
         pages = int(db.execute("PRAGMA page_count").fetchall()[0][0])
-        if free < COMPACT_MIN_PAGES or free * 4 < pages:
-            return
-        db.execute("VACUUM")
+        if free >= COMPACT_MIN_PAGES and free * 4 >= pages:
+            db.execute("VACUUM")
+        else:
+            try:
+                wal = os.path.getsize(f"{self.path}-wal")
+            except OSError:
+                return
+            if wal <= WAL_IDLE:
+                return
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         # (fetchall, not fetchone: a statement left before its last step keeps a read transaction open
         # on this connection, and a concurrent sync then found the queue locked)
