@@ -783,6 +783,21 @@ class EventQueue:
         return [(str(event_id), str(text)) for event_id, text in rows]
 
     @_guarded
+    def pending_after(self, mission_key: str, limit: int, after: int) -> list[tuple[int, str, str]]:
+        """``pending`` after queue position ``after``, each row with its position ``(seq, event_id,
+        text)``: a drain reads the next batch while one is on the wire without reading that one again
+        (a row queued later always gets a later position than every row still queued)."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        rows = db.execute(
+            "SELECT p.seq, p.event_id, p.row FROM pending p JOIN missions m ON m.id = p.mission "
+            "WHERE m.key = ? AND p.seq > ? ORDER BY p.seq LIMIT ?",
+            (mission_key, after, limit),
+        ).fetchall()
+        return [(int(seq), str(event_id), str(text)) for seq, event_id, text in rows]
+
+    @_guarded
     def oldest_queued_at(self, mission_key: str) -> float | None:
         """When the oldest row still waiting was queued (epoch seconds), or None when nothing waits."""
         db = self._connect(create=False)

@@ -229,21 +229,24 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
     waiting = queue.count(key)  # rows queued and not acked, as far as this drain knows
     unacked: list[str] = []  # acknowledged by the server, not yet removed from the queue
 
-    def read(limit: int, skip: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    def read(limit: int, after: int = 0, in_flight: int = 0) -> tuple[list[tuple[str, str]], int]:
+        """The next batch after queue position ``after`` (the last row on the wire), and its own last
+        position: a read-ahead never reads the rows in flight again."""
         nonlocal waiting
         while True:  # scan until two batches wait (the next one, and one to read ahead) or the log ends
-            while scan is not None and not scan.done and waiting - len(skip) < 2 * limit:
+            while scan is not None and not scan.done and waiting - in_flight < 2 * limit:
                 waiting += scan.step()
-            rows = [row for row in queue.pending(key, limit + len(skip)) if row[0] not in skip][:limit]
+            found = queue.pending_after(key, limit, after)
+            rows = _within_budget([(event_id, text) for _, event_id, text in found])
             if rows or scan is None or scan.done:
-                return _within_budget(rows)
-            waiting = 0  # another process acked what this drain counted: scan on
+                return rows, found[len(rows) - 1][0] if rows else after
+            waiting = in_flight  # another process acked what this drain counted: scan on
 
-    def settle_and_read_ahead(skip: set[str], limit: int) -> tuple[list[tuple[str, str]], bytes]:
+    def settle_and_read_ahead(after: int, in_flight: int, limit: int) -> tuple[list[tuple[str, str]], int, bytes]:
         if unacked:
             queue.ack(key, unacked)
-        ahead = read(limit, skip)
-        return ahead, client.events_body([text for _, text in ahead])
+        ahead, last = read(limit, after, in_flight)
+        return ahead, last, client.events_body([text for _, text in ahead])
 
     def count_acked() -> None:
         nonlocal waiting
@@ -261,13 +264,13 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
             progress(run.pushed, total)
         unacked.clear()
 
-    batch = read(batch_size)
+    batch, last = read(batch_size)
     body = client.events_body([text for _, text in batch])
     while batch:
         sent = {event_id for event_id, _ in batch}
         upload = asyncio.get_running_loop().create_task(client.upload_events(target.project, target.mission, body))
         try:
-            ahead, body = await asyncio.to_thread(settle_and_read_ahead, sent, batch_size)
+            ahead, ahead_last, body = await asyncio.to_thread(settle_and_read_ahead, last, len(batch), batch_size)
             count_acked()
             answer = await upload
         except RequestFailed as refusal:
@@ -276,7 +279,7 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
             await _bisect(client, queue, target, run, batch, refusal)
             waiting = queue.count(key)
             count_acked()
-            batch = read(batch_size)
+            batch, last = read(batch_size)
             body = client.events_body([text for _, text in batch])
             continue
         finally:
@@ -288,9 +291,9 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
         if len(unacked) < len(sent):  # a partial ack: re-read rather than trust the read-ahead
             queue.ack(key, unacked)
             count_acked()
-            ahead = read(batch_size)
+            ahead, ahead_last = read(batch_size)
             body = client.events_body([text for _, text in ahead])
-        batch = ahead
+        batch, last = ahead, ahead_last
     if unacked:
         queue.ack(key, unacked)
         count_acked()
