@@ -4,9 +4,11 @@
 open client and queue so a caller that syncs often keeps both. The order of steps is what makes a
 crash harmless at any point:
 
-1. *Scan* the mission log into the queue (rows and checkpoint commit together).
+1. *Scan* the mission log into the queue (rows and checkpoint commit together, step by step).
 2. *Drain* the queue in batches, oldest first, acking exactly the ids the server acknowledged. A crash
-   before the ack re-sends the batch next time; the server stores each ``event_id`` once.
+   before the ack re-sends the batch next time; the server stores each ``event_id`` once. Steps 1 and
+   2 overlap: the scan's next step runs while a batch is on the wire, and a row is only ever uploaded
+   from the queue, after the step that queued it committed.
 3. *Tracker sync*: push the local lanes (with the ``last_event_id`` that produced each, already
    uploaded in step 2) and the stored cursor; append a transition for each pulled change that differs
    from the local lane; only then store the new cursor. A crash before that re-pulls the same changes,
