@@ -3,9 +3,12 @@
 spec-kitty's reducer keeps the first occurrence of each ``event_id``; a Python ``set`` of 1M id strings
 costs ~110 MB. spec-kitty's ids are ULIDs: 26 Crockford base32 characters, exactly 128 bits. A canonical
 ULID (upper case, first character ``0``-``7``) is therefore stored *losslessly* as two 64-bit words in an
-open-addressing table (an ``array('Q')``, linear probing, load at most 0.6): exact, never a hash
-fingerprint, so two distinct ids can never be mistaken for one. Anything else (lower case, other
-formats) goes to an ordinary ``set`` of strings, so the set stays exact for every string.
+open-addressing table (an ``array('Q')``, linear probing, load at most 0.75): exact, never a hash
+fingerprint, so two distinct ids can never be mistaken for one. The table has any number of slots (a
+slot is picked by multiplying the hash into the range, not by masking bits), so it is sized to the ids
+it must hold at load 0.75 rather than rounded up to a power of two (at 1M ids: 21 MiB, not 32).
+Anything else (lower case, other formats) goes to an ordinary ``set`` of strings, so the set stays
+exact for every string.
 
 The table can be written to a file as is and later mapped read-only (``mmap``) as the *base* of a set
 that takes new ids in a small ``delta``: membership of a handful of appended rows costs a few page
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 _TO_BASE32 = (b"!" * 48 + b"0123456789" + b"!" * 7 + b"abcdefgh!ij!kl!mnopq!rstuv" + b"!" * 165)
 _M64 = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: monotonic ULIDs (+1 per id) must not cluster the probes
-MAX_LOAD = 0.6
+MAX_LOAD = 0.75  # linear probing: ~2.5 probes per new id on average as the table fills to this
 MIN_CAPACITY = 1 << 10
 
 
@@ -47,40 +50,38 @@ def words(event_id: str) -> tuple[int, int] | None:
 
 
 def capacity_for(count: int) -> int:
-    """The smallest power of two that holds ``count`` ids under ``MAX_LOAD``."""
-    capacity = MIN_CAPACITY
-    while count > capacity * MAX_LOAD:
-        capacity <<= 1
-    return capacity
+    """The slots that hold ``count`` ids under ``MAX_LOAD`` (at least ``MIN_CAPACITY``)."""
+    return max(MIN_CAPACITY, -(-count * 4 // 3) + 1)
 
 
-def _slot(low: int, bits: int) -> int:
-    return ((low * _MIX) & _M64) >> (64 - bits)
+def _slot(low: int, slots: int) -> int:
+    return (((low * _MIX) & _M64) * slots) >> 64
 
 
-def _contains(table: Any, bits: int, low: int, high: int) -> bool:
-    mask = (1 << bits) - 1
-    i = _slot(low, bits)
+def _contains(table: Any, slots: int, low: int, high: int) -> bool:
+    i = _slot(low, slots)
     while True:
         found = table[2 * i]
         if found == 0:
             return False
         if found == low and table[2 * i + 1] == high:
             return True
-        i = (i + 1) & mask
+        i += 1
+        if i == slots:
+            i = 0
 
 
 class EventIds:
     """``add(event_id)`` answers "first time?" exactly; ``len()`` is the number of distinct ids."""
 
     def __init__(self, expected: int = 0) -> None:
-        self.bits = capacity_for(expected).bit_length() - 1
-        self.table = array("Q", bytes(16 << self.bits))
+        self.slots = capacity_for(expected)
+        self.table = array("Q", bytes(16 * self.slots))
         self.used = 0  # ids in ``table``
         self.strings: set[str] = set()  # ids that are not canonical ULIDs
         # a read-only base (a mapped table file) and the ids added since, as strings
         self.base: Any = None
-        self.base_bits = 0
+        self.base_slots = 0
         self.base_used = 0
         self.delta: set[str] = set()
         self.base_name = ""  # the table file the base was mapped from
@@ -97,9 +98,9 @@ class EventIds:
         pair = words(event_id)
         if pair is None:
             return False
-        if self.base is not None and _contains(self.base, self.base_bits, *pair):
+        if self.base is not None and _contains(self.base, self.base_slots, *pair):
             return True
-        return self.used > 0 and _contains(self.table, self.bits, *pair)
+        return self.used > 0 and _contains(self.table, self.slots, *pair)
 
     def add(self, event_id: str) -> bool:
         """True when ``event_id`` was not in the set (and is now)."""
@@ -121,46 +122,48 @@ class EventIds:
             return True
         high = value >> 64
         table = self.table
-        bits = self.bits
-        mask = (1 << bits) - 1
-        i = ((low * _MIX) & _M64) >> (64 - bits)
+        slots = self.slots
+        i = (((low * _MIX) & _M64) * slots) >> 64
         while True:
             found = table[2 * i]
             if found == 0:
                 table[2 * i] = low
                 table[2 * i + 1] = high
                 self.used += 1
-                if self.used > MAX_LOAD * (1 << bits):
+                if self.used > MAX_LOAD * slots:
                     self._grow()
                 return True
             if found == low and table[2 * i + 1] == high:
                 return False
-            i = (i + 1) & mask
+            i += 1
+            if i == slots:
+                i = 0
 
     def _add_over_base(self, event_id: str) -> bool:
         if event_id in self.delta or event_id in self.strings:
             return False
         pair = words(event_id)
-        if pair is not None and _contains(self.base, self.base_bits, *pair):
+        if pair is not None and _contains(self.base, self.base_slots, *pair):
             return False
         self.delta.add(event_id)
         return True
 
     def _grow(self) -> None:
-        old, old_bits = self.table, self.bits
-        self.bits = old_bits + 1
-        self.table = array("Q", bytes(16 << self.bits))
+        old, old_slots = self.table, self.slots
+        self.slots = 2 * old_slots
+        self.table = array("Q", bytes(16 * self.slots))
         self.used = 0
-        for i in range(0, 2 << old_bits, 2):
+        for i in range(0, 2 * old_slots, 2):
             if old[i]:
                 self._insert(old[i], old[i + 1])
 
     def _insert(self, low: int, high: int) -> None:
-        table, bits = self.table, self.bits
-        mask = (1 << bits) - 1
-        i = _slot(low, bits)
+        table, slots = self.table, self.slots
+        i = _slot(low, slots)
         while table[2 * i]:
-            i = (i + 1) & mask
+            i += 1
+            if i == slots:
+                i = 0
         table[2 * i] = low
         table[2 * i + 1] = high
         self.used += 1
@@ -180,26 +183,26 @@ class EventIds:
         base_bytes = self._map[:]
         delta = self.delta
         self.close()
-        self.bits = self.base_bits
+        self.slots = self.base_slots
         self.table = array("Q")
         self.table.frombytes(base_bytes)
         self.used = self.base_used
         self.base, self.base_used, self.delta = None, 0, set()
-        while self.used + len(delta) > MAX_LOAD * (1 << self.bits):
+        while self.used + len(delta) > MAX_LOAD * self.slots:
             self._grow()
         for event_id in delta:
             self.add(event_id)
 
     @classmethod
-    def over_file(cls, fd: int, bits: int, used: int, strings: list[str], delta: list[str]) -> EventIds:
+    def over_file(cls, fd: int, slots: int, used: int, strings: list[str], delta: list[str]) -> EventIds:
         """A set whose base is the table file open on ``fd`` (mapped read-only; the caller closes ``fd``)."""
         import mmap  # only a cached (big) log pays for it
 
         ids = cls(0)
         ids.table = array("Q")
-        ids._map = mmap.mmap(fd, 16 << bits, prot=mmap.PROT_READ)
+        ids._map = mmap.mmap(fd, 16 * slots, prot=mmap.PROT_READ)
         ids.base = memoryview(ids._map).cast("Q")
-        ids.base_bits, ids.base_used = bits, used
+        ids.base_slots, ids.base_used = slots, used
         ids.strings = set(strings)
         ids.delta = set(delta)
         return ids

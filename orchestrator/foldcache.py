@@ -44,7 +44,7 @@ from orchestrator.paths import EVENTS_FILE
 if TYPE_CHECKING:
     from orchestrator.missions import Fold, Problem
 
-VERSION = 1
+VERSION = 2  # 2: id tables of any number of slots (``ids.slots``), not a power of two
 CACHE_MIN_BYTES = 2 << 20  # ~3k rows of spec-kitty's mean 684 B
 EDGE = 64 << 10
 BLOCK = 4 << 10
@@ -254,12 +254,12 @@ def _load(where: Path, folder: Path, fd: int, stat: os.stat_result) -> tuple[Fol
         table = where / str(ids_state["file"])
         if table.parent != where or not table.name.startswith(f"{folder.name}."):
             return None
-        bits = int(ids_state["bits"])
+        slots = int(ids_state["slots"])
         table_fd = os.open(table, os.O_RDONLY)
         try:
-            if os.fstat(table_fd).st_size != 16 << bits:
+            if slots <= 0 or os.fstat(table_fd).st_size != 16 * slots:
                 return None
-            ids = EventIds.over_file(table_fd, bits, int(ids_state["used"]), list(ids_state["strings"]),
+            ids = EventIds.over_file(table_fd, slots, int(ids_state["used"]), list(ids_state["strings"]),
                                      list(ids_state["delta"]))
             ids.base_name = table.name
         finally:
@@ -311,7 +311,7 @@ def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: 
             "version": VERSION, "slug": folder.name,
             "log": {"dev": stat.st_dev, "ino": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                     "offset": offset, "lines": lines, "print": printed},
-            "ids": {"file": name, "bits": ids.base_bits if ids.base is not None else ids.bits,
+            "ids": {"file": name, "slots": ids.base_slots if ids.base is not None else ids.slots,
                     "used": ids.base_used if ids.base is not None else ids.used,
                     "strings": sorted(ids.strings), "delta": sorted(ids.delta)},
             "fold": fold.state(),

@@ -30,7 +30,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
@@ -46,7 +46,8 @@ SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: b
 MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
-COMPACT_MIN_PAGES = 256  # free pages (2 MiB) before ``compact`` bothers
+COMPACT_MIN_PAGES = 64  # free pages (512 KiB) before ``compact`` bothers
+WAL_IDLE = 256 * 1024  # a ``-wal`` file bigger than this after a sync is checkpointed and truncated
 TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
 # the last row or two, event ids included: rows differ mostly there)
 
@@ -150,6 +151,14 @@ def _event_id(row: object) -> str | None:
 
 
 ScanFold = Callable[[os.stat_result, int, int, list[dict[str, Any]]], None]
+
+
+class ScanStep(NamedTuple):
+    """One committed step of a log scan: rows it queued, and bytes of the log read so far and in all."""
+
+    added: int
+    done: int  # bytes of this scan committed, from where it resumed
+    size: int  # bytes this scan reads in all (rows appended meanwhile wait for the next scan)
 
 
 class Parked(NamedTuple):
@@ -308,15 +317,7 @@ def _guarded(method: F) -> F:
         except QueueError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            other = getattr(exc, "filename", None)
-            if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
-                if isinstance(exc, FileNotFoundError | NotADirectoryError):
-                    raise  # a log file vanished: the caller's concern, not the queue's
-                from states import catalog  # a mission log, not the queue: name that file
-
-                reason = getattr(exc, "strerror", None) or exc
-                raise QueueError(catalog.LOG_UNREADABLE.format(path=other, error=reason)) from None
-            raise _problem(self.path, exc) from None
+            raise self._failure(exc) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -355,6 +356,19 @@ class EventQueue:
 
     def __repr__(self) -> str:
         return f"EventQueue({str(self.path)!r})"
+
+    def _failure(self, exc: sqlite3.Error | OSError) -> BaseException:
+        """What a sqlite or OS error of a queue method becomes (see ``_guarded``): a vanished log is
+        the caller's concern (raised as it is), an unreadable one names that file, else the queue's."""
+        other = getattr(exc, "filename", None)
+        if other not in (None, str(self.path)) and not str(other).startswith(str(self.path)):
+            if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                return exc  # a log file vanished: the caller's concern, not the queue's
+            from states import catalog  # a mission log, not the queue: name that file
+
+            reason = getattr(exc, "strerror", None) or exc
+            return QueueError(catalog.LOG_UNREADABLE.format(path=other, error=reason))
+        return _problem(self.path, exc)
 
     # --- connection -----------------------------------------------------------------------------
     def _connect(self, *, create: bool) -> sqlite3.Connection | None:
@@ -444,30 +458,53 @@ class EventQueue:
         ``fold(stat, start, end, rows)`` is called after each committed step with the rows parsed from
         ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
         """
+        return sum(step.added for step in self.scan_steps(mission_key, log_path, fold))
+
+    def scan_steps(self, mission_key: str, log_path: Path, fold: ScanFold | None = None,
+                   chunk: int = SCAN_CHUNK) -> Generator[ScanStep, None, None]:
+        """``scan_log`` one committed step (about ``chunk`` bytes) at a time, so a sync can upload the
+        rows of one step while it scans the next: each step commits its rows with the checkpoint, as a
+        whole scan does, so stopping between steps (or a crash) leaves a scan that resumes there."""
+        steps = self._scan_steps(mission_key, log_path, fold, chunk)
+        try:
+            while True:
+                try:
+                    step = next(steps)
+                except StopIteration:
+                    return
+                except QueueError:
+                    raise
+                except (sqlite3.Error, OSError) as exc:
+                    raise self._failure(exc) from None
+                yield step
+        finally:
+            steps.close()
+
+    def _scan_steps(self, mission_key: str, log_path: Path, fold: ScanFold | None,
+                    chunk: int) -> Generator[ScanStep, None, None]:
         try:
             fd = os.open(log_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO must not block the open
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return 0
+            return
         except OSError as exc:
             if exc.errno == 40:  # ELOOP: a symlink planted where the log should be is not followed
-                return 0
+                return
             raise
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
-            return 0
+            return
         path_key = os.path.abspath(log_path)
-        added = 0
         with open(fd, "rb", closefd=True) as handle:
             db = self._require()
             offset = self._resume_offset(db, mission_key, path_key, st, fd)
             if offset == st.st_size:
-                return 0
+                return
             handle.seek(offset)
             remaining = st.st_size - offset  # rows appended during the scan wait for the next scan
             start, carry = offset, b""  # ``carry`` (an incomplete line) begins at file offset ``start``
             while remaining > 0 or carry:
-                block = handle.read(min(SCAN_CHUNK, remaining)) if remaining > 0 else b""
+                block = handle.read(min(chunk, remaining)) if remaining > 0 else b""
                 remaining -= len(block)
                 data = carry + block
                 cut = data.rfind(b"\n") + 1
@@ -485,14 +522,14 @@ class EventQueue:
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
                     self._park(db, mission, parked)
-                    added += self._insert(db, mission, pairs) if pairs else 0
+                    added = self._insert(db, mission, pairs) if pairs else 0
                     self._store_checkpoint(db, mission, path_key, st, end, tail)
                 if fold is not None and rows is not None:
                     fold(st, start, end, rows)
+                yield ScanStep(added, end - offset, st.st_size - offset)
                 start = end
                 if not block:
                     break
-        return added
 
     @_guarded
     def compact(self) -> None:
@@ -502,15 +539,23 @@ class EventQueue:
         tables, but sqlite keeps a file at its high-water mark: after a 1M-row sync that was ~800 MB of
         free pages. ``VACUUM`` copies only the live pages (a few MiB, milliseconds), so it runs when at
         least a quarter of the file is free. (``PRAGMA incremental_vacuum`` frees one page per step
-        through Python's sqlite3, which makes it no cheaper.)"""
+        through Python's sqlite3, which makes it no cheaper.) A sync that scans while it drains reuses
+        freed pages and leaves few, but its ``-wal`` file (up to ``WAL_KEEP``) was then most of the
+        queue's bytes: a ``-wal`` over ``WAL_IDLE`` is checkpointed and truncated too."""
         db = self._connect(create=False)
         if db is None:
             return
         free = int(db.execute("PRAGMA freelist_count").fetchall()[0][0])
         pages = int(db.execute("PRAGMA page_count").fetchall()[0][0])
-        if free < COMPACT_MIN_PAGES or free * 4 < pages:
-            return
-        db.execute("VACUUM")
+        if free >= COMPACT_MIN_PAGES and free * 4 >= pages:
+            db.execute("VACUUM")
+        else:
+            try:
+                wal = os.path.getsize(f"{self.path}-wal")
+            except OSError:
+                return
+            if wal <= WAL_IDLE:
+                return
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         # (fetchall, not fetchone: a statement left before its last step keeps a read transaction open
         # on this connection, and a concurrent sync then found the queue locked)
@@ -736,6 +781,21 @@ class EventQueue:
             (mission_key, limit),
         ).fetchall()
         return [(str(event_id), str(text)) for event_id, text in rows]
+
+    @_guarded
+    def pending_after(self, mission_key: str, limit: int, after: int) -> list[tuple[int, str, str]]:
+        """``pending`` after queue position ``after``, each row with its position ``(seq, event_id,
+        text)``: a drain reads the next batch while one is on the wire without reading that one again
+        (a row queued later always gets a later position than every row still queued)."""
+        db = self._connect(create=False)
+        if db is None:
+            return []
+        rows = db.execute(
+            "SELECT p.seq, p.event_id, p.row FROM pending p JOIN missions m ON m.id = p.mission "
+            "WHERE m.key = ? AND p.seq > ? ORDER BY p.seq LIMIT ?",
+            (mission_key, after, limit),
+        ).fetchall()
+        return [(int(seq), str(event_id), str(text)) for seq, event_id, text in rows]
 
     @_guarded
     def oldest_queued_at(self, mission_key: str) -> float | None:

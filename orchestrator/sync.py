@@ -4,9 +4,11 @@
 open client and queue so a caller that syncs often keeps both. The order of steps is what makes a
 crash harmless at any point:
 
-1. *Scan* the mission log into the queue (rows and checkpoint commit together).
+1. *Scan* the mission log into the queue (rows and checkpoint commit together, step by step).
 2. *Drain* the queue in batches, oldest first, acking exactly the ids the server acknowledged. A crash
-   before the ack re-sends the batch next time; the server stores each ``event_id`` once.
+   before the ack re-sends the batch next time; the server stores each ``event_id`` once. Steps 1 and
+   2 overlap: the scan's next step runs while a batch is on the wire, and a row is only ever uploaded
+   from the queue, after the step that queued it committed.
 3. *Tracker sync*: push the local lanes (with the ``last_event_id`` that produced each, already
    uploaded in step 2) and the stored cursor; append a transition for each pulled change that differs
    from the local lane; only then store the new cursor. A crash before that re-pulls the same changes,
@@ -92,20 +94,29 @@ async def sync_once(
     progress: Progress | None = None,
 ) -> SyncResult:
     """Scan, upload, tracker-sync (see the module docstring for why in this order)."""
+    _one_heap()
     key = target.key
     run = _Run(cursor=queue.get_cursor(key))
     log_path = target.mission_dir / paths.EVENTS_FILE if target.mission_dir is not None else None
+    scan: _Scan | None = None
     try:
-        if log_path is not None:
-            _scan(queue, key, log_path)
-        await _drain(client, queue, target, run, batch_size, progress)
+        scan = _Scan(queue, key, log_path) if log_path is not None else None
+        await _drain(client, queue, target, run, batch_size, progress, scan)
         if await _tracker(client, queue, target, run) and log_path is not None:
-            _scan(queue, key, log_path)
-            await _drain(client, queue, target, run, batch_size, progress)
+            if scan is not None:
+                scan.close()
+            scan = _Scan(queue, key, log_path)
+            await _drain(client, queue, target, run, batch_size, progress, scan)
     except Exception as exc:
         with contextlib.suppress(Exception):  # a broken queue must not hide the original error
+            if scan is not None:  # the log's rows are left queued, as a scan before the drain left them
+                scan.finish()
+        with contextlib.suppress(Exception):
             queue.record_result(key, _outcome(run, queue.count(key), str(exc) or type(exc).__name__))
         raise
+    finally:
+        if scan is not None:
+            scan.close()
     result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor,
                         parked=len(queue.parked(key)), conflicts=run.conflicts)
     queue.record_result(key, _outcome(run, result.queued, None))
@@ -114,15 +125,65 @@ async def sync_once(
     return result
 
 
-def _scan(queue: EventQueue, key: str, log_path: Path) -> None:
-    """Queue the log's new rows and, from the same parse, grow the saved fold of the held lanes (the
-    tracker step then folds nothing again: one pass over the log)."""
-    growing = foldcache.Growing(log_path.parent, "held", held_row)
-    try:
-        queue.scan_log(key, log_path, fold=growing.feed)
-        growing.save()
-    finally:
-        growing.close()
+def _one_heap() -> None:
+    """Keep the threads of a sync on glibc's main heap (``M_ARENA_MAX`` 1).
+
+    The drain parses, queues and compresses in a worker thread, and glibc gives each thread its own
+    heap: the rows freed there stay mapped beside the main heap's, ~5 MiB more at peak for nothing
+    (meanwhile the main thread only handles one request, so sharing a heap costs no measurable
+    time). Elsewhere (another libc) a no-op."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX
+
+
+class _Scan:
+    """The log scan a drain runs step by step while its uploads are on the wire (a cold sync then
+    overlaps the scan, about half its work, with the server's), growing from the same parse the saved
+    fold of the held lanes (the tracker step then folds nothing again: one pass over the log).
+
+    Each step commits its rows with the checkpoint, as a whole scan does: an interrupted sync leaves
+    a scan that resumes where it stopped, and a row leaves the queue only once the server acked it."""
+
+    STEP = 256 * 1024  # bytes per step: ~400 rows, so the scan keeps pace with batches of 500
+
+    def __init__(self, queue: EventQueue, key: str, log_path: Path) -> None:
+        self.growing = foldcache.Growing(log_path.parent, "held", held_row)
+        self.steps = queue.scan_steps(key, log_path, fold=self.growing.feed, chunk=self.STEP)
+        self.done = False
+        self.added = 0  # rows queued by this scan so far
+        self.read = self.size = 0  # bytes committed so far, and in all
+
+    def step(self) -> int:
+        """One more committed step; returns the rows it queued (0 once the scan is done)."""
+        if self.done:
+            return 0
+        found = next(self.steps, None)
+        if found is None:
+            self.done = True
+            self.growing.save()
+            self.growing.close()  # the fold's id table (21 MiB at 1M rows) goes before the drain ends
+            return 0
+        self.added += found.added
+        self.read, self.size = found.done, found.size
+        return found.added
+
+    def finish(self) -> None:
+        while not self.done:
+            self.step()
+
+    def estimate(self) -> int:
+        """Rows still to queue, from the bytes left and the rows per byte so far (the progress total)."""
+        if self.done or not self.read:
+            return 0
+        return round((self.size - self.read) * self.added / self.read)
+
+    def close(self) -> None:
+        """Stop (the steps committed so far stay committed) and let the fold go."""
+        self.done = True
+        self.steps.close()
+        self.growing.close()
 
 
 def run_sync(
@@ -152,54 +213,75 @@ async def drain(client: SaasClient, queue: EventQueue, target: SyncTarget, *, ba
 
 # --- steps ----------------------------------------------------------------------------------------------
 async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run, batch_size: int,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, scan: _Scan | None = None) -> None:
     """Upload pending rows oldest first until none are left; ack only what the server acknowledged.
 
     One request is in flight at a time (the server stores events in the order they were logged), but
-    the local work (acking the previous batch, reading the next one) runs in a worker thread while the
-    current batch is on the wire, so sqlite and the server work side by side. A crash anywhere leaves
-    unacked rows queued; a re-send is acknowledged by the server without storing twice.
+    the local work (acking the previous batch, scanning more of the log, reading the next batch) runs
+    in a worker thread while the current batch is on the wire, so sqlite and the server work side by
+    side. A crash anywhere leaves unacked rows queued; a re-send is acknowledged by the server without
+    storing twice. With ``scan``, the log is scanned as the queue runs low rather than all beforehand,
+    and the progress total counts the rows not scanned yet from the log's size.
     """
     import asyncio
 
     from orchestrator.client import RequestFailed
 
     key = target.key
-    total = queue.count(key)
+    waiting = queue.count(key)  # rows queued and not acked, as far as this drain knows
     unacked: list[str] = []  # acknowledged by the server, not yet removed from the queue
 
-    def settle_and_read_ahead(skip: set[str], limit: int) -> tuple[list[tuple[str, str]], bytes]:
+    def read(limit: int, after: int = 0, in_flight: int = 0) -> tuple[list[tuple[str, str]], int]:
+        """The next batch after queue position ``after`` (the last row on the wire), and its own last
+        position: a read-ahead never reads the rows in flight again."""
+        nonlocal waiting
+        while True:  # scan until two batches wait (the next one, and one to read ahead) or the log ends
+            while scan is not None and not scan.done and waiting - in_flight < 2 * limit:
+                waiting += scan.step()
+            found = queue.pending_after(key, limit, after)
+            rows = _within_budget([(event_id, text) for _, event_id, text in found])
+            if rows or scan is None or scan.done:
+                return rows, found[len(rows) - 1][0] if rows else after
+            waiting = in_flight  # another process acked what this drain counted: scan on
+
+    def settle_and_read_ahead(after: int, in_flight: int, limit: int) -> tuple[list[tuple[str, str]], int, bytes]:
         if unacked:
             queue.ack(key, unacked)
-        ahead = _within_budget([row for row in queue.pending(key, limit + len(skip)) if row[0] not in skip][:limit])
-        return ahead, client.events_body([text for _, text in ahead])
+        ahead, last = read(limit, after, in_flight)
+        return ahead, last, client.events_body([text for _, text in ahead])
 
     def count_acked() -> None:
+        nonlocal waiting
         if not unacked:
             return
         run.pushed += len(unacked)
+        waiting = max(0, waiting - len(unacked))
         if progress is not None:
-            nonlocal total
-            if run.pushed > total:  # a `wp move` queued rows meanwhile: count again only then (a COUNT
-                total = run.pushed + queue.count(key)  # per batch made a big sync quadratic)
+            if scan is None or scan.done:
+                if waiting == 0:  # a `wp move` may have queued rows meanwhile: count again only then
+                    waiting = queue.count(key)  # (a COUNT per batch made a big sync quadratic)
+                total = run.pushed + waiting
+            else:
+                total = run.pushed + waiting + scan.estimate()
             progress(run.pushed, total)
         unacked.clear()
 
-    batch = _within_budget(queue.pending(key, batch_size))
+    batch, last = read(batch_size)
     body = client.events_body([text for _, text in batch])
     while batch:
         sent = {event_id for event_id, _ in batch}
         upload = asyncio.get_running_loop().create_task(client.upload_events(target.project, target.mission, body))
         try:
-            ahead, body = await asyncio.to_thread(settle_and_read_ahead, sent, batch_size)
+            ahead, ahead_last, body = await asyncio.to_thread(settle_and_read_ahead, last, len(batch), batch_size)
             count_acked()
             answer = await upload
         except RequestFailed as refusal:
             if not _row_refusal(refusal):
                 raise
             await _bisect(client, queue, target, run, batch, refusal)
+            waiting = queue.count(key)
             count_acked()
-            batch = _within_budget(queue.pending(key, batch_size))
+            batch, last = read(batch_size)
             body = client.events_body([text for _, text in batch])
             continue
         finally:
@@ -211,9 +293,9 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
         if len(unacked) < len(sent):  # a partial ack: re-read rather than trust the read-ahead
             queue.ack(key, unacked)
             count_acked()
-            ahead = _within_budget(queue.pending(key, batch_size))
+            ahead, ahead_last = read(batch_size)
             body = client.events_body([text for _, text in ahead])
-        batch = ahead
+        batch, last = ahead, ahead_last
     if unacked:
         queue.ack(key, unacked)
         count_acked()
