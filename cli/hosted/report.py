@@ -24,6 +24,7 @@ def run_and_report(current: LiveFacts) -> None:
             bar = click.progressbar(length=total, label=catalog.SYNC_PROGRESS_LABEL)
             bar.__enter__()
         if bar is not None:
+            bar.length = max(total, done)  # an estimate from the log's bytes while the scan runs, then exact
             bar.update(done - bar.pos)
 
     try:

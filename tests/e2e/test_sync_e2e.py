@@ -202,3 +202,41 @@ def test_token_never_reaches_any_output_or_log(operator: Shell, saas: DevSaas, r
     logs = [p.read_text(errors="replace") for p in operator.home.glob("*.log*")]
     assert all(token not in text for text in outputs + logs)
     shutil.rmtree(repo / ".kittify")
+
+
+def test_the_progress_bar_on_a_terminal_ends_at_100_percent_with_the_real_total(operator: Shell, saas: DevSaas,
+                                                                               repo: Path) -> None:
+    """Given 3,000 rows whose last third is eight times wider (the scan runs while batches upload, so the
+    bar's total starts as an estimate from the bytes left, here too high), when the operator syncs on a
+    terminal, then the bar ends exactly full and the summary follows it."""
+    import os
+    import pty
+    import subprocess
+
+    from support.cli import SPEC_KITTY
+
+    logged_in_and_bound(operator, saas, repo)
+    log = write_real_log(repo, 3000)
+    lines = log.read_text().splitlines()
+    wide = [json.dumps(dict(json.loads(line), reason="x" * 4000), sort_keys=True) for line in lines[2000:]]
+    log.write_text("\n".join(lines[:2000] + wide) + "\n")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(SPEC_KITTY), "sync", "run"], cwd=repo, env=operator.full_env(),
+                            stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    frames = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n").split("\r")
+    bars = [f for f in frames if catalog.SYNC_PROGRESS_LABEL in f]
+    assert bars, frames
+    assert "100%" in bars[-1] and not any(f"{p}%" in f for f in bars for p in range(101, 200))
+    assert frames[-1].rstrip().endswith("3000 pushed, 0 pulled, 0 still queued.")
