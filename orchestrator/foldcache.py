@@ -328,16 +328,6 @@ def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: 
 
 def _replace(path: Path, data: bytes | memoryview, *, durable: bool = False) -> None:
     """Temp file beside ``path`` then ``os.replace``: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            if durable:
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from orchestrator.fsutil import atomic_write_bytes
+
+    atomic_write_bytes(path, data, mode=0o644, durable=durable)

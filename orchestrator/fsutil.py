@@ -9,10 +9,16 @@ from pathlib import Path
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never half of one.
+    """Replace ``path`` with ``text`` (UTF-8), durably: see ``atomic_write_bytes``."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes | memoryview, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never half of one.
 
     The temp file is created with ``mode`` from the start (``mkstemp`` makes it 0600, then we widen
-    if asked) so a secret is never briefly world-readable.
+    if asked) so a secret is never briefly world-readable. ``durable=False`` skips the fsync, for a
+    cache whose loss only costs a rebuild.
     """
     import tempfile  # only writers pay for it (it pulls in shutil, random, ...)
 
@@ -21,10 +27,11 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     try:
         if mode != 0o600:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
