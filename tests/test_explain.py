@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.cli import run_on_terminal
 
 from devsaas.testing import DevSaas
 from spec_kitty_testing.plugin import Guarded, SpecKittyHome, StealthGuard
@@ -191,24 +190,8 @@ def test_ascii_terminal_gets_ascii_marks(home: SpecKittyHome, stealth_guard: Ste
 
 def _run_on_a_tty(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     """Run the console script with a pseudo-terminal as stdout; return what the terminal showed."""
-    leader, follower = pty.openpty()
-    try:
-        proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=follower, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL)
-    finally:
-        os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(leader)
-    proc.wait(timeout=30)
-    return b"".join(chunks).decode("utf-8")
+    shown, _ = run_on_terminal(args, cwd=cwd, env=env, timeout=30)
+    return shown
 
 
 @pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False)])

@@ -209,33 +209,17 @@ def test_the_progress_bar_on_a_terminal_ends_at_100_percent_with_the_real_total(
     """Given 3,000 rows whose last third is eight times wider (the scan runs while batches upload, so the
     bar's total starts as an estimate from the bytes left, here too high), when the operator syncs on a
     terminal, then the bar ends exactly full and the summary follows it."""
-    import os
-    import pty
-    import subprocess
-
-    from support.cli import SPEC_KITTY
+    from support.cli import SPEC_KITTY, run_on_terminal
 
     logged_in_and_bound(operator, saas, repo)
     log = write_real_log(repo, 3000)
     lines = log.read_text().splitlines()
     wide = [json.dumps(dict(json.loads(line), reason="x" * 4000), sort_keys=True) for line in lines[2000:]]
     log.write_text("\n".join(lines[:2000] + wide) + "\n")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([str(SPEC_KITTY), "sync", "run"], cwd=repo, env=operator.full_env(),
-                            stdin=slave, stdout=slave, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO: the command closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=120) == 0
-    frames = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n").split("\r")
+    shown, code = run_on_terminal([str(SPEC_KITTY), "sync", "run"], cwd=repo, env=operator.full_env(),
+                                  stderr_too=True)
+    assert code == 0, shown
+    frames = shown.replace("\r\n", "\n").split("\r")
     bars = [f for f in frames if catalog.SYNC_PROGRESS_LABEL in f]
     assert bars, frames
     assert "100%" in bars[-1] and not any(f"{p}%" in f for f in bars for p in range(101, 200))

@@ -102,3 +102,29 @@ def assert_only_config_written(result: Result, home: Path) -> None:
     for event in result.events:
         for path in event["paths"]:
             assert allowed.match(path), f"unexpected write {event['event']} {path}"
+
+
+def run_on_terminal(args: Sequence[str], *, cwd: Path, env: Mapping[str, str], stderr_too: bool = False,
+                    timeout: float = 120) -> tuple[str, int]:
+    """Run ``args`` with a pseudo-terminal as stdout (and stderr, if asked), as an operator's shell does;
+    return what the terminal showed and the exit code. Not under the guard: the guard's recorder needs
+    pipes, and what a terminal changes (colour, the progress bar) is all these tests look at."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen(list(args), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=follower,
+                                stderr=follower if stderr_too else subprocess.DEVNULL)
+    finally:
+        os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace"), proc.wait(timeout=timeout)

@@ -11,7 +11,6 @@ the next sync sends exactly those.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +23,6 @@ from orchestrator.queue import EventQueue, mission_key
 from tests.unit.test_sync import MISSION, PROJECT, fixture_lines, log_of, sync_with, write_lines
 
 ROWS = 300
-
-
-@pytest.fixture
-def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
-    for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
-        running.issue_token()
-        running.bind(PROJECT, MISSION)
-        yield running
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    (root / "kitty-specs" / MISSION).mkdir(parents=True)
-    return root
-
-
-@pytest.fixture
-def queue(tmp_path: Path) -> Iterator[EventQueue]:
-    with EventQueue(tmp_path / "home" / "sync-queue.sqlite3") as opened:
-        yield opened
 
 
 @pytest.fixture(autouse=True)
