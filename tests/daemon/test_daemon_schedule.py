@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.clock import HandClock as Clock
 
 from orchestrator.daemon import client, jobs, scheduler, server, targets
 from orchestrator.daemon.lock import DaemonLock
@@ -18,19 +19,9 @@ from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 
 
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(1000.0)
 
 
 @pytest.fixture

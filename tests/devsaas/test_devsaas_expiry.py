@@ -13,20 +13,13 @@ from typing import Any
 
 import pytest
 from devsaas_helpers import http
+from support.clock import HandClock as Clock
 from support.loopback_saas import LoopbackSaas
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(time.time())
 
 
 @pytest.fixture
