@@ -381,3 +381,18 @@ def test_sync_status_refuses_a_binding_with_an_invalid_url(hosted: Shell, as_jso
         assert ran.stderr == "" and _json(ran.stdout) == {"error": "config_error", "message": message}, ran.describe()
     else:
         assert (ran.stdout, ran.stderr) == ("", f"Error: {message}\n"), ran.describe()
+
+
+def test_a_hand_edited_project_key_cannot_write_escapes_to_the_terminal(shell: Shell, tmp_path: Path) -> None:
+    """Given a `.kittify/config.toml` whose project key carries an ESC sequence, when the operator asks for
+    the tracker status, then the key is shown escaped, never sent to the terminal raw."""
+    root = make_project(tmp_path / "repo", ["001-a"])
+    (root / ".kittify").mkdir()
+    (root / ".kittify" / "config.toml").write_text(
+        '[[tracker.binding]]\nmission = "001-a"\nproject = "p\\u001b[2J"\n'
+        'server_url = "https://spec-kitty-dev.fly.dev"\nbinding_id = "b"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
+    write_auth(shell.home)
+    write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
+    ran = shell.flag("1").run("tracker", "status", cwd=root)
+    assert "\x1b" not in ran.stdout + ran.stderr, ran.describe()
+    assert ran.stdout.startswith("Mission `001-a` is bound to project `p\\x1b[2J` on "), ran.describe()

@@ -8,6 +8,7 @@ from cli.gate import each_mission, facts, mission_option, requires
 from cli.hosted.report import notes, run_and_report, summary_line
 from orchestrator import tracker as ops
 from states import catalog
+from states.contract import printable
 from states.facts import Intent
 from states.machine import READY, UNBOUND
 
@@ -33,7 +34,7 @@ def bind(mission: str | None, project: str | None) -> None:
 def unbind(mission: str | None) -> None:
     """Remove the mission's tracker binding (on the SaaS and in .kittify/config.toml)."""
     binding = ops.unbind(facts(mission))
-    click.echo(catalog.TRACKER_UNBOUND.format(mission=binding.mission, project=binding.project))
+    click.echo(catalog.TRACKER_UNBOUND.format(mission=binding.mission, project=printable(binding.project)))
 
 
 @tracker.command()
@@ -45,7 +46,7 @@ def status(mission: str | None) -> None:
         binding = current.binding
         assert binding is not None
         queued, last = ops.queue_summary(current)
-        click.echo(catalog.TRACKER_STATUS.format(mission=binding.mission, project=binding.project,
+        click.echo(catalog.TRACKER_STATUS.format(mission=binding.mission, project=printable(binding.project),
                                                  url=current.host_url))
         click.echo(ops.lanes_line(current, warn=lambda line: click.echo(line, err=True)))
         if last:
