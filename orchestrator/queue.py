@@ -650,12 +650,8 @@ class EventQueue:
     @_guarded
     def parked(self, mission_key: str) -> list[Parked]:
         """The rows parked (not dropped) for a mission, oldest first."""
-        db = self._connect(create=False)
-        if db is None:
-            return []
-        found = db.execute(
-            "SELECT p.ref, p.row, p.reason FROM parked p JOIN missions m ON m.id = p.mission "
-            "WHERE m.key = ? AND p.dropped = 0 ORDER BY p.seq", (mission_key,)).fetchall()
+        found = self._read("SELECT p.ref, p.row, p.reason FROM parked p JOIN missions m ON m.id = p.mission "
+                           "WHERE m.key = ? AND p.dropped = 0 ORDER BY p.seq", (mission_key,))
         return [Parked(str(ref), str(text), str(reason)) for ref, text, reason in found]
 
     @_guarded
@@ -731,12 +727,8 @@ class EventQueue:
     @_guarded
     def synced_lanes(self, mission_key: str) -> dict[str, str]:
         """Per WP, the ``last_event_id`` the last successful tracker sync pushed (the conflict base)."""
-        db = self._connect(create=False)
-        if db is None:
-            return {}
-        found = db.execute(
-            "SELECT s.wp_id, s.last_event_id FROM synced_lanes s JOIN missions m ON m.id = s.mission "
-            "WHERE m.key = ?", (mission_key,)).fetchall()
+        found = self._read("SELECT s.wp_id, s.last_event_id FROM synced_lanes s JOIN missions m ON m.id = s.mission "
+                           "WHERE m.key = ?", (mission_key,))
         return {str(wp): str(eid) for wp, eid in found}
 
     @_guarded
@@ -760,41 +752,23 @@ class EventQueue:
 
     @_guarded
     def conflicts(self, mission_key: str) -> list[dict[str, str]]:
-        db = self._connect(create=False)
-        if db is None:
-            return []
-        found = db.execute(
-            "SELECT c.at, c.wp_id, c.local_lane, c.remote_lane FROM conflicts c JOIN missions m ON m.id = c.mission "
-            "WHERE m.key = ? ORDER BY c.seq", (mission_key,)).fetchall()
+        found = self._read("SELECT c.at, c.wp_id, c.local_lane, c.remote_lane FROM conflicts c "
+                           "JOIN missions m ON m.id = c.mission WHERE m.key = ? ORDER BY c.seq", (mission_key,))
         return [{"time": at, "wp_id": wp, "local_lane": lo, "remote_lane": re_} for at, wp, lo, re_ in found]
 
     # --- reading (never creates the file) -------------------------------------------------------------
     @_guarded
     def pending(self, mission_key: str, limit: int) -> list[tuple[str, str]]:
         """The oldest ``limit`` queued rows as ``(event_id, row JSON text)``, in queueing order."""
-        db = self._connect(create=False)
-        if db is None:
-            return []
-        rows = db.execute(
-            "SELECT p.event_id, p.row FROM pending p JOIN missions m ON m.id = p.mission "
-            "WHERE m.key = ? ORDER BY p.seq LIMIT ?",
-            (mission_key, limit),
-        ).fetchall()
-        return [(str(event_id), str(text)) for event_id, text in rows]
+        return [(event_id, text) for _, event_id, text in self.pending_after(mission_key, limit, 0)]
 
     @_guarded
     def pending_after(self, mission_key: str, limit: int, after: int) -> list[tuple[int, str, str]]:
         """``pending`` after queue position ``after``, each row with its position ``(seq, event_id,
         text)``: a drain reads the next batch while one is on the wire without reading that one again
         (a row queued later always gets a later position than every row still queued)."""
-        db = self._connect(create=False)
-        if db is None:
-            return []
-        rows = db.execute(
-            "SELECT p.seq, p.event_id, p.row FROM pending p JOIN missions m ON m.id = p.mission "
-            "WHERE m.key = ? AND p.seq > ? ORDER BY p.seq LIMIT ?",
-            (mission_key, after, limit),
-        ).fetchall()
+        rows = self._read("SELECT p.seq, p.event_id, p.row FROM pending p JOIN missions m ON m.id = p.mission "
+                          "WHERE m.key = ? AND p.seq > ? ORDER BY p.seq LIMIT ?", (mission_key, after, limit))
         return [(int(seq), str(event_id), str(text)) for seq, event_id, text in rows]
 
     @_guarded
@@ -812,10 +786,7 @@ class EventQueue:
 
     @_guarded
     def mission_keys(self) -> list[str]:
-        db = self._connect(create=False)
-        if db is None:
-            return []
-        return [str(r[0]) for r in db.execute("SELECT key FROM missions ORDER BY key")]
+        return [str(r[0]) for r in self._read("SELECT key FROM missions ORDER BY key", ())]
 
     @_guarded
     def count(self, mission_key: str | None = None) -> int:
@@ -877,6 +848,11 @@ class EventQueue:
         db = self._connect(create=True)
         assert db is not None
         return db
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows a query finds; none when the queue file does not exist (a read never creates it)."""
+        db = self._connect(create=False)
+        return [] if db is None else db.execute(sql, params).fetchall()
 
     @_guarded
     def _mission_field(self, mission_key: str, column: str) -> Any:
