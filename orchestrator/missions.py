@@ -33,7 +33,6 @@ from states.contract import NAME as SLUG
 from states.contract import WP_ID
 from states.lanes import ALIASES, GENESIS, LANES, allowed, canonical, reachable
 
-NON_TRANSITION_KEYS = ("kind", "event_type", "type")
 NUMBERED = re.compile(r"([0-9]+)-(.+)")
 ID_PREFIX = 8  # characters of a mission_id that name the mission (spec-kitty's `mid8`)
 META_FILE = "meta.json"
@@ -243,13 +242,6 @@ def read_log(path: Path) -> Log:
     return log
 
 
-def is_transition(row: dict[str, Any]) -> bool:
-    """A lane transition spec-kitty's reducer folds: no other-kind key, and the fields it orders by."""
-    return (not any(k in row for k in NON_TRANSITION_KEYS)
-            and isinstance(row.get("wp_id"), str) and isinstance(row.get("to_lane"), str)
-            and isinstance(row.get("event_id"), str) and isinstance(row.get("at"), str))
-
-
 def is_rollback(row: dict[str, Any]) -> bool:
     """A reviewer sending work back: to ``in_progress`` from ``in_review``, or from ``for_review`` with a
     ``review_ref``. At the same ``at`` it beats a forward move of the same work package."""
@@ -295,8 +287,9 @@ class Fold:
         self.mission_ids: dict[str, tuple[str, str]] = {}  # mission_id -> its earliest (at, event_id)
 
     def add(self, row: dict[str, Any]) -> None:
-        """Fold one row. Runs once per row of every log read, so ``is_transition`` and the comparisons
-        are written out (each tuple compare is split into a cheap first-key test)."""
+        """Fold one row if it is a lane transition spec-kitty's reducer folds (no other-kind key, and
+        string ``wp_id``, ``to_lane``, ``event_id`` and ``at``). Runs once per row of every log read, so
+        the checks and comparisons are written out (each tuple compare is split into a cheap first-key test)."""
         if "kind" in row or "event_type" in row or "type" in row:
             return
         event_id = row.get("event_id")
