@@ -9,10 +9,11 @@ crash harmless at any point:
    before the ack re-sends the batch next time; the server stores each ``event_id`` once. Steps 1 and
    2 overlap: the scan's next step runs while a batch is on the wire, and a row is only ever uploaded
    from the queue, after the step that queued it committed.
-3. *Tracker sync*: push the local lanes (with the ``last_event_id`` that produced each, already
-   uploaded in step 2) and the stored cursor; append a transition for each pulled change that differs
-   from the local lane; only then store the new cursor. A crash before that re-pulls the same changes,
-   which now match the local lanes and are skipped: nothing is applied twice.
+3. *Tracker sync*: pull the changes since the stored cursor (pushing nothing yet); append a
+   transition for each pulled change that differs from the local lane, or record a conflict when the
+   work package moved here too; then push the lanes that moved here (with the ``last_event_id`` that
+   produced each, already uploaded in step 2); only then store the new cursor. A crash before that
+   re-pulls the same changes, which now match the local lanes and are skipped: nothing is applied twice.
 4. The transitions appended in step 3 are new log rows: scan and drain again, so a clean run leaves
    nothing queued.
 
