@@ -151,11 +151,6 @@ def read_sessions(path: Path | None = None) -> AuthRead:
         return AuthRead({}, malformed=path)
 
 
-# Kept for callers of the single-session API (tests, plugin): the one session, if exactly one.
-def read_session(path: Path | None = None) -> AuthRead:
-    return read_sessions(path)
-
-
 def _write(sessions: dict[str, Session], path: Path) -> None:
     body = {"version": 2, "sessions": {key: s.stored() for key, s in sorted(sessions.items())}}
     atomic_write_text(path, json.dumps(body, indent=2) + "\n", mode=0o600)
