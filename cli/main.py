@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import click
 
-from cli.gate import App
+from cli.gate import App, as_error
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
@@ -78,8 +78,6 @@ class SpecKittyGroup(click.Group):
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
         except (SpecKittyError, OSError) as problem:  # an OS error names a file the operator must fix
-            from cli.gate import as_error
-
             error = as_error(problem)
             click.echo(catalog.ERROR_LINE.format(error=error), err=True)
             ctx.exit(int(error.exit_code))
