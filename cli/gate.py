@@ -121,8 +121,6 @@ def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
         return problem
     import os
 
-    from states import catalog
-
     reason = problem.strerror or str(problem)
     if problem.filename is None:
         return SpecKittyError(catalog.OS_PROBLEM_NO_PATH.format(reason=reason))

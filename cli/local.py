@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from cli.gate import app, json_errors, mission_option
+from cli.gate import app, json_errors, mission_option, warn_if_stalled
 from orchestrator import missions
 from orchestrator.errors import SpecKittyError, UsageProblem
 from orchestrator.paths import SPECS_DIR, daemon_state_file
@@ -86,8 +86,6 @@ def hosted_lines(slug: str | None) -> list[str]:
     if state == DISABLED:
         return []
     lines = [catalog.STATUS_HOSTED.format(label=catalog.STATUS_LABELS[state])]
-    from cli.gate import warn_if_stalled
-
     warn_if_stalled(slug)
     if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
         from orchestrator.daemon.state import summary_line

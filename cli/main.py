@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import click
 
-from cli.gate import App
+from cli.gate import App, as_error
 from orchestrator import __version__
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
@@ -78,8 +78,6 @@ class SpecKittyGroup(click.Group):
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
         except (SpecKittyError, OSError) as problem:  # an OS error names a file the operator must fix
-            from cli.gate import as_error
-
             error = as_error(problem)
             click.echo(catalog.ERROR_LINE.format(error=error), err=True)
             ctx.exit(int(error.exit_code))
@@ -96,10 +94,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def kill_switch() -> None:
     """The rollout flag is a kill switch: a daemon of this home still alive after the flag went off is
-    ended by signal. Whether a daemon may live here is the machine's answer (``DAEMON_LIFE``, the same
-    question the daemon asks itself every tick); it is asked only when a daemon lock exists, so the usual
-    cost is a single ``stat`` and ``--help`` stays cheap. The lock's holder is read from the OS: no socket
-    is opened and nothing is written here."""
+    ended by signal. Whether the flag is on is the machine's answer to ``HOSTED`` (the question the
+    hosted groups ask; it reads the flag alone, so a broken config.toml cannot break every command while
+    a daemon runs); it is asked only when a daemon lock exists, so the usual cost is a single ``stat``
+    and ``--help`` stays cheap. The lock's holder is read from the OS: no socket is opened and nothing
+    is written here."""
     from orchestrator.paths import daemon_lock_file
 
     try:
@@ -107,9 +106,9 @@ def kill_switch() -> None:
     except (OSError, SpecKittyError):  # no lock, or a home we refuse to trust: nothing to end from here
         return
     from orchestrator.facts import LiveFacts
-    from states.machine import DAEMON_LIFE, DISABLED, settle
+    from states.machine import settle
 
-    if settle(LiveFacts(), DAEMON_LIFE).state != DISABLED:
+    if settle(LiveFacts(), HOSTED).proceed:
         return  # the flag is on: the daemon's own tick applies the disable switch and the policy
     import contextlib
     import signal

@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from orchestrator import paths
 from orchestrator.fsutil import atomic_write_text
@@ -107,12 +107,13 @@ class AuthRead(NamedTuple):
         return next(iter(self.sessions.values())) if len(self.sessions) == 1 else None
 
 
-def _valid_token(token: object) -> bool:
+def valid_token(token: object) -> TypeGuard[str]:
+    """A token as a store, a header and a pipe carry it: a non-empty string without whitespace."""
     return isinstance(token, str) and bool(token.strip()) and not any(c.isspace() for c in token)
 
 
 def _session(data: object) -> Session:
-    if not isinstance(data, dict) or not _valid_token(data.get("access_token")):
+    if not isinstance(data, dict) or not valid_token(data.get("access_token")):
         raise ValueError
     refresh = data.get("refresh_token")
     return Session(
@@ -120,7 +121,7 @@ def _session(data: object) -> Session:
         server_url=str(data.get("server_url") or ""),
         expires_at=str(data["expires_at"]) if data.get("expires_at") else None,
         login=str(data["login"]) if data.get("login") else None,
-        refresh_token=refresh if _valid_token(refresh) else None,
+        refresh_token=refresh if valid_token(refresh) else None,
     )
 
 
@@ -151,11 +152,6 @@ def read_sessions(path: Path | None = None) -> AuthRead:
         return AuthRead({}, malformed=path)
 
 
-# Kept for callers of the single-session API (tests, plugin): the one session, if exactly one.
-def read_session(path: Path | None = None) -> AuthRead:
-    return read_sessions(path)
-
-
 def _write(sessions: dict[str, Session], path: Path) -> None:
     body = {"version": 2, "sessions": {key: s.stored() for key, s in sorted(sessions.items())}}
     atomic_write_text(path, json.dumps(body, indent=2) + "\n", mode=0o600)
@@ -174,12 +170,17 @@ def locked(path: Path | None = None) -> Iterator[Path]:
 def update_sessions(change: Callable[[dict[str, Session]], bool], path: Path | None = None) -> None:
     """Read, change, write back under the lock (a malformed file is replaced only if ``change`` says so)."""
     with locked(path) as target:
-        sessions = dict(read_sessions(target).sessions)
-        if change(sessions):
-            if sessions:
-                _write(sessions, target)
-            else:
-                target.unlink(missing_ok=True)
+        _change_locked(target, change)
+
+
+def _change_locked(path: Path, change: Callable[[dict[str, Session]], bool]) -> None:
+    """Read, change, write back (or delete the file once no session is left); the caller holds ``locked``."""
+    sessions = dict(read_sessions(path).sessions)
+    if change(sessions):
+        if sessions:
+            _write(sessions, path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def write_session(session: Session, path: Path | None = None) -> None:
@@ -238,12 +239,12 @@ class Credentials:
 
 def store_locked(path: Path, session: Session | None, key: str) -> None:
     """Replace (or drop, when ``session`` is None) one origin's session; the caller holds ``locked``."""
-    sessions = dict(read_sessions(path).sessions)
-    if session is None:
-        sessions.pop(key, None)
-    else:
-        sessions[key] = session
-    if sessions:
-        _write(sessions, path)
-    else:
-        path.unlink(missing_ok=True)
+
+    def change(sessions: dict[str, Session]) -> bool:
+        if session is None:
+            sessions.pop(key, None)
+        else:
+            sessions[key] = session
+        return True
+
+    _change_locked(path, change)

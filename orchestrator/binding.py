@@ -64,19 +64,25 @@ def read_bindings(repo_root: Path) -> list[Binding]:
     return _parse(read_toml(paths.repo_config_file(repo_root)).get("tracker"), repo_root)
 
 
+def check_host(repo_root: Path, binding: Binding) -> None:
+    """Refuse a binding whose host URL breaks the rules every host URL follows, naming file and mission."""
+    from orchestrator.config import validate_source
+    from states.catalog import BINDING_HOST_SOURCE
+
+    if binding.server_url:
+        validate_source(binding.server_url, BINDING_HOST_SOURCE.format(
+            path=paths.repo_config_file(repo_root), mission=binding.mission))
+
+
 def read_binding(repo_root: Path, slug: str, host: str) -> Binding | None:
     """The mission's binding on ``host``'s origin (its URL validated like every other host URL)."""
     from orchestrator.auth import origin
-    from orchestrator.config import validate_source
-    from states.catalog import BINDING_HOST_SOURCE
 
     want = origin(host) if host else None
     for binding in read_bindings(repo_root):
         if binding.mission != slug:
             continue
-        if binding.server_url:
-            validate_source(binding.server_url, BINDING_HOST_SOURCE.format(
-                path=paths.repo_config_file(repo_root), mission=slug))
+        check_host(repo_root, binding)
         if want is None or origin(binding.server_url) == want:
             return binding
     return None

@@ -38,7 +38,7 @@ from urllib.parse import quote
 import aiohttp
 
 from orchestrator import __version__
-from orchestrator.auth import Credentials
+from orchestrator.auth import REFRESH_MARGIN, Credentials, Session, locked, read_sessions, store_locked, valid_token
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
@@ -179,8 +179,6 @@ class SaasClient:
         read_timeout: float = READ_TIMEOUT,
         max_body: int = MAX_RESPONSE_BYTES,
     ) -> None:
-        from orchestrator.auth import Credentials, Session
-
         self.base_url = base_url.strip().rstrip("/")
         if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
             token = Credentials(Session(token, self.base_url, source="env"))
@@ -345,10 +343,6 @@ class SaasClient:
 
     async def _refresh_if_due(self) -> None:
         """Refresh before sending when the session is within ``REFRESH_MARGIN`` of its expiry."""
-        import time
-
-        from orchestrator.auth import REFRESH_MARGIN
-
         creds = self._creds
         if creds is not None and creds.refreshable() and creds.session.expired(time.time(), REFRESH_MARGIN):
             await self._refresh(force=False)
@@ -360,17 +354,12 @@ class SaasClient:
         started with, that token is used and no request is made. A refused refresh forgets the refresh
         token, so the next command is told, without the network, that the session has expired.
         """
-        import time
-
-        from orchestrator import auth
-        from orchestrator.auth import REFRESH_MARGIN
-
         creds = self._creds
         if creds is None or not creds.refreshable():
             return False
         started_with = creds.session.access_token
-        with auth.locked() as path:
-            current = auth.read_sessions(path).sessions.get(creds.origin)
+        with locked() as path:
+            current = read_sessions(path).sessions.get(creds.origin)
             if current is None:
                 return False
             if current.access_token != started_with and (force or not current.expired(time.time(), REFRESH_MARGIN)):
@@ -381,16 +370,16 @@ class SaasClient:
             try:
                 issued = await self.refresh(current.refresh_token)
                 token = issued.get("access_token")
-                if not isinstance(token, str) or not token or any(c.isspace() for c in token):
+                if not valid_token(token):
                     raise self._malformed("token refresh")
             except SaasError as refused:
                 if refused.status in (400, 401):
-                    auth.store_locked(path, current._replace(refresh_token=None), creds.origin)
+                    store_locked(path, current._replace(refresh_token=None), creds.origin)
                     raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
                 raise
             renewed = current._replace(access_token=token, expires_at=str(issued.get("expires_at") or "") or None,
                                        refresh_token=issued.get("refresh_token") or current.refresh_token)
-            auth.store_locked(path, renewed, creds.origin)
+            store_locked(path, renewed, creds.origin)
             creds.adopt(renewed)
             return True
 

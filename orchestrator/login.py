@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from orchestrator import config
-from orchestrator.auth import Session, write_session
+from orchestrator.auth import Session, valid_token, write_session
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 
@@ -83,7 +83,7 @@ def login_with_token(host: str, token: str) -> Session:
     from orchestrator.client import SaasClient, run_with_client  # network code is imported where it is used
 
     token = token.strip()
-    if not token or any(c.isspace() for c in token):
+    if not valid_token(token):
         raise SpecKittyError(catalog.TOKEN_STDIN_INVALID)
 
     async def check(client: SaasClient) -> dict[str, object]:

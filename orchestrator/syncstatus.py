@@ -36,8 +36,7 @@ def _left_behind() -> bool:
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
     """``(key, host, project, slug)`` for every binding of this repo's missions (or of ``mission``), each on
     the host it was made on (a binding records its host), the effective host's first."""
-    from orchestrator.binding import read_bindings
-    from orchestrator.config import validate_source
+    from orchestrator.binding import check_host, read_bindings
     from orchestrator.missions import list_missions
     from orchestrator.queue import mission_key
 
@@ -45,8 +44,7 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
     slugs = [facts.mission_slug] if mission else ([p.name for p in list_missions(root)] if root else [])
     bindings = [b for b in read_bindings(facts.repo_root) if b.mission in slugs and b.server_url]
     for binding in bindings:  # a host no URL rule allows is refused here as by every other command
-        validate_source(binding.server_url, catalog.BINDING_HOST_SOURCE.format(
-            path=paths.repo_config_file(facts.repo_root), mission=binding.mission))
+        check_host(facts.repo_root, binding)
     effective = facts.host_url or ""
     bindings.sort(key=lambda b: (slugs.index(b.mission), b.server_url.rstrip("/") != effective.rstrip("/"),
                                  b.server_url))
