@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-import time
 from pathlib import Path
 from subprocess import Popen
 
@@ -13,6 +12,7 @@ import pytest
 from support.cli import Result
 from support.projects import git_init
 from support.shell import Shell
+from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
@@ -162,9 +162,7 @@ def upload_20000_in_background(operator: Shell, saas: DevSaas, repo: Path) -> tu
     logged_in_and_bound(operator, saas, repo)
     log = write_real_log(repo, 20000)
     sync = operator.popen("sync", "run", cwd=repo)
-    deadline = time.monotonic() + 30
-    while saas.stats()["events"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: saas.stats()["events"] > 0, 30, step=0.005)
     return log, sync
 
 
