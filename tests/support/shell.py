@@ -58,6 +58,12 @@ class Shell:
         """The whole environment a command of this shell sees (for starting other programs in it)."""
         return operator_env(home=self.home, user_home=self.user_home, env_extra=self.env)
 
+    def log_in_and_bind(self, host: str, repo: Path) -> None:
+        """Scenario 2: ``auth login --host HOST`` then ``tracker bind`` in ``repo``, each ending in exit 0."""
+        for args in (("auth", "login", "--host", host), ("tracker", "bind")):
+            ran = self.run(*args, cwd=repo)
+            assert ran.exit_code == 0, ran.describe()
+
     def later(self, *args: str, **kwargs: Any) -> Callable[[], Result]:
         """A command to run with ``parallel``."""
         return lambda: self.run(*args, **kwargs)
