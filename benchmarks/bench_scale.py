@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import median
 from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
@@ -202,10 +203,6 @@ def new_repo(work: Path, name: str, url: str, token: str, mission: str, rows: in
 def queue_bytes(repo: Repo) -> int:
     home = Path(repo.env["SPEC_KITTY_HOME"])
     return sum(p.stat().st_size for p in home.glob("sync-queue.sqlite3*"))
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.projects import write_auth, write_config
 from support.shell import Shell
 
 
@@ -16,3 +17,12 @@ from support.shell import Shell
 def shell(tmp_path: Path) -> Shell:
     """A fresh operator shell with the rollout flag unset."""
     return Shell(tmp_path)
+
+
+@pytest.fixture
+def tester(shell: Shell) -> Shell:
+    """An internal tester: flag on, logged in, host configured (the state after Scenario 2 step 4)."""
+    shell.flag("1")
+    write_auth(shell.home)
+    write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
+    return shell

@@ -8,6 +8,7 @@ never "unexpected <Exception>", and it sends no token anywhere it should not.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -146,30 +147,42 @@ def test_sync_retry_and_drop_with_several_missions_need_a_mission(hosted: Shell,
 
 # --- login talks to a host, not to a queue -------------------------------------------------------------
 class _Failing(BaseHTTPRequestHandler):
-    """A host that answers every request with HTTP 500 (the dev SaaS never does: a scripted fault)."""
+    """A scripted host (the dev SaaS never answers so): every request gets ``status`` with ``answer`` as
+    JSON; by default HTTP 500, a scripted fault."""
 
-    def _fail(self) -> None:
-        body = b'{"error": "boom"}'
-        self.send_response(500)
+    status: ClassVar[int] = 500
+    answer: ClassVar[object] = {"error": "boom"}
+
+    def _reply(self) -> None:
+        body = json.dumps(self.answer).encode()
+        self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _fail
+    do_GET = do_POST = do_PUT = do_DELETE = _reply
 
     def log_message(self, *_: object) -> None:  # keep the test output clean
         pass
 
 
+@contextlib.contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """``handler`` on a loopback port for the ``with`` block; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def failing_host() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with _serving(_Failing) as url:
+        yield url
 
 
 @pytest.mark.parametrize("with_token", [False, True])
@@ -240,32 +253,17 @@ def test_a_work_package_id_from_the_log_is_printed_escaped(shell: Shell) -> None
         "Mission 001-a: 1 work packages, 1 lane events\n  planned       1  WP01\\x1b[2J\n", "", 0), ran.describe()
 
 
-class _Device(BaseHTTPRequestHandler):
-    """A hostile host whose device grant carries what the test sets (the dev SaaS never does)."""
+class _Device(_Failing):
+    """A hostile host whose device grant (``answer``) carries what the test sets (the dev SaaS never does)."""
 
-    grant: ClassVar[dict[str, object]] = {}
-
-    def do_POST(self) -> None:
-        body = json.dumps(self.grant).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: object) -> None:
-        pass
+    status = 200
 
 
 @pytest.fixture
 def device_host() -> Iterator[tuple[str, type[_Device]]]:
-    handler = type("Grant", (_Device,), {"grant": {}})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    server.shutdown()
-    server.server_close()
+    handler = type("Grant", (_Device,), {"answer": {}})
+    with _serving(handler) as url:
+        yield url, handler
 
 
 GRANT = {"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": "https://x.example/device",
@@ -284,7 +282,7 @@ GRANT = {"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": "htt
 def test_a_device_grant_the_operator_cannot_safely_read_is_one_line(
         shell: Shell, device_host: tuple[str, type[_Device]], field: str, value: object) -> None:
     url, handler = device_host
-    handler.grant = {**GRANT, field: value}
+    handler.answer = {**GRANT, field: value}
     ran = shell.flag("1").run("auth", "login", "--host", url)
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         "", f"Error: The SaaS host `{url}` sent an unexpected answer to the device login (`{field}`).\n", 1), \
@@ -294,25 +292,10 @@ def test_a_device_grant_the_operator_cannot_safely_read_is_one_line(
 
 def test_a_host_error_detail_with_control_characters_is_printed_escaped(shell: Shell) -> None:
     class Hostile(_Failing):
-        def _fail(self) -> None:
-            body = b'{"error": "boom\\u001b[2J\\u0007"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        answer: ClassVar[object] = {"error": "boom\x1b[2J\x07"}  # on the wire: \u001b[2J\u0007
 
-        do_GET = do_POST = _fail
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with _serving(Hostile) as url:
         ran = shell.flag("1").run("auth", "login", "--host", url)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         f"The SaaS host `{url}` answered with an error: HTTP 500 boom\\x1b[2J\\x07.\n\n"
         "Retry `spec-kitty auth login` later.\n", "", 1), ran.describe()

@@ -26,6 +26,7 @@ from support.projects import (
     snapshot_tree,
     transition,
     write_auth,
+    write_bindings,
     write_config,
     write_log,
 )
@@ -187,13 +188,6 @@ def test_given_an_unknown_mission_option_when_status_then_the_missions_are_liste
         "", f"Error: No mission matches `999-nope` under {project / 'kitty-specs'}.\n  001-alpha\n  002-beta\n", 2)
 
 
-def bind(project: Path, slug: str) -> None:
-    (project / ".kittify").mkdir(exist_ok=True)
-    (project / ".kittify" / "config.toml").write_text(
-        f'[tracker]\nproject = "demo"\n\n[tracker.missions."{slug}"]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
-        'binding_id = "b-1"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
-
-
 BOARD = ("001-alpha: 2 work packages (planned 1, for_review 1)\n"
          "002-beta: 1 work packages (done 1)\n")
 
@@ -209,7 +203,7 @@ def test_given_the_flag_on_when_status_then_exactly_one_hosted_sync_line_compute
             write_auth(shell.home)
         if name != "nohost":
             write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
-    bind(project, "001-alpha")
+    write_bindings(project, "001-alpha")
     unauthed, nohost, ready, unbound, off = parallel(
         shells["unauthed"].later("status", cwd=project),
         shells["nohost"].later("status", cwd=project),

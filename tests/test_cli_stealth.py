@@ -249,15 +249,6 @@ def test_scenario_2_given_flag_truthy_when_prerequisites_are_missing_one_by_one_
     assert not list(shell.home.glob("sync-daemon*"))
 
 
-@pytest.fixture
-def tester(shell: Shell) -> Shell:
-    """An internal tester: flag on, logged in, host configured (the state after Scenario 2 step 4)."""
-    shell.flag("1")
-    write_auth(shell.home)
-    write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
-    return shell
-
-
 def test_given_no_missions_in_a_git_repo_when_run_from_a_subfolder_then_slug_is_the_repo_folder_name(
         tester: Shell, tmp_path: Path) -> None:
     repo = git_init(tmp_path / "acme-widgets")

@@ -20,8 +20,7 @@ from support.projects import (
     make_project,
     snapshot_tree,
     transition,
-    write_auth,
-    write_config,
+    write_bindings,
     write_log,
 )
 from support.shell import Shell, parallel
@@ -118,26 +117,9 @@ def test_status_json_is_json_outside_a_project_and_without_missions(shell: Shell
 
 
 # --- hosted commands (flag on, logged in, host set; nothing here talks to the network) ---------------------
-@pytest.fixture
-def tester(shell: Shell) -> Shell:
-    shell.flag("1")
-    write_auth(shell.home)
-    write_config(shell.home, '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n')
-    return shell
-
-
-def bind(root: Path, *slugs: str) -> None:
-    (root / ".kittify").mkdir(exist_ok=True)
-    text = '[tracker]\nproject = "demo"\n'
-    for slug in slugs:
-        text += (f'\n[tracker.missions."{slug}"]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
-                 'binding_id = "b-1"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
-    (root / ".kittify" / "config.toml").write_text(text)
-
-
 def test_tracker_bind_and_unbind_without_mission_exit_2_listing_the_missions(tester: Shell, tmp_path: Path) -> None:
     root = make_project(tmp_path / "repo", ["001-one", "002-two"])
-    bind(root, "001-one")
+    write_bindings(root, "001-one")
     before = snapshot_tree(root)
     results = parallel(tester.later("tracker", "bind", cwd=root), tester.later("tracker", "unbind", cwd=root))
     for result in results:
@@ -156,7 +138,7 @@ def test_tracker_status_without_mission_covers_every_bound_mission(tester: Shell
         transition("WP02", "claimed", event_id="C", slug="003-three", at="2026-01-03T00:00:00+00:00"),
         transition("WP02", "claimed", event_id="C", slug="003-three", at="2026-01-03T00:00:00+00:00"),
     ])
-    bind(root, "001-one", "003-three")
+    write_bindings(root, "001-one", "003-three")
     done, one = parallel(tester.later("tracker", "status", cwd=root),
                          tester.later("tracker", "status", "--mission", "3", cwd=root))
     block_one = ("Mission `001-one` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"

@@ -11,12 +11,11 @@ import contextlib
 import json
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from support.shell import Shell
+from support.wait import wait_for
 
 MISSION = "001-demo"
 
@@ -60,16 +59,6 @@ def kill_daemons(*, home: Path | None = None, under: Path | None = None) -> list
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return pids
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, step: float = 0.02) -> Any:
-    """Poll until ``predicate()`` is truthy; return its last value (falsy on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
 
 
 class Operator(Shell):

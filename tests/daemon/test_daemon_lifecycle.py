@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MISSION, Operator, wait_for
+from daemon_helpers import MISSION, Operator
+from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator import __version__

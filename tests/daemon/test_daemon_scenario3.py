@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MISSION, Operator, wait_for
+from daemon_helpers import MISSION, Operator
+from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator import __version__

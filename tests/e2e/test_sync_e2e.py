@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-import time
 from pathlib import Path
 from subprocess import Popen
 
@@ -13,6 +12,7 @@ import pytest
 from support.cli import Result
 from support.projects import git_init
 from support.shell import Shell
+from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator.ulid import new_ulid
@@ -28,13 +28,6 @@ def ok(ran: Result) -> Result:
     """The command succeeded (exit 0); every step of a walkthrough checks this, not only the last."""
     assert ran.exit_code == 0, ran.describe()
     return ran
-
-
-def logged_in_and_bound(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    login = operator.run("auth", "login", "--host", saas.url, cwd=repo)
-    assert login.exit_code == 0, login.describe()
-    bound = operator.run("tracker", "bind", cwd=repo)
-    assert bound.exit_code == 0, bound.describe()
 
 
 def stored_token(home: Path) -> str:
@@ -82,7 +75,7 @@ def test_bind_in_a_fresh_git_init_folder(operator: Shell, saas: DevSaas, tmp_pat
 
 
 def test_n_moves_arrive_exactly_once(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     lanes = ["claimed", "in_progress", "for_review", "in_review", "approved", "done"]
     for n in range(12):
         assert operator.run("wp", "move", f"WP0{n % 4 + 1}", "--to", lanes[n // 4], "--force", "--reason", "e2e",
@@ -102,7 +95,7 @@ def test_n_moves_arrive_exactly_once(operator: Shell, saas: DevSaas, repo: Path)
 
 def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Shell, saas: DevSaas,
                                                             repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     ok(operator.run("sync", "run", cwd=repo))
     saas.set_issue_lane("demo-repo", MISSION, "WP01", "blocked")
@@ -118,7 +111,7 @@ def test_a_lane_changed_on_the_server_is_pulled_into_the_log(operator: Shell, sa
 
 
 def test_expired_session_says_so_byte_for_byte(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     token = stored_token(operator.home)
     saas.revoke_token(token)
     ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
@@ -128,7 +121,7 @@ def test_expired_session_says_so_byte_for_byte(operator: Shell, saas: DevSaas, r
 
 
 def test_unreachable_host_says_so_and_keeps_the_queue(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     saas.stop()
     ran = operator.run("sync", "run", cwd=repo)
@@ -159,12 +152,10 @@ def assert_stored_exactly_once(saas: DevSaas, log: Path, count: int) -> None:
 
 def upload_20000_in_background(operator: Shell, saas: DevSaas, repo: Path) -> tuple[Path, Popen[str]]:
     """Given a bound mission with 20,000 real rows, start `sync run` and return once a batch landed."""
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     log = write_real_log(repo, 20000)
     sync = operator.popen("sync", "run", cwd=repo)
-    deadline = time.monotonic() + 30
-    while saas.stats()["events"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_for(lambda: saas.stats()["events"] > 0, 30, step=0.005)
     return log, sync
 
 
@@ -211,7 +202,7 @@ def test_the_progress_bar_on_a_terminal_ends_at_100_percent_with_the_real_total(
     terminal, then the bar ends exactly full and the summary follows it."""
     from support.cli import SPEC_KITTY, run_on_terminal
 
-    logged_in_and_bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     log = write_real_log(repo, 3000)
     lines = log.read_text().splitlines()
     wide = [json.dumps(dict(json.loads(line), reason="x" * 4000), sort_keys=True) for line in lines[2000:]]

@@ -4,11 +4,11 @@ next `spec-kitty` run with the flag off, which opens no socket and writes nothin
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from support.cli import run_cli
 from support.shell import Shell
+from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator.daemon.state import pid_alive
@@ -28,9 +28,7 @@ def test_a_flag_off_help_ends_a_live_daemon_without_a_socket_or_a_write(operator
         # no socket and no write: the one thing it did was signal the daemon
         assert [(e["kind"], e["event"], e["args"]) for e in ran.events] == [
             ("process", "os.kill", [str(pid), "15"])], ran.describe()
-        deadline = time.monotonic() + 10
-        while pid_alive(pid) and time.monotonic() < deadline:  # waiting on another process to exit
-            time.sleep(0.05)
+        wait_for(lambda: not pid_alive(pid), 10, step=0.05)  # waiting on another process to exit
         assert not pid_alive(pid)
     finally:
         if pid_alive(pid):

@@ -20,11 +20,6 @@ PROJECT = "demo-repo"
 pytestmark = pytest.mark.e2e
 
 
-def bound(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).exit_code == 0
-    assert operator.run("tracker", "bind", cwd=repo).exit_code == 0
-
-
 def row(wp_id: str, to_lane: str, **extra: object) -> dict[str, object]:
     base: dict[str, object] = {"actor": "tester", "at": "2026-01-02T03:04:05+00:00", "event_id": new_ulid(),
                                "evidence": None, "execution_mode": "direct_repo", "force": False,
@@ -56,7 +51,7 @@ def status_json(operator: Shell, repo: Path) -> dict[str, object]:
 
 def test_a_line_nested_1000_deep_is_parked_and_the_rows_around_it_upload(operator: Shell, saas: DevSaas,
                                                                          repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     before, after = row("WP01", "claimed"), row("WP02", "claimed")
     deep = '{"event_id": "01DEEP", "x": ' + "[" * 1000 + "]" * 1000 + "}"
     append_lines(repo, [json.dumps(before), deep, json.dumps(after)])
@@ -76,7 +71,7 @@ def test_a_line_nested_1000_deep_is_parked_and_the_rows_around_it_upload(operato
 
 def test_a_row_too_large_for_one_request_is_parked_then_dropped_by_name(operator: Shell, saas: DevSaas,
                                                                        repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     small, later = row("WP01", "claimed"), row("WP01", "in_progress")
     huge = row("WP01", "for_review", evidence="x" * (8 * 1024 * 1024))
     append_lines(repo, [json.dumps(small), json.dumps(huge), json.dumps(later)])
@@ -101,7 +96,7 @@ def test_a_row_too_large_for_one_request_is_parked_then_dropped_by_name(operator
 
 def test_the_pushed_last_event_id_is_always_one_the_server_holds(operator: Shell, saas: DevSaas,
                                                                 repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     held = row("WP01", "claimed")
     huge = row("WP01", "done", evidence="x" * (8 * 1024 * 1024))
     append_lines(repo, [json.dumps(held), json.dumps(huge)])
@@ -114,7 +109,7 @@ def test_the_pushed_last_event_id_is_always_one_the_server_holds(operator: Shell
 
 def test_a_last_line_without_a_newline_is_uploaded_once_complete(operator: Shell, saas: DevSaas,
                                                                  repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     first, last = row("WP01", "claimed"), row("WP02", "in_progress")
     append_lines(repo, [json.dumps(first), json.dumps(last)], final_newline=False)
     ran = operator.run("sync", "run", cwd=repo)
@@ -129,7 +124,7 @@ def test_a_last_line_without_a_newline_is_uploaded_once_complete(operator: Shell
 
 def test_wp_ids_the_saas_cannot_take_are_parked_not_dropped_silently(operator: Shell, saas: DevSaas,
                                                                      repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     arabic, long_id, good = row("WP\u0661\u0662", "claimed"), row("WP" + "1" * 5000, "claimed"), row("WP01", "done")
     append_lines(repo, [json.dumps(arabic), json.dumps(long_id), json.dumps(good)])
     ran = operator.run("sync", "run", cwd=repo)
@@ -142,7 +137,7 @@ def test_wp_ids_the_saas_cannot_take_are_parked_not_dropped_silently(operator: S
 
 def test_wp_move_succeeds_with_a_corrupt_queue_and_warns_once(operator: Shell, saas: DevSaas,
                                                               repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     queue = operator.home / "sync-queue.sqlite3"
     queue.write_bytes(b"this is not a database" * 100)
     ran = operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
@@ -157,7 +152,7 @@ def test_wp_move_succeeds_with_a_corrupt_queue_and_warns_once(operator: Shell, s
 
 def test_wp_move_succeeds_while_another_process_holds_the_queue(operator: Shell, saas: DevSaas,
                                                                 repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     assert operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo).exit_code == 0  # creates the queue
     holder = sqlite3.connect(operator.home / "sync-queue.sqlite3", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
@@ -173,7 +168,7 @@ def test_wp_move_succeeds_while_another_process_holds_the_queue(operator: Shell,
 
 
 def test_a_conflict_is_reported_and_the_local_lane_kept(operator: Shell, saas: DevSaas, repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     assert operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo).exit_code == 0
     assert operator.run("sync", "run", cwd=repo).exit_code == 0
     assert operator.run("wp", "move", "WP01", "--to", "in_review", "--force", "--reason", "t", cwd=repo).exit_code == 0
@@ -194,7 +189,7 @@ def test_a_conflict_is_reported_and_the_local_lane_kept(operator: Shell, saas: D
 
 def test_a_remote_change_is_applied_once_however_many_syncs_race(operator: Shell, saas: DevSaas,
                                                                  repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     assert operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo).exit_code == 0
     assert operator.run("sync", "run", cwd=repo).exit_code == 0
     saas.set_issue_lane(PROJECT, MISSION, "WP01", "done")
@@ -207,7 +202,7 @@ def test_a_remote_change_is_applied_once_however_many_syncs_race(operator: Shell
 
 def test_sync_status_shows_queue_age_last_success_and_a_dead_daemon(operator: Shell, saas: DevSaas,
                                                                     repo: Path) -> None:
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     assert operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo).exit_code == 0
     assert operator.run("sync", "run", cwd=repo).exit_code == 0
     assert operator.run("wp", "move", "WP01", "--to", "claimed", cwd=repo).exit_code == 0
@@ -237,7 +232,7 @@ def test_an_unreadable_log_is_one_line_naming_it(operator: Shell, saas: DevSaas,
         import pytest
 
         pytest.skip("root ignores file permissions")
-    bound(operator, saas, repo)
+    operator.log_in_and_bind(saas.url, repo)
     append_lines(repo, [json.dumps(row("WP01", "claimed"))])
     log_path(repo).chmod(0o000)
     try:

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from spec_kitty_testing.guard import runner
-from spec_kitty_testing.guard.runner import Guarded, read_record
+from spec_kitty_testing.guard.runner import Guarded
 
-__all__ = ["SPEC_KITTY", "Result", "operator_env", "popen_guarded", "read_record", "run_cli", "run_guarded",
+__all__ = ["SPEC_KITTY", "Result", "operator_env", "popen_guarded", "run_cli", "run_guarded",
            "run_python"]
 
 SPEC_KITTY = Path(sys.executable).parent / "spec-kitty"

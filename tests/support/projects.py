@@ -95,6 +95,18 @@ def write_config(home: Path, text: str) -> Path:
     return path
 
 
+def write_bindings(project: Path, *slugs: str) -> Path:
+    """What ``tracker bind`` leaves in a project: each mission bound to project ``demo`` on the dev host."""
+    (project / ".kittify").mkdir(exist_ok=True)
+    text = '[tracker]\nproject = "demo"\n'
+    for slug in slugs:
+        text += (f'\n[tracker.missions."{slug}"]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
+                 'binding_id = "b-1"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
+    path = project / ".kittify" / "config.toml"
+    path.write_text(text)
+    return path
+
+
 def snapshot_tree(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes (to prove a command changed nothing)."""
     if not root.exists():

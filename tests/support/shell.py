@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from support.cli import SPEC_KITTY, Result, operator_env, popen_guarded, read_record, run_cli
+from support.cli import SPEC_KITTY, Result, operator_env, popen_guarded, run_cli
 
 FLAG = "SPEC_KITTY_ENABLE_SAAS_SYNC"
 
@@ -22,7 +22,6 @@ class Shell:
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path
         self._records = itertools.count(1)
-        self.records: dict[int, Path] = {}
         self.user_home = tmp_path / "operator"
         self.user_home.mkdir(parents=True)
         self.home = self.user_home / ".spec-kitty"
@@ -41,22 +40,21 @@ class Shell:
                        stdin=stdin, user_home=self.user_home, **kwargs)
 
     def popen(self, *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
-        """Start ``spec-kitty ARGS`` under the guard without waiting (races, kills); its record is kept in
-        ``records`` beside the process."""
+        """Start ``spec-kitty ARGS`` under the guard without waiting (races, kills)."""
         record = self.root / "guard-records" / f"popen-{next(self._records)}.jsonl"
         record.parent.mkdir(exist_ok=True)
-        proc = popen_guarded([str(SPEC_KITTY), *args], home=self.home, cwd=cwd or self.cwd, record=record,
+        return popen_guarded([str(SPEC_KITTY), *args], home=self.home, cwd=cwd or self.cwd, record=record,
                              user_home=self.user_home, env_extra=self.env)
-        self.records[proc.pid] = record
-        return proc
-
-    def events_of(self, proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
-        """What a ``popen`` command did, as the guard recorded it."""
-        return read_record(self.records[proc.pid])
 
     def full_env(self) -> dict[str, str]:
         """The whole environment a command of this shell sees (for starting other programs in it)."""
         return operator_env(home=self.home, user_home=self.user_home, env_extra=self.env)
+
+    def log_in_and_bind(self, host: str, repo: Path) -> None:
+        """Scenario 2: ``auth login --host HOST`` then ``tracker bind`` in ``repo``, each ending in exit 0."""
+        for args in (("auth", "login", "--host", host), ("tracker", "bind")):
+            ran = self.run(*args, cwd=repo)
+            assert ran.exit_code == 0, ran.describe()
 
     def later(self, *args: str, **kwargs: Any) -> Callable[[], Result]:
         """A command to run with ``parallel``."""
