@@ -155,6 +155,15 @@ def each_mission(mission: str | None) -> list[LiveFacts]:
     return [facts(slug) for slug in current.bound_missions] or [current]
 
 
+def every_mission(mission: str | None) -> list[LiveFacts]:
+    """What event sync acts on: the one ``--mission`` names, else every mission of the repository in slug
+    order (a repository without missions is itself the one target: its tracker binding may still sync)."""
+    current = facts(mission)
+    if mission or len(current.missions) <= 1:
+        return [current]
+    return [facts(slug) for slug in current.missions]
+
+
 def require_one_mission(mission: str | None) -> None:
     """Several missions and no ``--mission``: exit 2 listing them (``slug (id prefix)``), writing nothing."""
     from orchestrator.missions import require_one

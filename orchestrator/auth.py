@@ -56,9 +56,15 @@ class Session(NamedTuple):  # not a dataclass: read on every hosted command's st
     access_token: str
     server_url: str
     expires_at: str | None = None
-    login: str | None = None
+    login: str | None = None  # what `auth status` shows: the account's email
     refresh_token: str | None = None
     source: str = SOURCE_FILE  # "env" for SPEC_KITTY_SAAS_TOKEN, which is never written
+    session_id: str | None = None
+    refresh_expires_at: str | None = None
+    user_id: str | None = None
+    name: str | None = None
+    teams: tuple[dict[str, Any], ...] = ()  # as /api/v1/me lists them: id, name, role, slug, is_private_teamspace
+    grant: str | None = None  # how it was obtained: "device" or "token"; None: the previous protocol's session
 
     def __repr__(self) -> str:  # never let a token reach a log or traceback through repr()
         return f"Session(login={self.login!r}, server_url={self.server_url!r}, expires_at={self.expires_at!r})"
@@ -66,6 +72,23 @@ class Session(NamedTuple):  # not a dataclass: read on every hosted command's st
     @property
     def origin(self) -> str:
         return origin(self.server_url)
+
+    @property
+    def legacy(self) -> bool:
+        """Stored by the previous protocol (before the OAuth endpoints): never sent to the new ones."""
+        return self.source == SOURCE_FILE and self.grant is None
+
+    @property
+    def private_team(self) -> str | None:
+        """The private team's slug (its id when it has none): the ``team_slug`` events are synced under."""
+        for team in self.teams:
+            if team.get("is_private_teamspace"):
+                return str(team.get("slug") or team.get("id") or "") or None
+        return None
+
+    @property
+    def team_names(self) -> list[str]:
+        return [str(team.get("slug") or team.get("name") or team.get("id")) for team in self.teams]
 
     def seconds_left(self, now: float) -> float | None:
         """Seconds until ``expires_at`` (negative once past); ``None`` when the expiry is unknown."""
@@ -76,10 +99,43 @@ class Session(NamedTuple):  # not a dataclass: read on every hosted command's st
         left = self.seconds_left(now)
         return left is not None and left <= margin
 
+    def with_identity(self, me: dict[str, Any]) -> Session:
+        """This session with who ``/api/v1/me`` says it belongs to."""
+        teams = tuple(dict(team) for team in me.get("teams") or () if isinstance(team, dict))
+        email = str(me.get("email") or "") or None
+        return self._replace(user_id=str(me.get("user_id") or "") or None, login=email or self.login,
+                             name=str(me.get("name") or "") or None, teams=teams)
+
+    def renewed(self, issued: dict[str, Any], now: float) -> Session:
+        """This session after a token answer (refresh grant): what the host sent replaces what it replaces."""
+        refresh = issued.get("refresh_token")
+        return self._replace(
+            access_token=str(issued["access_token"]),
+            expires_at=expiry(issued, "expires_at", "expires_in", now) or self.expires_at,
+            refresh_token=refresh if valid_token(refresh) else self.refresh_token,
+            refresh_expires_at=expiry(issued, "refresh_token_expires_at", "refresh_token_expires_in", now)
+            or self.refresh_expires_at,
+            session_id=str(issued.get("session_id") or "") or self.session_id,
+        )
+
     def stored(self) -> dict[str, Any]:
         data = self._asdict()
         del data["source"]
+        data["teams"] = [dict(team) for team in self.teams] or None
         return {k: v for k, v in data.items() if v is not None}
+
+
+def expiry(answer: dict[str, Any], at_key: str, in_key: str, now: float) -> str | None:
+    """An expiry as ISO 8601 UTC: the answer's ``…_at`` when it has one, else now + ``…_in`` seconds."""
+    from datetime import UTC, datetime
+
+    at = answer.get(at_key)
+    if isinstance(at, str) and parse_time(at) is not None:
+        return at
+    seconds = answer.get(in_key)
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0:
+        return datetime.fromtimestamp(now + float(seconds), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None
 
 
 def parse_time(value: str | None) -> float | None:
@@ -116,12 +172,23 @@ def _session(data: object) -> Session:
     if not isinstance(data, dict) or not valid_token(data.get("access_token")):
         raise ValueError
     refresh = data.get("refresh_token")
+    teams = data.get("teams")
+
+    def text(key: str) -> str | None:
+        return str(data[key]) if data.get(key) else None
+
     return Session(
         access_token=data["access_token"],
         server_url=str(data.get("server_url") or ""),
-        expires_at=str(data["expires_at"]) if data.get("expires_at") else None,
-        login=str(data["login"]) if data.get("login") else None,
+        expires_at=text("expires_at"),
+        login=text("login"),
         refresh_token=refresh if valid_token(refresh) else None,
+        session_id=text("session_id"),
+        refresh_expires_at=text("refresh_expires_at"),
+        user_id=text("user_id"),
+        name=text("name"),
+        teams=tuple(dict(t) for t in teams if isinstance(t, dict)) if isinstance(teams, list) else (),
+        grant=text("grant"),
     )
 
 

@@ -53,7 +53,11 @@ BACKOFF_CAP = 4.0
 RETRY_AFTER_CAP = 30.0  # a server asking for longer gets this; the daemon retries later anyway
 GZIP_LEVEL = 3  # ~2.5x faster than the default 6 on 2 MB batches, output ~14% bigger: the better trade
 API = "/api/v1"
-CLIENT_ID = "spec-kitty-cli"
+CLIENT_ID = "cli_native"  # the reference client's OAuth client (auth/config.py)
+OAUTH_SCOPE = "offline_access"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+SYNC_PROTOCOL = "2.0"  # X-Spec-Kitty-Sync-Protocol of the batch endpoint
+FORM = "application/x-www-form-urlencoded"
 
 T = TypeVar("T")
 
@@ -66,6 +70,7 @@ class SaasError(SpecKittyError):
     status: int | None = None
     code: str = SpecKittyError.code  # the contract's error code when the host sent one
     detail: str = ""
+    body: dict[str, Any] | None = None  # the host's JSON answer, for callers that read more than the code
 
 
 class SessionExpired(CatalogFailure, SaasError):
@@ -90,6 +95,14 @@ class NotBoundRemote(CatalogFailure, SaasError):
 
 class RequestFailed(SaasError):
     """Any other refusal (4xx, a redirect, a malformed answer): one line, no retry would help."""
+
+
+class RefreshReplayed(SaasError):
+    """``409 refresh_replay_benign_retry``: another process rotated this refresh token a moment ago."""
+
+
+class ProtocolMismatch(CatalogFailure, SaasError):
+    """``412``: the host speaks another sync protocol; its upgrade guidance is in the message."""
 
 
 class DeviceFlowError(SaasError):
@@ -222,32 +235,33 @@ class SaasClient:
             session, self._session = self._session, None
             await session.close()
 
-    # --- endpoints --------------------------------------------------------------------------------
-    async def health(self) -> dict[str, Any]:
-        return await self._json("GET", f"{API}/health", auth=False)
-
+    # --- endpoints (the reference client's, see docs/api.md) ---------------------------------------
     async def device_code(self) -> dict[str, Any]:
-        return await self._json("POST", f"{API}/auth/device/code", {"client_id": CLIENT_ID}, auth=False,
-                                idempotent=False)
+        """RFC 8628 step 1 (``auth/flows/device_code.py``); mints a new code each time, so never retried
+        unless the request provably never left."""
+        return await self._json("POST", "/oauth/device", form={"client_id": CLIENT_ID, "scope": OAUTH_SCOPE},
+                                auth=False, idempotent=False)
 
     async def device_token(self, device_code: str) -> dict[str, Any]:
         """The token once approved; raises a ``DeviceFlowError`` subclass while it is not."""
-        return await self._json("POST", f"{API}/auth/device/token", {"device_code": device_code}, auth=False)
+        return await self._json("POST", "/oauth/token", form={
+            "grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}, auth=False)
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Trade a refresh token for a new access (and refresh) token; see docs/api.md."""
-        return await self._json("POST", f"{API}/auth/token/refresh", {"refresh_token": refresh_token}, auth=False)
+        """The refresh grant (``auth/flows/refresh.py``): a new access token, usually a new refresh token."""
+        return await self._json("POST", "/oauth/token", form={
+            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLIENT_ID}, auth=False)
 
-    async def revoke(self, token: str, hint: str) -> None:
-        """RFC 7009: revoke ``token`` (and the session it belongs to); an unknown token is not an error."""
-        from urllib.parse import urlencode
+    async def revoke(self, token: str, hint: str) -> dict[str, Any]:
+        """RFC 7009 (``auth/flows/revoke.py``): the whole session ends; the answer is ``{"revoked": true}``."""
+        return await self._json("POST", "/oauth/revoke", form={"token": token, "token_type_hint": hint}, auth=False)
 
-        await self._json("POST", f"{API}/auth/revoke", raw=urlencode({"token": token, "token_type_hint": hint})
-                         .encode("ascii"), headers={"Content-Type": "application/x-www-form-urlencoded"},
-                         auth=False)
+    async def me(self) -> dict[str, Any]:
+        """Who the token belongs to, and the teams (``GET /api/v1/me``)."""
+        return await self._json("GET", f"{API}/me")
 
-    async def whoami(self) -> dict[str, Any]:
-        return await self._json("GET", f"{API}/whoami")
+    async def sync_health(self) -> dict[str, Any]:
+        return await self._json("GET", f"{API}/sync/health/")
 
     async def put_binding(self, project: str, mission: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._json("PUT", f"{self._mission(project, mission)}/binding", body)
@@ -265,23 +279,32 @@ class SaasClient:
         await self._json("DELETE", f"{self._mission(project, mission)}/binding")
 
     @staticmethod
-    def events_body(rows: list[str]) -> bytes:
-        """The gzip upload body for rows (raw JSON texts, joined as they are so the server stores the
-        log's bytes). Pure CPU work, so a caller may build the next body in a thread meanwhile."""
-        body = ('{"events":[' + ",".join(rows) + "]}").encode("utf-8")
+    def events_body(envelopes: list[str]) -> bytes:
+        """The gzip batch body for envelope texts. Pure CPU work, so a caller may build the next body in a
+        thread meanwhile."""
+        body = ('{"events":[' + ",".join(envelopes) + "]}").encode("utf-8")
         return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
-    async def upload_events(self, project: str, mission: str, rows: list[str] | bytes) -> list[str]:
-        """Send rows (or a body from ``events_body``); returns the event ids the server acknowledged."""
-        body = rows if isinstance(rows, bytes) else self.events_body(rows)
-        answer = await self._json(
-            "POST", f"{self._mission(project, mission)}/events",
-            raw=body, headers={"Content-Encoding": "gzip"}, mission=mission,
-        )
-        acked = answer.get("acked")
-        if not isinstance(acked, list) or not all(isinstance(i, str) for i in acked):
+    async def send_events(self, envelopes: list[str] | bytes) -> list[dict[str, Any]]:
+        """``POST /api/v1/events/batch/`` (``delivery/receivers.py``): one result per event, each
+        ``{"event_id", "status", "error"?, "error_category"?}``. A 400 that names events (``details``)
+        comes back as ``rejected`` results for them; one that names none raises, so the caller splits."""
+        body = envelopes if isinstance(envelopes, bytes) else self.events_body(envelopes)
+        try:
+            answer = await self._json("POST", f"{API}/events/batch/", raw=body, headers={
+                "Content-Encoding": "gzip", "X-Spec-Kitty-Sync-Protocol": SYNC_PROTOCOL})
+        except RequestFailed as refused:
+            details = (refused.body or {}).get("details") if refused.status == 400 else None
+            rejected = _detail_results(details)
+            if not rejected:
+                raise
+            return rejected
+        results = answer.get("results")
+        if not isinstance(results, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("event_id"), str) and isinstance(r.get("status"), str)
+                for r in results):
             raise self._malformed("event upload")
-        return acked
+        return results
 
     async def tracker_sync(self, project: str, mission: str, cursor: int | None,
                            lanes: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -305,12 +328,20 @@ class SaasClient:
         *,
         raw: bytes | None = None,
         headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
         auth: bool = True,
         idempotent: bool = True,
         mission: str = "",
     ) -> dict[str, Any]:
-        """One call: the parsed JSON object of a 2xx answer (``{}`` when empty), else a typed error."""
+        """One call: the parsed JSON object of a 2xx answer (``{}`` when empty), else a typed error.
+
+        ``form`` sends an OAuth request (form-encoded, as RFC 6749 has it); ``body`` JSON."""
         send_headers = dict(headers or {})
+        if form is not None:
+            from urllib.parse import urlencode
+
+            raw = urlencode(form).encode("ascii")
+            send_headers["Content-Type"] = FORM
         if body is not None:
             raw = json.dumps(body).encode("utf-8")
         if raw is not None:
@@ -372,13 +403,20 @@ class SaasClient:
                 token = issued.get("access_token")
                 if not valid_token(token):
                     raise self._malformed("token refresh")
+            except RefreshReplayed:
+                # Another process (one that does not share our lock, or whose answer we raced) rotated
+                # it: its new session is, or is about to be, in the store. Read it again once.
+                again = read_sessions(path).sessions.get(creds.origin)
+                if again is not None and again.access_token != started_with:
+                    creds.adopt(again)
+                    return True
+                raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
             except SaasError as refused:
                 if refused.status in (400, 401):
                     store_locked(path, current._replace(refresh_token=None), creds.origin)
                     raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
                 raise
-            renewed = current._replace(access_token=token, expires_at=str(issued.get("expires_at") or "") or None,
-                                       refresh_token=issued.get("refresh_token") or current.refresh_token)
+            renewed = current.renewed(issued, time.time())
             store_locked(path, renewed, creds.origin)
             creds.adopt(renewed)
             return True
@@ -495,11 +533,17 @@ class SaasClient:
             parsed = None
         if isinstance(parsed, dict):
             code = str(parsed["error"]) if isinstance(parsed.get("error"), str) else None
-            detail = scrub(str(parsed.get("detail") or ""), self._token)  # before _describe shortens it
+            words = parsed.get("detail") or parsed.get("error_description") or parsed.get("message") or ""
+            detail = scrub(str(words), self._token)  # before _describe shortens it
         if 300 <= status < 400:
             where = catalog.SAAS_REDIRECT_TARGET.format(location=_one_line(location, 120)) if location else ""
             error: SaasError = RequestFailed(
                 catalog.SAAS_REDIRECT.format(url=self.base_url, status=status, where=where))
+        elif status == 412:
+            error = ProtocolMismatch(catalog.SYNC_PROTOCOL_MISMATCH.filled(
+                url=self.base_url, guidance=_one_line(_guidance(parsed) or detail or f"HTTP {status}")))
+        elif status == 409 and code == "refresh_replay_benign_retry":
+            error = RefreshReplayed(catalog.REFRESH_REPLAYED)
         elif status == 404 and code == "not_bound":
             error = NotBoundRemote(catalog.NOT_BOUND_REMOTE.filled(url=self.base_url, slug=mission))
         elif status == 400 and code in _DEVICE_ERRORS:
@@ -512,6 +556,7 @@ class SaasClient:
             error = RequestFailed(
                 catalog.SAAS_REFUSED.format(url=self.base_url, detail=_describe(status, code, detail)))
         error.detail = _describe(status, code, detail)
+        error.body = parsed if isinstance(parsed, dict) else None
         return self._fail(error, status, code)
 
     def _malformed(self, what: str) -> SaasError:
@@ -530,6 +575,31 @@ class SaasClient:
                 failure = error.failure
                 error.failure = failure._replace(message=failure.message.replace(secret, "[token]"))
         return error
+
+
+def _guidance(parsed: object) -> str:
+    """A 412's words for the operator: ``sync_protocol.upgrade_guidance``, else ``error_description``."""
+    if not isinstance(parsed, dict):
+        return ""
+    protocol = parsed.get("sync_protocol")
+    if isinstance(protocol, dict) and isinstance(protocol.get("upgrade_guidance"), str):
+        return str(protocol["upgrade_guidance"])
+    return str(parsed.get("error_description") or "")
+
+
+def _detail_results(details: object) -> list[dict[str, Any]]:
+    """A 400's per-event ``details`` as ``rejected`` results (empty when they name no event)."""
+    found: list[dict[str, Any]] = []
+    if isinstance(details, dict):
+        details = [{"event_id": k, "error": v} for k, v in details.items()]
+    if not isinstance(details, list):
+        return found
+    for entry in details:
+        if isinstance(entry, dict) and isinstance(entry.get("event_id"), str):
+            found.append({"event_id": entry["event_id"], "status": "rejected",
+                          "error": str(entry.get("error") or entry.get("message") or "invalid event"),
+                          "error_category": str(entry.get("error_category") or "invalid_event")})
+    return found
 
 
 def run_with_client(base_url: str, token: str | Credentials | None, fn: Callable[[SaasClient], Awaitable[T]],

@@ -137,13 +137,16 @@ class LiveFacts:
 
     @cached_property
     def auth_variant(self) -> str:
-        """Why there is no usable session: ``none`` anywhere, only for an ``other_host``, or ``expired``
-        past ``expires_at`` without a refresh token; ``""`` when there is one. Decided locally."""
+        """Why there is no usable session: ``none`` anywhere, only for an ``other_host``, ``legacy`` (stored
+        by the previous protocol), or ``expired`` past ``expires_at`` without a refresh token; ``""`` when
+        there is one. Decided locally."""
         import time
 
         session = self.session
         if session is None:
             return "other_host" if self.auth.sessions else "none"
+        if session.legacy:
+            return "legacy"
         if session.refresh_token is None and session.expired(time.time()):
             return "expired"
         return ""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from orchestrator import config
-from orchestrator.auth import Session, valid_token, write_session
+from orchestrator.auth import Credentials, Session, valid_token, write_session
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 
@@ -64,22 +64,24 @@ def _login_errors(host: str) -> Iterator[None]:
         raise SpecKittyError(catalog.LOGIN_TOKEN_REJECTED) from None
 
 
-def _store(host: str, token: str, profile: dict[str, object], refresh_token: str | None = None) -> Session:
-    session = Session(
-        access_token=token,
-        server_url=host,
-        expires_at=str(profile.get("expires_at") or "") or None,
-        login=str(profile.get("login") or "") or None,
-        refresh_token=refresh_token or None,
-    )
+def _store(host: str, session: Session) -> Session:
     write_session(session)
     if not str(config.lookup(config.read_config(), "sync.server_url") or "").strip():
         config.set_raw("sync.server_url", host)
     return session
 
 
+def _identified(host: str, session: Session, me: dict[str, object]) -> Session:
+    """The session with its account and teams from ``/api/v1/me``; refused when the account has no team
+    (the reference client refuses it too: events are synced under the private team)."""
+    identified = session.with_identity(me)
+    if not identified.teams:
+        raise LoginFailed(catalog.LOGIN_NO_TEAM)
+    return identified
+
+
 def login_with_token(host: str, token: str) -> Session:
-    """Check a piped-in token against the host (whoami), then store it."""
+    """Check a piped-in token against the host (``/api/v1/me``), then store it with who it belongs to."""
     from orchestrator.client import SaasClient, run_with_client  # network code is imported where it is used
 
     token = token.strip()
@@ -87,15 +89,18 @@ def login_with_token(host: str, token: str) -> Session:
         raise SpecKittyError(catalog.TOKEN_STDIN_INVALID)
 
     async def check(client: SaasClient) -> dict[str, object]:
-        return await client.whoami()
+        return await client.me()
 
     with _login_errors(host):
-        return _store(host, token, run_with_client(host, token, check, retries=1))
+        me = run_with_client(host, token, check, retries=1)
+    return _store(host, _identified(host, Session(token, host, grant="token"), me))
 
 
-def login_with_device(host: str, prompt: Callable[[str, str], None],
-                      clock: Callable[[], float] = time.monotonic) -> Session:
-    """Run the device flow: show the code, poll at the server's (clamped) interval until approved or expired."""
+def login_with_device(host: str, prompt: Callable[[str, str, float], None],
+                      clock: Callable[[], float] = time.monotonic,
+                      note: Callable[[str], None] | None = None) -> Session:
+    """Run the device flow (``POST /oauth/device``, then ``/oauth/token`` at the server's clamped interval
+    until approved, denied or expired), then ask ``/api/v1/me`` who approved it."""
     import asyncio
 
     from orchestrator.client import (
@@ -107,34 +112,49 @@ def login_with_device(host: str, prompt: Callable[[str, str], None],
         run_with_client,
     )
 
-    async def flow(client: SaasClient) -> tuple[str, dict[str, object], str | None]:
+    async def flow(client: SaasClient) -> Session:
         grant = await client.device_code()
         url, code = _shown_grant(host, grant)
-        prompt(url, code)
+        lifetime = clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN, DEFAULT_EXPIRES_IN)
+        prompt(url, code, lifetime)
         interval = clamp(grant.get("interval"), MIN_INTERVAL, MAX_INTERVAL, DEFAULT_INTERVAL)
-        deadline = clock() + clamp(grant.get("expires_in"), MIN_EXPIRES_IN, MAX_EXPIRES_IN,
-                                   DEFAULT_EXPIRES_IN)
+        deadline = clock() + lifetime
         while clock() < deadline:
             await asyncio.sleep(interval)
             try:
                 issued = await client.device_token(str(grant["device_code"]))
             except DevicePending:
                 continue
-            except DeviceSlowDown:
+            except DeviceSlowDown:  # RFC 8628 3.5: five seconds more, for this and every later poll
                 interval = min(MAX_INTERVAL, interval + 5)
+                if note is not None:
+                    note(catalog.LOGIN_SLOW_DOWN_NOTE.format(interval=interval))
                 continue
             except DeviceCodeExpired:
                 break
             except DeviceAccessDenied:
                 raise LoginFailed(catalog.LOGIN_DENIED) from None
-            refresh = issued.get("refresh_token")
-            return str(issued["access_token"]), dict(issued.get("user") or {}, **{
-                "expires_at": issued.get("expires_at")}), refresh if isinstance(refresh, str) else None
+            return await _session_from(host, issued)
         raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
 
     with _login_errors(host):
-        token, profile, refresh = run_with_client(host, None, flow, retries=1)
-    return _store(host, token, profile, refresh)
+        session = run_with_client(host, None, flow, retries=1)
+    return _store(host, session)
+
+
+async def _session_from(host: str, issued: dict[str, object]) -> Session:
+    """A token answer made a session: what the host gave, and who ``/api/v1/me`` says it is."""
+    from orchestrator.client import SaasClient
+
+    token = issued.get("access_token")
+    if not valid_token(token):
+        raise LoginFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=host, what="the token answer"))
+    if not issued.get("session_id"):  # the reference client needs it too (session-status, revoke)
+        raise LoginFailed(catalog.LOGIN_NO_SESSION_ID)
+    session = Session("x", host, grant="device").renewed(dict(issued), time.time())
+    async with SaasClient(host, Credentials(session)) as identity:
+        me = await identity.me()
+    return _identified(host, session, me)
 
 
 def _shown_grant(host: str, grant: dict[str, object]) -> tuple[str, str]:
@@ -179,10 +199,14 @@ def revoke(session: Session) -> bool:
     except ConfigError:
         return False
 
+    if session.legacy:  # its host spoke the previous protocol: nothing of the new one to call
+        return True
+
     async def call(client: SaasClient) -> None:
-        if session.refresh_token:
+        if session.refresh_token:  # the reference client revokes the refresh token: the session ends
             await client.revoke(session.refresh_token, "refresh_token")
-        await client.revoke(session.access_token, "access_token")
+        else:
+            await client.revoke(session.access_token, "access_token")
 
     try:
         run_with_client(session.server_url, None, call, retries=1, timeout=10)

@@ -13,13 +13,31 @@ if TYPE_CHECKING:
 ENQUEUE_BUSY_TIMEOUT = 1.0  # seconds `wp move` waits for a locked queue: its row is in the log already
 
 
-def _bound_key(facts: LiveFacts) -> str:
-    """The bound mission's queue key on the configured host."""
+def queue_key(facts: LiveFacts, slug: str | None = None, host: str | None = None) -> str | None:
+    """The queue's name for a mission on a host: the host's origin, the repository's ``project_uuid``
+    and the mission slug (``orchestrator.queue.mission_key``). None while the repository has no
+    identity yet: nothing can have been queued under it, and a read must not write one."""
+    from orchestrator.project import IdentityError, read_identity
     from orchestrator.queue import mission_key
 
-    binding = facts.binding
-    assert binding is not None and facts.host_url
-    return mission_key(facts.host_url, binding.project, binding.mission)
+    url = host or facts.host_url
+    try:
+        identity = read_identity(facts.repo_root)
+    except IdentityError:
+        return None
+    if identity is None or not url:
+        return None
+    return mission_key(url, identity.uuid, slug or facts.mission_slug)
+
+
+def _bound_key(facts: LiveFacts) -> str:
+    """The current mission's queue key on the configured host, creating the repository's identity if
+    needed (only remote paths and ``wp move`` with a binding ask)."""
+    from orchestrator.project import ensure_identity
+    from orchestrator.queue import mission_key
+
+    assert facts.host_url
+    return mission_key(facts.host_url, ensure_identity(facts.repo_root).uuid, facts.mission_slug)
 
 
 def open_mission_queue(facts: LiveFacts) -> tuple[EventQueue, str]:
@@ -33,10 +51,14 @@ def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> str | None:
     """Queue a row ``wp move`` just appended, best effort: the row is in the log, and a later sync's
     log scan finds it anyway; this only makes the queue count honest right away. A locked, read-only,
     corrupt or full queue costs a second at most and comes back as a warning line (None when queued)."""
+    from orchestrator.project import IdentityError
     from orchestrator.queue import EventQueue, QueueError
     from states import catalog
 
-    key = _bound_key(facts)
+    try:
+        key = _bound_key(facts)
+    except IdentityError as error:
+        return catalog.ENQUEUE_SKIPPED.format(error=error)
     try:
         with EventQueue(paths.queue_file(), busy_timeout=ENQUEUE_BUSY_TIMEOUT) as queue:
             queue.enqueue(key, [row])

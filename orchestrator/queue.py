@@ -125,11 +125,13 @@ KEEP_CONFLICTS = 50  # per mission, newest kept: `sync status` lists them, they 
 
 
 def mission_key(server_url: str, project: str, mission: str) -> str:
-    """The queue's name for a mission on a host: the same mission bound on two hosts queues twice.
-
-    Project keys and mission slugs cannot contain ``|``, so the key splits back unambiguously.
+    """The queue's name for a mission of a project on a host: the host's origin (every spelling of one
+    host is one queue), the project's uuid and the mission slug; the same mission synced to two hosts
+    queues twice. Origins, uuids and slugs cannot contain ``|``, so the key splits back unambiguously.
     """
-    return f"{server_url.strip().rstrip('/')}|{project}|{mission}"
+    from orchestrator.auth import origin
+
+    return f"{origin(server_url) or server_url.strip().rstrip('/')}|{project}|{mission}"
 
 
 _ENCODE = json.JSONEncoder(sort_keys=True).encode  # built once: ``json.dumps(..., sort_keys=True)`` builds one per row

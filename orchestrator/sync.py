@@ -37,6 +37,7 @@ from states import catalog
 if TYPE_CHECKING:
     from orchestrator.auth import Credentials
     from orchestrator.client import SaasClient
+    from orchestrator.envelopes import EnvelopeContext
 
 Progress = Callable[[int, int], None]
 
@@ -52,7 +53,12 @@ class SyncError(SpecKittyError):
 
 @dataclass(frozen=True)
 class SyncTarget:
-    """Everything one sync needs; ``mission_dir`` is None when the repo has no folder for the mission."""
+    """Everything one sync of one mission needs; ``mission_dir`` is None when the repo has no folder for it.
+
+    ``project`` is the repository's ``project_uuid`` (how the host and the queue know the project);
+    ``context`` what every envelope carries (None: a drain-only caller that builds none, e.g. a test);
+    ``tracker_project`` the tracker binding's project key when the mission is bound (the tracker step
+    runs only then)."""
 
     server_url: str
     token: str | Credentials = field(repr=False)  # never in a repr, a log line or a traceback
@@ -60,6 +66,8 @@ class SyncTarget:
     mission: str
     repo_root: Path
     mission_dir: Path | None
+    context: EnvelopeContext | None = None
+    tracker_project: str | None = None
 
     @property
     def key(self) -> str:
@@ -102,8 +110,9 @@ async def sync_once(
     scan: _Scan | None = None
     try:
         scan = _Scan(queue, key, log_path) if log_path is not None else None
+        target = await _with_team(client, target)
         await _drain(client, queue, target, run, batch_size, progress, scan)
-        if await _tracker(client, queue, target, run) and log_path is not None:
+        if target.tracker_project and await _tracker(client, queue, target, run) and log_path is not None:
             if scan is not None:
                 scan.close()
             scan = _Scan(queue, key, log_path)
@@ -213,16 +222,107 @@ async def drain(client: SaasClient, queue: EventQueue, target: SyncTarget, *, ba
 
 
 # --- steps ----------------------------------------------------------------------------------------------
+async def _with_team(client: SaasClient, target: SyncTarget) -> SyncTarget:
+    """The target with its envelopes' ``team_slug``: the session's private team, asked of the host
+    (``/api/v1/me``) when the session does not say (an env token, a session stored without teams)."""
+    import dataclasses
+
+    context = target.context
+    if context is None or context.team_slug:
+        return target
+    me = await client.me()
+    from orchestrator.auth import Session
+
+    team = Session("-", target.server_url).with_identity(me).private_team
+    if not team:
+        raise SyncError(catalog.SYNC_NO_PRIVATE_TEAM.filled(url=target.server_url).render())
+    return dataclasses.replace(target, context=context._replace(team_slug=team))
+
+
+class _Batch:
+    """Queued rows made ready for the wire: their envelopes' body, which envelope is which row, and
+    the rows that are not lane rows (nothing to send: they leave the queue with the batch)."""
+
+    __slots__ = ("body", "by_envelope", "last", "local", "rows")
+
+    def __init__(self, target: SyncTarget, rows: list[tuple[str, str]], last: int) -> None:
+        import json
+
+        from orchestrator import envelopes
+
+        self.rows = rows
+        self.last = last  # queue position of the last row: the next read starts after it
+        self.by_envelope: dict[str, str] = {}
+        self.local: list[str] = []
+        texts: list[str] = []
+        if target.context is None:
+            raise SyncError("a sync needs the envelopes' context (project, node, team)")
+        parsed = []
+        for event_id, text in rows:
+            try:
+                row = json.loads(text)
+            except (ValueError, RecursionError):
+                row = None
+            if envelopes.lane_row(row):
+                parsed.append((event_id, row))
+            else:
+                self.local.append(event_id)
+        if parsed:
+            from orchestrator.project import reserve_clock
+
+            lamport = reserve_clock(len(parsed), target.context.node_id)
+            for offset, (event_id, row) in enumerate(parsed):
+                envelope = envelopes.build(target.context, row, event_id, lamport + offset, target.mission)
+                self.by_envelope[envelope.event_id] = event_id
+                texts.append(envelope.text)
+        from orchestrator.client import SaasClient
+
+        self.body = SaasClient.events_body(texts) if texts else b""
+
+    def settle(self, queue: EventQueue, key: str, results: list[dict[str, Any]]) -> tuple[list[str], int]:
+        """Apply the host's per-event results: acked rows (to remove from the queue), and how many were
+        parked (a final rejection). A non-final rejection or an event the host did not answer stays
+        queued for the next run (the drain reads on after this batch, so not again in this one)."""
+        acked = list(self.local)
+        parked: list[Parked] = []
+        texts = dict(self.rows)
+        for result in results:
+            row_id = self.by_envelope.get(str(result.get("event_id")))
+            if row_id is None:
+                continue
+            status = result.get("status")
+            if status in ("success", "duplicate"):
+                acked.append(row_id)
+            elif status == "rejected" and str(result.get("error_category")) in TERMINAL_REJECTIONS:
+                parked.append(Parked(row_id, texts[row_id], catalog.SYNC_REJECTED_REASON.format(
+                    category=result.get("error_category"), error=_one_line(result.get("error")))))
+        if parked:
+            queue.park(key, parked)
+        return list(dict.fromkeys(acked)), len(parked)
+
+
+# The host's per-event refusals that no re-send will change (the reference client's
+# delivery/receivers.py TERMINAL_REJECTION_CATEGORIES): parked until `sync retry`.
+TERMINAL_REJECTIONS = frozenset({"project_not_admitted", "project_not_consented", "project_refused"})
+
+
+def _one_line(text: object) -> str:
+    from states.contract import printable
+
+    shown = printable(" ".join(str(text or "").split()))
+    return shown if len(shown) <= 200 else shown[:199] + "…"
+
+
 async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run, batch_size: int,
                  progress: Progress | None, scan: _Scan | None = None) -> None:
-    """Upload pending rows oldest first until none are left; ack only what the server acknowledged.
+    """Upload pending rows oldest first, as envelopes, until none are left; ack only what the host acked.
 
     One request is in flight at a time (the server stores events in the order they were logged), but
-    the local work (acking the previous batch, scanning more of the log, reading the next batch) runs
-    in a worker thread while the current batch is on the wire, so sqlite and the server work side by
-    side. A crash anywhere leaves unacked rows queued; a re-send is acknowledged by the server without
-    storing twice. With ``scan``, the log is scanned as the queue runs low rather than all beforehand,
-    and the progress total counts the rows not scanned yet from the log's size.
+    the local work (acking the previous batch, scanning more of the log, reading and building the next
+    batch) runs in a worker thread while the current batch is on the wire, so sqlite and the server
+    work side by side. A crash anywhere leaves unacked rows queued; a re-send carries the same envelope
+    ids, which the host stores once. With ``scan``, the log is scanned as the queue runs low rather than
+    all beforehand, and the progress total counts the rows not scanned yet from the log's size.
     """
     import asyncio
 
@@ -232,9 +332,9 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
     waiting = queue.count(key)  # rows queued and not acked, as far as this drain knows
     unacked: list[str] = []  # acknowledged by the server, not yet removed from the queue
 
-    def read(limit: int, after: int = 0, in_flight: int = 0) -> tuple[list[tuple[str, str]], int]:
-        """The next batch after queue position ``after`` (the last row on the wire), and its own last
-        position: a read-ahead never reads the rows in flight again."""
+    def read(limit: int, after: int = 0, in_flight: int = 0) -> _Batch:
+        """The next batch after queue position ``after`` (the last row on the wire), built: a read-ahead
+        never reads the rows in flight again."""
         nonlocal waiting
         while True:  # scan until two batches wait (the next one, and one to read ahead) or the log ends
             while scan is not None and not scan.done and waiting - in_flight < 2 * limit:
@@ -242,14 +342,13 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
             found = queue.pending_after(key, limit, after)
             rows = _within_budget([(event_id, text) for _, event_id, text in found])
             if rows or scan is None or scan.done:
-                return rows, found[len(rows) - 1][0] if rows else after
+                return _Batch(target, rows, found[len(rows) - 1][0] if rows else after)
             waiting = in_flight  # another process acked what this drain counted: scan on
 
-    def settle_and_read_ahead(after: int, in_flight: int, limit: int) -> tuple[list[tuple[str, str]], int, bytes]:
+    def settle_and_read_ahead(after: int, in_flight: int, limit: int) -> _Batch:
         if unacked:
             queue.ack(key, unacked)
-        ahead, last = read(limit, after, in_flight)
-        return ahead, last, client.events_body([text for _, text in ahead])
+        return read(limit, after, in_flight)
 
     def count_acked() -> None:
         nonlocal waiting
@@ -267,64 +366,63 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
             progress(run.pushed, total)
         unacked.clear()
 
-    batch, last = read(batch_size)
-    body = client.events_body([text for _, text in batch])
-    while batch:
-        sent = {event_id for event_id, _ in batch}
-        upload = asyncio.get_running_loop().create_task(client.upload_events(target.project, target.mission, body))
-        try:
-            ahead, ahead_last, body = await asyncio.to_thread(settle_and_read_ahead, last, len(batch), batch_size)
+    batch = await asyncio.to_thread(read, batch_size)
+    while batch.rows:
+        if not batch.body:  # nothing in it travels (no lane rows): it leaves the queue as it is
+            unacked.extend(batch.local)
+            batch = await asyncio.to_thread(settle_and_read_ahead, batch.last, 0, batch_size)
             count_acked()
-            answer = await upload
+            continue
+        upload = asyncio.get_running_loop().create_task(client.send_events(batch.body))
+        try:
+            ahead = await asyncio.to_thread(settle_and_read_ahead, batch.last, len(batch.rows), batch_size)
+            count_acked()
+            results = await upload
         except RequestFailed as refusal:
             if not _row_refusal(refusal):
                 raise
             await _bisect(client, queue, target, run, batch, refusal)
             waiting = queue.count(key)
             count_acked()
-            batch, last = read(batch_size)
-            body = client.events_body([text for _, text in batch])
+            batch = await asyncio.to_thread(read, batch_size, batch.last)
             continue
         finally:
             if not upload.done():
                 upload.cancel()
-        unacked = [event_id for event_id in dict.fromkeys(answer) if event_id in sent]
-        if not unacked:  # the contract acks every id sent; looping on a refusal would never end
-            raise SyncError(catalog.SYNC_NOTHING_ACKED.format(url=target.server_url, count=len(batch)))
-        if len(unacked) < len(sent):  # a partial ack: re-read rather than trust the read-ahead
-            queue.ack(key, unacked)
-            count_acked()
-            ahead, ahead_last = read(batch_size)
-            body = client.events_body([text for _, text in ahead])
-        batch, last = ahead, ahead_last
+        acked, parked = await asyncio.to_thread(batch.settle, queue, key, results)
+        if not acked and not parked:  # nothing moved: looping on it would never end
+            raise SyncError(catalog.SYNC_NOTHING_ACKED.format(url=target.server_url, count=len(batch.rows)))
+        unacked = acked
+        batch = ahead
     if unacked:
         queue.ack(key, unacked)
         count_acked()
 
 
 def _row_refusal(error: Exception) -> bool:
-    """A refusal that may be about one row in the batch (too large, a row the server cannot take),
-    as opposed to the request as a whole (auth, binding, URL): only those are worth splitting."""
+    """A refusal that may be about one event in the batch (413 too large, a 400 naming no event), as
+    opposed to the request as a whole (auth, protocol, URL): only those are worth splitting."""
     status = getattr(error, "status", None)
     return status == 413 or (status in (400, 422) and getattr(error, "code", None) not in ("invalid_name", "not_bound"))
 
 
-async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run,
-                  batch: list[tuple[str, str]], refusal: Exception) -> None:
-    """Find the rows the server refuses by halving the refused batch: the others are uploaded and
-    acked, each refused row is parked with the server's reason, so one bad row never blocks the rest.
+async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run, batch: _Batch,
+                  refusal: Exception) -> None:
+    """Find the events the host refuses by halving the refused batch: the others are uploaded and acked,
+    each refused one is parked with the host's reason, so one bad event never blocks the rest.
 
-    Before parking, an empty upload checks that the host takes requests at all: if it refuses that
-    too, the trouble is not the row, and the original error is raised instead of parking everything."""
-    from orchestrator.client import RequestFailed
+    Before parking, the sync health endpoint checks that the host takes requests at all: if it refuses
+    that too, the trouble is not the event, and the original error is raised instead of parking everything."""
+    from orchestrator.client import RequestFailed, SaasError
 
     key = target.key
     checked = False
-    pending = [batch]
+    pending = [batch.rows]
     while pending:
         rows = pending.pop()
+        part = _Batch(target, rows, batch.last)
         try:
-            acked = await client.upload_events(target.project, target.mission, [text for _, text in rows])
+            results = await client.send_events(part.body) if part.body else []
         except RequestFailed as error:
             if not _row_refusal(error):
                 raise
@@ -334,15 +432,14 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
                 continue
             if not checked:
                 try:
-                    await client.upload_events(target.project, target.mission, [])
-                except RequestFailed:
+                    await client.sync_health()
+                except SaasError:
                     raise refusal from None
                 checked = True
             event_id, text = rows[0]
             queue.park(key, [Parked(event_id, text, catalog.PARK_REASON_REFUSED.format(detail=error.detail or error))])
             continue
-        sent = {event_id for event_id, _ in rows}
-        done = [event_id for event_id in dict.fromkeys(acked) if event_id in sent]
+        done, _ = part.settle(queue, key, results)
         queue.ack(key, done)
         run.pushed += len(done)
 
@@ -432,7 +529,7 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     # Without a previous sync there is no "since": the first sync of a mission takes remote changes
     # as before (and records the base from then on).
     compare = bool(base) and run.cursor is not None
-    answer = await client.tracker_sync(target.project, target.mission, run.cursor, {})
+    answer = await client.tracker_sync(str(target.tracker_project), target.mission, run.cursor, {})
     if target.mission_dir is None:
         return False  # nowhere to apply changes: keep the cursor so they are pulled once the folder exists
     applied: dict[str, str] = {}
@@ -457,7 +554,7 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     lanes = _pushable({wp_id: wp for wp_id, wp in snapshot.items() if wp_id in moved})
     cursor = int(answer["cursor"])
     if lanes:
-        answer = await client.tracker_sync(target.project, target.mission, cursor, lanes)
+        answer = await client.tracker_sync(str(target.tracker_project), target.mission, cursor, lanes)
         cursor = int(answer["cursor"])  # changes made meanwhile wait for the next run's pull
     queue.set_synced_lanes(key, {**{wp: v["last_event_id"] for wp, v in lanes.items()}, **applied})
     run.cursor = cursor

@@ -34,21 +34,34 @@ def _left_behind() -> bool:
 
 
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
-    """``(key, host, project, slug)`` for every binding of this repo's missions (or of ``mission``), each on
-    the host it was made on (a binding records its host), the effective host's first."""
+    """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host,
+    then on every other host a binding was made on (a binding records its host)."""
     from orchestrator.binding import check_host, read_bindings
     from orchestrator.missions import list_missions
-    from orchestrator.queue import mission_key
+    from orchestrator.outbox import queue_key
+    from orchestrator.project import IdentityError, read_identity
 
     root = facts.project_root
     slugs = [facts.mission_slug] if mission else ([p.name for p in list_missions(root)] if root else [])
     bindings = [b for b in read_bindings(facts.repo_root) if b.mission in slugs and b.server_url]
     for binding in bindings:  # a host no URL rule allows is refused here as by every other command
         check_host(facts.repo_root, binding)
+    try:
+        identity = read_identity(facts.repo_root)
+    except IdentityError:
+        identity = None
+    if identity is None:
+        return []
     effective = facts.host_url or ""
-    bindings.sort(key=lambda b: (slugs.index(b.mission), b.server_url.rstrip("/") != effective.rstrip("/"),
-                                 b.server_url))
-    return [(mission_key(b.server_url, b.project, b.mission), b.server_url, b.project, b.mission) for b in bindings]
+    pairs = [(effective, slug) for slug in slugs if effective]
+    pairs += [(b.server_url, b.mission) for b in bindings if (b.server_url, b.mission) not in pairs
+              and queue_key(facts, b.mission, b.server_url) != queue_key(facts, b.mission, effective)]
+    keys = []
+    for host, slug in pairs:
+        key = queue_key(facts, slug, host)
+        if key is not None:
+            keys.append((key, host, identity.uuid, slug))
+    return keys
 
 
 def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:
@@ -113,12 +126,14 @@ def render(report: dict[str, Any]) -> list[str]:
 def stall_warning(facts: LiveFacts, *, now: float | None = None) -> str | None:
     """One warning line when the current mission's events have waited past ``STALL_AFTER`` and no live
     daemon will send them; None otherwise. Cheap when nothing is queued: no queue file, no work."""
-    binding = facts.binding
-    if binding is None or not facts.host_url or not paths.queue_file().exists():
+    if not facts.host_url or not paths.queue_file().exists():
         return None
-    from orchestrator.queue import EventQueue, QueueError, mission_key
+    from orchestrator.outbox import queue_key
+    from orchestrator.queue import EventQueue, QueueError
 
-    key = mission_key(facts.host_url, binding.project, binding.mission)
+    key = queue_key(facts)
+    if key is None:
+        return None
     try:
         with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
             oldest = queue.oldest_queued_at(key)
@@ -130,7 +145,7 @@ def stall_warning(facts: LiveFacts, *, now: float | None = None) -> str | None:
         return None
     if daemon_word()[1]:
         return None
-    return catalog.STALL_WARNING.format(queued=queued, mission=binding.mission, age=age(now - oldest))
+    return catalog.STALL_WARNING.format(queued=queued, mission=facts.mission_slug, age=age(now - oldest))
 
 
 def _stall_after() -> float:

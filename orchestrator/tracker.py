@@ -90,19 +90,29 @@ def unbind(facts: LiveFacts) -> Binding:
 
 
 def sync_target(facts: LiveFacts) -> SyncTarget:
-    """What a sync of the current mission needs to know (host, token, project, log location)."""
+    """What a sync of the facts' mission needs: host, session, the repository's identity (its
+    ``project:`` block, written as spec-kitty would when absent), the envelopes' context and, when the
+    mission is bound on this host, the tracker project."""
+    from orchestrator.envelopes import EnvelopeContext
+    from orchestrator.project import ensure_identity, git_state
     from orchestrator.sync import SyncTarget
 
+    slug = facts.mission_slug
+    identity = ensure_identity(facts.repo_root)
+    branch, head = git_state(facts.repo_root)
+    credentials = _session_token(facts)
+    folder = (facts.project_root / paths.SPECS_DIR / slug) if facts.project_root else None
     binding = facts.binding
-    assert binding is not None
-    folder = (facts.project_root / paths.SPECS_DIR / binding.mission) if facts.project_root else None
     return SyncTarget(
         server_url=facts.host_url or "",
-        token=_session_token(facts),
-        project=binding.project,
-        mission=binding.mission,
+        token=credentials,
+        project=identity.uuid,
+        mission=slug,
         repo_root=facts.repo_root,
         mission_dir=folder if folder is not None and folder.is_dir() else None,
+        context=EnvelopeContext(identity.uuid, identity.slug, identity.node_id, identity.build_id,
+                                credentials.session.private_team or "", branch, head, identity.repo_slug),
+        tracker_project=binding.project if binding is not None else None,
     )
 
 
@@ -124,11 +134,12 @@ def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
 
 def queue_summary(facts: LiveFacts) -> tuple[int, dict[str, object] | None]:
     """Queued count and last sync result for the bound mission, without creating the queue file."""
-    binding = facts.binding
-    if binding is None or not paths.queue_file().exists():
-        return 0, None
-    from orchestrator.queue import EventQueue, mission_key
+    from orchestrator.outbox import queue_key
 
-    key = mission_key(facts.host_url or "", binding.project, binding.mission)
+    key = queue_key(facts)
+    if key is None or not paths.queue_file().exists():
+        return 0, None
+    from orchestrator.queue import EventQueue
+
     with EventQueue(paths.queue_file()) as queue:
         return queue.count(key), queue.last_result(key)

@@ -329,7 +329,8 @@ UNAUTHED_OTHER_HOST = Failure(
 UNAUTHED_EXPIRED = SESSION_EXPIRED
 LOGIN_TOKEN_REJECTED = "The SaaS host rejected this token."
 LOGIN_UNREACHABLE = Failure("The SaaS host `{url}` did not respond.", "Check your network connection and retry.")
-AUTH_SESSION_LINE = "{url}: logged in as {login}, {left} ({source})."
+AUTH_SESSION_LINE = "{url}: logged in as {login}{team}, {left} ({source})."
+AUTH_SESSION_TEAM = " (team {team})"
 AUTH_LEFT_UNKNOWN = "expiry unknown"
 AUTH_LEFT_EXPIRED = "expired"
 AUTH_LEFT_EXPIRED_REFRESHABLE = "expired, will refresh"
@@ -388,3 +389,24 @@ LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."
 
 # --- adversarial QA 2: an empty mission handle names nothing ----------------------------------------------
 MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, number or id prefix."
+
+# --- the Spec Kitty SaaS protocol: sessions, project identity, event sync ------------------------------
+LOGIN_SLOW_DOWN_NOTE = "The SaaS host asked to poll more slowly; waiting {interval:g} seconds between checks."
+LOGIN_CODE_LIFETIME = "The code is valid for {minutes} minutes."
+LOGIN_NO_TEAM = "The SaaS host lists no team for this account; a session needs one (ask your SaaS admin)."
+LOGIN_NO_SESSION_ID = "The SaaS host sent no session id with the token; not storing it."
+# A session stored by the previous protocol (before the OAuth endpoints) is never sent to the new ones.
+UNAUTHED_LEGACY = Failure(
+    "Your saved SaaS session for `{url}` was made by an older spec-kitty-sync and cannot be used.", LOGIN_ACTION
+)
+REFRESH_REPLAYED = "another process renewed the session at the same time"
+PROJECT_CONFIG_UNREADABLE = "{path} cannot be read as spec-kitty's project config ({error}); nothing was written."
+SYNC_PROTOCOL_MISMATCH = Failure(
+    "The SaaS host `{url}` speaks another sync protocol: {guidance}",
+    "Upgrade spec-kitty-sync; queued events are kept.",
+)
+SYNC_REJECTED_REASON = "rejected by the SaaS host ({category}): {error}"
+SYNC_NO_PRIVATE_TEAM = Failure(
+    "Your SaaS session for `{url}` has no private team to sync events to.", LOGIN_ACTION
+)
+SYNC_RUN_LINE = "Synced {missions} missions: {pushed} events sent, {parked} parked, {queued} still queued."

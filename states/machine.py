@@ -116,6 +116,7 @@ UNAUTHED_VARIANTS: dict[str, catalog.Failure] = {
     "none": catalog.UNAUTHED,
     "other_host": catalog.UNAUTHED_OTHER_HOST,
     "expired": catalog.UNAUTHED_EXPIRED,
+    "legacy": catalog.UNAUTHED_LEGACY,
 }
 
 

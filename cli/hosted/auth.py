@@ -29,11 +29,12 @@ def login(host: str | None, with_token: bool) -> None:
     if with_token:
         session = login_ops.login_with_token(target, sys.stdin.read())
     else:
-        def prompt(url: str, code: str) -> None:
+        def prompt(url: str, code: str, lifetime: float) -> None:
             click.echo(catalog.LOGIN_PROMPT.format(url=url, code=code))
+            click.echo(catalog.LOGIN_CODE_LIFETIME.format(minutes=max(1, round(lifetime / 60))))
             click.echo(catalog.LOGIN_WAITING)
 
-        session = login_ops.login_with_device(target, prompt)
+        session = login_ops.login_with_device(target, prompt, note=click.echo)
     who = catalog.LOGGED_IN_AS.format(login=session.login) if session.login else ""
     click.echo(catalog.LOGGED_IN.format(url=session.server_url, who=who))
 
@@ -76,6 +77,10 @@ def status(as_json: bool) -> None:
         "expires_at": s.expires_at,
         "seconds_left": None if s.seconds_left(now) is None else int(s.seconds_left(now) or 0),
         "refreshable": s.refresh_token is not None,
+        "email": s.login,
+        "team": s.private_team,
+        "teams": s.team_names,
+        "session_id": s.session_id,
         "source": f"env {catalog.SAAS_TOKEN_ENV_VAR}" if s.source == SOURCE_ENV else str(paths.auth_file()),
     } for s in sessions]
     if as_json:
@@ -86,6 +91,7 @@ def status(as_json: bool) -> None:
                   else catalog.AUTH_SOURCE_FILE.format(path=row["source"]))
         click.echo(catalog.AUTH_SESSION_LINE.format(
             url=s.server_url or catalog.AUTH_UNKNOWN_HOST, login=s.login or catalog.AUTH_UNKNOWN_LOGIN,
+            team=catalog.AUTH_SESSION_TEAM.format(team=s.private_team) if s.private_team else "",
             left=_left(s.seconds_left(now), s.refresh_token is not None), source=source))
 
 

@@ -6,13 +6,13 @@ import json
 
 import click
 
-from cli.gate import each_mission, facts, json_errors, mission_option, requires
+from cli.gate import every_mission, facts, json_errors, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
 from states import catalog
 from states.facts import Intent
-from states.machine import READY, UNAUTHED
+from states.machine import READY, UNAUTHED, UNBOUND
 
 
 @click.group()
@@ -22,11 +22,11 @@ def sync() -> None:
 
 @sync.command("run")
 @mission_option
-@requires(READY, Intent.ONE_SHOT)
+@requires(UNBOUND, Intent.ONE_SHOT)
 def run(mission: str | None) -> None:
-    """One-shot foreground sync: upload queued events, push and pull tracker lanes (every bound mission
-    unless --mission names one)."""
-    for current in each_mission(mission):
+    """One-shot foreground sync: upload every mission's lane changes to the host (all missions unless
+    --mission names one), then push and pull tracker lanes where a mission is bound."""
+    for current in every_mission(mission):
         run_and_report(current)
 
 

@@ -108,7 +108,7 @@ def test_5xx_is_retried_until_the_host_recovers() -> None:
     async def main() -> dict[str, Any]:
         handler = scripted(recorder, [error(503, "internal"), error(502, "bad_gateway"), ok()])
         async with serving(handler) as url, client(url) as saas:
-            return await saas.whoami()
+            return await saas.me()
 
     assert asyncio.run(main()) == {"login": "dev"}
     assert [r["path"] for r in recorder.requests] == ["/api/v1/whoami"] * 3
@@ -121,7 +121,7 @@ def test_5xx_that_persists_is_the_catalog_server_error_after_the_retries() -> No
     async def main() -> None:
         async with serving(scripted(recorder, [error(500, "internal", "database is locked")])) as url, \
                 client(url, retries=2) as saas:
-            await saas.whoami()
+            await saas.me()
 
     with pytest.raises(ServerFailed) as caught:
         asyncio.run(main())
@@ -139,7 +139,7 @@ def test_429_waits_as_long_as_retry_after_says() -> None:
     async def main() -> dict[str, Any]:
         handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "0.3"}), ok()])
         async with serving(handler) as url, client(url, backoff=0.0, max_backoff=0.0) as saas:
-            return await saas.whoami()
+            return await saas.me()
 
     assert asyncio.run(main()) == {"login": "dev"}
     first, second = recorder.requests
@@ -152,7 +152,7 @@ def test_retry_after_within_the_deadline_is_capped() -> None:
     async def main() -> dict[str, Any]:
         handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "3"}), ok()])
         async with serving(handler) as url, client(url, max_retry_after=0.05) as saas:
-            return await asyncio.wait_for(saas.whoami(), timeout=10)  # an uncapped wait would be 3 s
+            return await asyncio.wait_for(saas.me(), timeout=10)  # an uncapped wait would be 3 s
 
     assert asyncio.run(main()) == {"login": "dev"}
     assert len(recorder.requests) == 2
@@ -167,7 +167,7 @@ def test_retry_after_past_the_deadline_ends_the_call_saying_when() -> None:
     async def main() -> None:
         handler = scripted(recorder, [error(429, "rate_limited", **{"Retry-After": "3600"}), ok()])
         async with serving(handler) as url, client(url, max_retry_after=0.05) as saas:
-            await asyncio.wait_for(saas.whoami(), timeout=10)
+            await asyncio.wait_for(saas.me(), timeout=10)
 
     with pytest.raises(RetryLater) as caught:
         asyncio.run(main())
@@ -208,7 +208,7 @@ def test_a_dropped_connection_is_retried() -> None:
 
     async def main() -> dict[str, Any]:
         async with serving(handler) as url, client(url) as saas:
-            return await saas.whoami()
+            return await saas.me()
 
     assert asyncio.run(main()) == {"login": "dev"}
     assert len(recorder.requests) == 2
@@ -220,7 +220,7 @@ def test_nobody_listening_after_retries_is_the_catalog_connection_lost_line_with
 
     async def main() -> None:
         async with client(url + "/") as saas:
-            await saas.whoami()
+            await saas.me()
 
     with pytest.raises(HostUnreachable) as caught:
         asyncio.run(main())
@@ -240,7 +240,7 @@ def test_a_host_that_never_answers_times_out_as_unreachable() -> None:
 
     async def main() -> None:
         async with serving(handler) as url, client(url, timeout=0.2, retries=1) as saas:
-            await saas.whoami()
+            await saas.me()
 
     with pytest.raises(HostUnreachable):
         asyncio.run(main())
@@ -271,7 +271,7 @@ def test_a_redirect_is_refused_and_the_token_never_reaches_the_other_host() -> N
                 return web.Response(status=307, headers={"Location": f"{other}/api/v1/whoami"})
 
             async with serving(scripted(recorder, [moved])) as url, client(url) as saas:
-                await saas.whoami()
+                await saas.me()
 
     with pytest.raises(RequestFailed) as caught:
         asyncio.run(main())
@@ -310,7 +310,7 @@ def test_an_answer_that_is_not_json_is_an_error() -> None:
     async def main() -> None:
         async with serving(scripted(Recorder(), [lambda: web.Response(text="<html>hi</html>")])) as url, \
                 client(url) as saas:
-            await saas.whoami()
+            await saas.me()
 
     with pytest.raises(RequestFailed, match="unexpected answer"):
         asyncio.run(main())
@@ -334,7 +334,7 @@ def test_the_token_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCaptu
             async with serving(handler) as url, client(url, retries=1) as saas:
                 assert_no_token(saas)
                 try:
-                    await saas.whoami()
+                    await saas.me()
                 except SpecKittyError as exc:
                     caught.append(exc)
 

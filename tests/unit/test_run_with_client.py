@@ -32,7 +32,7 @@ def test_the_call_gets_the_answer_with_the_options_given_and_the_client_is_close
     async def whoami(client: SaasClient) -> dict[str, Any]:
         used.append(client)
         assert (client.retries, client.timeout) == (1, 10)
-        return await client.whoami()
+        return await client.me()
 
     assert run_with_client(saas.url, saas.token, whoami, retries=1, timeout=10)["login"] == "dev"
     assert used[0]._session is None  # closed
@@ -41,5 +41,5 @@ def test_the_call_gets_the_answer_with_the_options_given_and_the_client_is_close
 def test_a_session_for_another_host_is_never_sent(saas: LoopbackSaas) -> None:
     elsewhere = Credentials(Session(saas.token, "https://saas.example.com"))
     with pytest.raises(NoSessionForHost) as raised:
-        run_with_client(saas.url, elsewhere, lambda client: client.whoami())
+        run_with_client(saas.url, elsewhere, lambda client: client.me())
     assert str(raised.value) == catalog.UNAUTHED_OTHER_HOST.filled(url=saas.url).message
