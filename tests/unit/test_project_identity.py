@@ -57,8 +57,8 @@ def test_given_a_config_without_a_project_block_then_one_is_added_and_comments_a
 
     written = (root / ".kittify" / "config.yaml").read_text()
     assert written.startswith(text)
-    assert written[len(text):] == (f"project:\n  uuid: {identity.uuid}\n  slug: my-repo\n  node_id: {identity.node_id}\n"
-                                   f"  build_id: {identity.build_id}\n")
+    assert written[len(text):] == (f"project:\n  uuid: {identity.uuid}\n  slug: my-repo\n"
+                                   f"  node_id: {identity.node_id}\n  build_id: {identity.build_id}\n")
     assert identity.build_id == project.build_id(identity.uuid, identity.node_id)
     assert project.ensure_identity(root) == identity  # read back, not minted again
 
