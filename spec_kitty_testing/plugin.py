@@ -78,10 +78,14 @@ class SpecKittyHome:
 
     def write_token(self, token: str = "test-token", server_url: str = "", *, login: str | None = "tester",
                     expires_at: str | None = None) -> Path:
-        """Store a session the way ``auth login`` does (mode 0600); returns the auth file."""
+        """Store a session the way ``auth login`` does (mode 0600): a device-flow session with its account
+        and a private team; returns the auth file."""
         from orchestrator.auth import Session, write_session
 
-        write_session(Session(token, server_url, expires_at, login), self.auth_file)
+        team = {"id": "t-1", "name": login or "tester", "role": "owner", "slug": f"{login or 'tester'}-private",
+                "is_private_teamspace": True}
+        write_session(Session(token, server_url, expires_at, login, session_id="test-session", user_id=login,
+                              teams=(team,), grant="device"), self.auth_file)
         return self.auth_file
 
     def bind(self, repo_root: Path, mission: str, project: str | None = None, server_url: str = "", *,

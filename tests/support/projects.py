@@ -78,13 +78,20 @@ def git_init(folder: Path) -> Path:
 
 def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "https://spec-kitty-dev.fly.dev",
                expires_at: str = "2099-01-01T00:00:00+00:00") -> Path:
-    """What ``spec-kitty auth login`` leaves behind: auth.json (0600) with the session."""
+    """What ``spec-kitty auth login`` leaves behind: auth.json (0600) with the session, as the device flow
+    stores it (session id, the account from ``/api/v1/me`` and its teams)."""
+    from orchestrator.auth import origin
+
     home.mkdir(parents=True, exist_ok=True)
     path = home / "auth.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    session = {"access_token": token, "server_url": server_url, "expires_at": expires_at, "grant": "device",
+               "login": "tester@example.invalid", "user_id": "tester@example.invalid", "name": "tester",
+               "session_id": "sess-tester", "teams": [
+                   {"id": "t-1", "name": "tester", "role": "owner", "slug": "tester-private",
+                    "is_private_teamspace": True}]}
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"access_token": token, "server_url": server_url, "expires_at": expires_at,
-                   "login": "tester"}, handle)
+        json.dump({"version": 2, "sessions": {origin(server_url): session}}, handle)
     return path
 
 
