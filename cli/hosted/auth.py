@@ -81,6 +81,7 @@ def status(as_json: bool) -> None:
         "team": s.private_team,
         "teams": s.team_names,
         "session_id": s.session_id,
+        "needs_login": s.legacy,
         "source": f"env {catalog.SAAS_TOKEN_ENV_VAR}" if s.source == SOURCE_ENV else str(paths.auth_file()),
     } for s in sessions]
     if as_json:
@@ -92,7 +93,8 @@ def status(as_json: bool) -> None:
         click.echo(catalog.AUTH_SESSION_LINE.format(
             url=s.server_url or catalog.AUTH_UNKNOWN_HOST, login=s.login or catalog.AUTH_UNKNOWN_LOGIN,
             team=catalog.AUTH_SESSION_TEAM.format(team=s.private_team) if s.private_team else "",
-            left=_left(s.seconds_left(now), s.refresh_token is not None), source=source))
+            left=catalog.AUTH_LEFT_LEGACY if s.legacy else _left(s.seconds_left(now), s.refresh_token is not None),
+            source=source))
 
 
 @auth.command()
