@@ -1,7 +1,8 @@
-"""What every dev SaaS handler shares: the app's keys, the contract's error, and request checks.
+"""What every dev SaaS handler shares: the app's keys, the contract's errors, and request checks.
 
 docs/api.md is the contract. A handler raises ``ApiError`` anywhere; the middleware in ``app.py``
-renders it as ``{"error", "detail"}``. The clock is an app key so tests move time without sleeping.
+renders it as ``{"error", "detail"}`` (``OAuthError`` as RFC 6749's ``{"error", "error_description"}``).
+The clock is an app key so tests move time without sleeping.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from devsaas.store import Store
+from devsaas.store import REFRESH_TTL, Principal, Store
 from states.contract import LANES
 from states.contract import NAME as NAME_RE
 
@@ -26,6 +27,9 @@ MAX_EVENTS_PER_REQUEST = 5000
 CLIENT_MAX_SIZE = 64 * 1024 * 1024
 TOKEN_TTL = 30 * 24 * 3600
 POLL_INTERVAL = 1
+# How long a just-rotated refresh token answers 409 refresh_replay_benign_retry instead of invalid_grant:
+# this server's choice (the hosted SaaS's window is not observable from the client).
+REFRESH_GRACE = 30.0
 DEFAULT_LOGIN = "dev"
 
 Access = Literal["public", "user", "admin"]
@@ -39,12 +43,29 @@ class Config:
     device_expiry: int
     token_ttl: int = TOKEN_TTL
     allow_remote: bool = False  # bound beyond loopback: the device page cannot approve, only the admin API
+    poll_interval: int = POLL_INTERVAL  # the device answer's `interval`; polling faster earns slow_down
+    refresh_grace: float = REFRESH_GRACE
+    refresh_ttl: int = REFRESH_TTL
+    max_batch_bytes: int = 512 * 1024  # the batch endpoint's decompressed ceiling; 0: none
+
+
+@dataclass(slots=True)
+class Fault:
+    """The next ``count`` batch requests answer ``status`` (a test's way to see the client cope)."""
+
+    status: int
+    count: int
+    guidance: str | None = None  # a 412's sync_protocol.upgrade_guidance
 
 
 STORE = web.AppKey("store", Store)
 CONFIG = web.AppKey("config", Config)
 REQUESTS = web.AppKey("requests", Counter)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
+# In memory on purpose: a restart forgets an armed fault and the last poll times, which only makes the
+# server kinder (no fault, no slow_down); nothing a client was told depends on them surviving.
+FAULTS: web.AppKey[list[Fault]] = web.AppKey("faults")
+POLLS: web.AppKey[dict[str, float]] = web.AppKey("polls")
 
 
 class ApiError(Exception):
@@ -58,6 +79,17 @@ class ApiError(Exception):
 
     def response(self) -> web.Response:
         return web.json_response({"error": self.code, "detail": self.detail}, status=self.status)
+
+
+class OAuthError(ApiError):
+    """An error of the ``/oauth/*`` endpoints, in RFC 6749 §5.2's shape: ``{"error", "error_description"}``.
+
+    The reference client reads ``error`` to classify and ``error_description`` to show (specify_cli/auth/
+    device_flow/poller.py, auth/flows/refresh.py).
+    """
+
+    def response(self) -> web.Response:
+        return web.json_response({"error": self.code, "error_description": self.detail}, status=self.status)
 
 
 def now(request: web.Request) -> float:
@@ -126,8 +158,8 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
-def authenticate(request: web.Request) -> tuple[str, str, float]:
-    """(login, email, expires_at) of the caller, or 401. The detail never echoes the token."""
+def caller(request: web.Request) -> Principal:
+    """The caller's live principal, or 401. The detail never echoes the token."""
     principal = request.app[STORE].principal(_bearer(request))
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown token")
@@ -135,7 +167,24 @@ def authenticate(request: web.Request) -> tuple[str, str, float]:
         raise ApiError(401, "unauthorized", "token revoked")
     if now(request) >= principal.expires_at:
         raise ApiError(401, "unauthorized", "token expired")
+    return principal
+
+
+def authenticate(request: web.Request) -> tuple[str, str, float]:
+    """(login, email, expires_at) of the caller, or 401."""
+    principal = caller(request)
     return principal.login, principal.email, principal.expires_at
+
+
+async def form_fields(request: web.Request) -> dict[str, str]:
+    """An OAuth request's form-encoded fields (RFC 6749 §4: ``application/x-www-form-urlencoded``).
+
+    A JSON body or a file upload is a client speaking something else: 400 ``invalid_request``.
+    """
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise OAuthError(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+    form = await request.post()
+    return {key: value.strip() for key, value in form.items() if isinstance(value, str)}
 
 
 def authorize(request: web.Request, project: str, *, claim: bool = False) -> None:

@@ -1,7 +1,8 @@
 """The dev SaaS server: docs/api.md's routes, the middleware that gates them, and the process loop.
 
-The handlers live beside it by concern (``auth``, ``tracker``, ``admin``, ``pages``; shared request
-checks in ``api``, the upload scanner in ``rows``). Only these server modules import aiohttp; ``cli.py``
+The handlers live beside it by concern: the Spec Kitty SaaS protocol in ``oauth`` (login, identity)
+and ``batch`` (event sync), the old protocol in ``auth`` and ``tracker``, then ``admin`` and ``pages``;
+shared request checks in ``api``, the upload scanner in ``rows``. Only these server modules import aiohttp; ``cli.py``
 imports this one lazily so ``spec-kitty-dev-saas --help`` stays cheap, and ``testing.py`` never does.
 """
 
@@ -17,10 +18,15 @@ from aiohttp import web
 
 from devsaas.admin import (
     admin_device_approve,
+    admin_envelopes,
     admin_events,
+    admin_faults_arm,
+    admin_faults_clear,
     admin_issue_set,
     admin_issues,
+    admin_project_admit,
     admin_project_grant,
+    admin_project_refuse,
     admin_stats,
     admin_token_issue,
     admin_token_revoke,
@@ -29,6 +35,10 @@ from devsaas.api import (
     CLIENT_MAX_SIZE,
     CLOCK,
     CONFIG,
+    FAULTS,
+    POLL_INTERVAL,
+    POLLS,
+    REFRESH_GRACE,
     REQUESTS,
     SERVICE,
     STORE,
@@ -42,8 +52,10 @@ from devsaas.api import (
     require_loopback,
 )
 from devsaas.auth import device_code, device_token, token_refresh, token_revoke, whoami
+from devsaas.batch import MAX_BATCH_BYTES, dossier_push_content, events_batch, root, sync_health, ws_token
+from devsaas.oauth import me, oauth_device, oauth_revoke, oauth_token, session_status
 from devsaas.pages import device_form, device_page
-from devsaas.store import NotBound, Store
+from devsaas.store import REFRESH_TTL, NotBound, Store
 from devsaas.tracker import binding_delete, binding_get, binding_put, events_upload, tracker_sync
 
 log = logging.getLogger("spec_kitty.devsaas")
@@ -67,19 +79,34 @@ _ADMIN_MISSION = "/api/v1/admin/projects/{project}/missions/{mission}"
 
 # (method, path, handler, route name, access). The route name is also the key in admin stats.
 ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
+    # The Spec Kitty SaaS protocol (docs/api.md; each answer cites the reference client's source).
+    ("GET", "/", root, "root", "public"),
+    ("HEAD", "/", root, "root_head", "public"),
+    ("POST", "/oauth/device", oauth_device, "oauth_device", "public"),
+    ("POST", "/oauth/token", oauth_token, "oauth_token", "public"),
+    ("POST", "/oauth/revoke", oauth_revoke, "oauth_revoke", "public"),
+    ("GET", "/api/v1/me", me, "me", "user"),
+    ("GET", "/api/v1/session-status", session_status, "session_status", "user"),
+    ("POST", "/api/v1/events/batch/", events_batch, "events_batch", "user"),
+    ("GET", "/api/v1/sync/health/", sync_health, "sync_health", "user"),
+    ("POST", "/api/dossier/push-content/", dossier_push_content, "dossier_push_content", "user"),
+    ("POST", "/api/v1/ws-token", ws_token, "ws_token", "user"),
+    ("GET", "/device", device_page, "device_page", "public"),
+    ("POST", "/device", device_form, "device_form", "public"),
     ("GET", "/api/v1/health", health, "health", "public"),
+    # Old protocol, removed when the client switches: this project's own paths, not the hosted SaaS's.
     ("POST", "/api/v1/auth/device/code", device_code, "device_code", "public"),
     ("POST", "/api/v1/auth/device/token", device_token, "device_token", "public"),
     ("POST", "/api/v1/auth/token/refresh", token_refresh, "token_refresh", "public"),
     ("POST", "/api/v1/auth/revoke", token_revoke, "token_revoke", "public"),
-    ("GET", "/device", device_page, "device_page", "public"),
-    ("POST", "/device", device_form, "device_form", "public"),
     ("GET", "/api/v1/whoami", whoami, "whoami", "user"),
+    ("POST", f"{_MISSION}/events", events_upload, "events_upload", "user"),
+    # Old protocol, kept until the tracker moves to /api/v1/tracker/ (the tracker issue).
     ("PUT", f"{_MISSION}/binding", binding_put, "binding_put", "user"),
     ("GET", f"{_MISSION}/binding", binding_get, "binding_get", "user"),
     ("DELETE", f"{_MISSION}/binding", binding_delete, "binding_delete", "user"),
-    ("POST", f"{_MISSION}/events", events_upload, "events_upload", "user"),
     ("POST", f"{_MISSION}/tracker/sync", tracker_sync, "tracker_sync", "user"),
+    # Loopback-only admin: this server's own test surface.
     ("POST", "/api/v1/admin/tokens", admin_token_issue, "admin_token_issue", "admin"),
     ("POST", "/api/v1/admin/tokens/revoke", admin_token_revoke, "admin_token_revoke", "admin"),
     ("POST", "/api/v1/admin/device/approve", admin_device_approve, "admin_device_approve", "admin"),
@@ -88,10 +115,16 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", f"{_ADMIN_MISSION}/events", admin_events, "admin_events", "admin"),
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
     ("GET", "/api/v1/admin/stats", admin_stats, "admin_stats", "admin"),
+    ("GET", "/api/v1/admin/events", admin_envelopes, "admin_envelopes", "admin"),
+    ("POST", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_refuse, "admin_project_refuse", "admin"),
+    ("DELETE", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_admit, "admin_project_admit", "admin"),
+    ("POST", "/api/v1/admin/faults", admin_faults_arm, "admin_faults_arm", "admin"),
+    ("DELETE", "/api/v1/admin/faults", admin_faults_clear, "admin_faults_clear", "admin"),
 )
 _ACCESS: dict[str, Access] = {name: access for _, _, _, name, access in ROUTES}
 
 # aiohttp's own errors (no route, wrong method, body over client_max_size) in the contract's shape.
+_JSON_PATHS = ("/api/", "/oauth/")  # answered in JSON even when aiohttp itself refuses the request
 _HTTP_ERROR_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -113,26 +146,31 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except NotBound as exc:
         return ApiError(404, "not_bound", f"{exc} has no tracker binding").response()
     except web.HTTPException as exc:
-        if exc.status < 400 or not request.path.startswith("/api/"):
+        if exc.status < 400 or not request.path.startswith(_JSON_PATHS):
             raise
         code = _HTTP_ERROR_CODES.get(exc.status, "http_error")
         return ApiError(exc.status, code, exc.reason).response()
     except Exception:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith(_JSON_PATHS):
             raise
         log.exception("%s %s failed", request.method, request.path)  # the path never holds a token
         return ApiError(500, "internal", "the dev SaaS hit a bug; see its stderr").response()
 
 
 def make_app(store: Store, *, auto_approve: bool, device_expiry: int, token_ttl: int = TOKEN_TTL,
-             allow_remote: bool = False, clock: Clock = time.time) -> web.Application:
+             allow_remote: bool = False, clock: Clock = time.time, poll_interval: int = POLL_INTERVAL,
+             refresh_grace: float = REFRESH_GRACE, refresh_ttl: int = REFRESH_TTL,
+             max_batch_bytes: int = MAX_BATCH_BYTES) -> web.Application:
     """The application over ``store``; ``clock`` is the server's time (tests move it by hand)."""
     app = web.Application(middlewares=[_api_middleware], client_max_size=CLIENT_MAX_SIZE)
     app[STORE] = store
     app[CONFIG] = Config(auto_approve=auto_approve, device_expiry=device_expiry, token_ttl=token_ttl,
-                         allow_remote=allow_remote)
+                         allow_remote=allow_remote, poll_interval=poll_interval, refresh_grace=refresh_grace,
+                         refresh_ttl=refresh_ttl, max_batch_bytes=max_batch_bytes)
     app[REQUESTS] = Counter()
     app[CLOCK] = clock
+    app[FAULTS] = []
+    app[POLLS] = {}
     for method, path, handler, name, _ in ROUTES:
         app.router.add_route(method, path, handler, name=name)
     return app
@@ -148,6 +186,10 @@ async def serve(
     on_listening: Callable[[str], None],
     token_ttl: int = TOKEN_TTL,
     allow_remote: bool = False,
+    poll_interval: int = POLL_INTERVAL,
+    refresh_grace: float = REFRESH_GRACE,
+    refresh_ttl: int = REFRESH_TTL,
+    max_batch_bytes: int = MAX_BATCH_BYTES,
 ) -> None:
     """Run until SIGINT or SIGTERM; `on_listening(url)` fires once the socket is bound.
 
@@ -165,7 +207,8 @@ async def serve(
     # access_log=None: request lines would be noise, and must never risk carrying a token.
     runner = web.AppRunner(
         make_app(store, auto_approve=auto_approve, device_expiry=device_expiry, token_ttl=token_ttl,
-                 allow_remote=allow_remote),
+                 allow_remote=allow_remote, poll_interval=poll_interval, refresh_grace=refresh_grace,
+                 refresh_ttl=refresh_ttl, max_batch_bytes=max_batch_bytes),
         access_log=None,
         shutdown_timeout=2.0,
     )

@@ -1,4 +1,11 @@
-"""Device login, token refresh and revoke, and ``whoami``: the dev SaaS's auth endpoints."""
+"""Device approval rules shared by every door, and the OLD auth endpoints.
+
+Old protocol, removed when the client switches: ``/api/v1/auth/device/code``, ``/api/v1/auth/device/token``,
+``/api/v1/auth/token/refresh``, ``/api/v1/auth/revoke`` and ``/api/v1/whoami`` are this project's own
+paths, which the hosted Spec Kitty SaaS does not serve; ``devsaas/oauth.py`` serves its real ones. What
+stays after the switch is ``normalize_user_code`` and ``decide_device`` (the verification page and the
+admin approve endpoint use them for both protocols).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,6 @@ from aiohttp import web
 from devsaas.api import (
     CONFIG,
     DEFAULT_LOGIN,
-    POLL_INTERVAL,
     STORE,
     ApiError,
     authenticate,
@@ -73,7 +79,7 @@ async def device_code(request: web.Request) -> web.Response:
             "verification_uri": verification_uri,
             "verification_uri_complete": f"{verification_uri}?user_code={code.user_code}",
             "expires_in": config.device_expiry,
-            "interval": POLL_INTERVAL,
+            "interval": config.poll_interval,
         }
     )
 
@@ -82,7 +88,8 @@ async def device_token(request: web.Request) -> web.Response:
     body = await json_object(request)
     code = body_field(body, "device_code", str)
     at = now(request)
-    outcome, token = request.app[STORE].redeem_device_code(code, at, request.app[CONFIG].token_ttl)
+    config = request.app[CONFIG]
+    outcome, token = request.app[STORE].redeem_device_code(code, at, config.token_ttl, refresh_ttl=config.refresh_ttl)
     if token is None:
         return ApiError(400, outcome).response()
     log.info("device login completed for %s", token.login)
@@ -93,8 +100,9 @@ async def token_refresh(request: web.Request) -> web.Response:
     """Rotate: an unused refresh token of a live grant buys a new access and refresh token."""
     body = await json_object(request)
     at = now(request)
-    token = request.app[STORE].refresh(body_field(body, "refresh_token", str), at, request.app[CONFIG].token_ttl)
-    if token is None:
+    token = request.app[STORE].refresh(body_field(body, "refresh_token", str), at, request.app[CONFIG].token_ttl,
+                                       refresh_ttl=request.app[CONFIG].refresh_ttl).token
+    if token is None:  # the old protocol has no grace window: a used token is simply invalid
         raise ApiError(400, "invalid_grant", "refresh token unknown, used or revoked")
     return web.json_response(token_body(token, at))
 

@@ -45,8 +45,17 @@ def main() -> None:
               metavar="SECONDS", help="Lifetime of access tokens (short ones exercise refresh).")
 @click.option("--allow-remote", is_flag=True,
               help="Allow a non-loopback --host; device codes are then approved only through the admin API.")
+@click.option("--poll-interval", type=click.IntRange(min=1), default=1, show_default=True, metavar="SECONDS",
+              help="The device flow's polling interval; a faster poll answers slow_down.")
+@click.option("--refresh-grace", type=click.FloatRange(min=0), default=30.0, show_default=True, metavar="SECONDS",
+              help="How long a just-rotated refresh token answers 409 refresh_replay_benign_retry.")
+@click.option("--refresh-ttl", type=click.IntRange(min=1), default=90 * 24 * 3600, show_default=True,
+              metavar="SECONDS", help="Lifetime of each refresh token.")
+@click.option("--max-batch-bytes", type=click.IntRange(min=0), default=512 * 1024, show_default=True,
+              metavar="BYTES", help="Decompressed size cap of one events batch (413 above it); 0: no cap.")
 def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expiry: int, token_ttl: int,
-          allow_remote: bool) -> None:
+          allow_remote: bool, poll_interval: int, refresh_grace: float, refresh_ttl: int,
+          max_batch_bytes: int) -> None:
     """Serve the SaaS API until SIGINT or SIGTERM."""
     import asyncio
     import sqlite3
@@ -84,6 +93,10 @@ def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expi
                     on_listening=announce,
                     token_ttl=token_ttl,
                     allow_remote=allow_remote,
+                    poll_interval=poll_interval,
+                    refresh_grace=refresh_grace,
+                    refresh_ttl=refresh_ttl,
+                    max_batch_bytes=max_batch_bytes,
                 )
             )
         finally:

@@ -1,6 +1,7 @@
-"""Split an upload body into its event rows, keeping each row's exact text.
+"""Split an upload body into its event rows (or envelopes), keeping each one's exact text.
 
-A hand-written walker over the outer JSON object; each row is parsed in place by the C scanner.
+A hand-written walker over the outer JSON object; each element is parsed in place by the C scanner.
+Used by the batch endpoint (``split_envelopes``) and by the old per-mission upload (``split_event_rows``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import re
 from typing import Any
 
 from devsaas.api import MAX_EVENTS_PER_REQUEST, ApiError
+
+# The batch endpoint's cap (specify_cli/sync/queue.py and delivery send at most 1000 per request).
+MAX_ENVELOPES_PER_BATCH = 1000
 
 _DECODER = json.JSONDecoder()
 _WS = re.compile(r"[ \t\n\r]*")
@@ -42,10 +46,13 @@ class _Scanner:
             raise ApiError(400, "invalid_request", f"body is not JSON: {exc}") from None
         return parsed, self.text[start : self.i]
 
-    def event_rows(self) -> list[tuple[str, str]]:
-        """The hot loop of an upload, hence the local aliases and the inlined whitespace skips."""
+    def event_rows(self, limit: int, too_large: str) -> list[tuple[Any, str]]:
+        """Each element of the array as (parsed value, exact text); 413 ``too_large`` past ``limit``.
+
+        The hot loop of an upload, hence the local aliases and the inlined whitespace skips.
+        """
         self.take("[")
-        rows: list[tuple[str, str]] = []
+        rows: list[tuple[Any, str]] = []
         if self.peek() == "]":
             self.i += 1
             return rows
@@ -53,16 +60,11 @@ class _Scanner:
         i = self.i
         try:
             while True:
-                if len(rows) == MAX_EVENTS_PER_REQUEST:
-                    raise ApiError(413, "too_large", f"at most {MAX_EVENTS_PER_REQUEST} events per request")
+                if len(rows) == limit:
+                    raise ApiError(413, too_large, f"at most {limit} events per request")
                 start = skip(text, i).end()  # type: ignore[union-attr]
                 row, i = decode(text, start)
-                if type(row) is not dict:
-                    raise ApiError(400, "invalid_event", f"row {len(rows)}: not a JSON object")
-                event_id = row.get("event_id")
-                if type(event_id) is not str or not event_id:
-                    raise ApiError(400, "invalid_event", f"row {len(rows)}: event_id must be a non-empty string")
-                rows.append((event_id, text[start:i]))
+                rows.append((row, text[start:i]))
                 i = skip(text, i).end()  # type: ignore[union-attr]
                 if text[i : i + 1] != ",":
                     break
@@ -75,7 +77,32 @@ class _Scanner:
 
 
 def split_event_rows(text: str) -> list[tuple[str, str]]:
-    """Parse `{"events": [...]}` into (event_id, raw row text) pairs, validating each row.
+    """Old protocol, removed when the client switches: `{"events": [...]}` as (event_id, raw row text).
+
+    Every row must be an object with a non-empty string ``event_id``, else the whole upload is a 400.
+    """
+    pairs: list[tuple[str, str]] = []
+    for index, (row, raw) in enumerate(_events_array(text, MAX_EVENTS_PER_REQUEST, "too_large")):
+        if type(row) is not dict:
+            raise ApiError(400, "invalid_event", f"row {index}: not a JSON object")
+        event_id = row.get("event_id")
+        if type(event_id) is not str or not event_id:
+            raise ApiError(400, "invalid_event", f"row {index}: event_id must be a non-empty string")
+        pairs.append((event_id, raw))
+    return pairs
+
+
+def split_envelopes(text: str) -> list[tuple[Any, str]]:
+    """The batch endpoint's `{"events": [...]}` as (parsed element, exact text); at most 1000 elements.
+
+    No element is judged here: the batch handler answers each one on its own (success, duplicate or
+    rejected), and only an element it cannot even name turns the request into a 400 with details.
+    """
+    return _events_array(text, MAX_ENVELOPES_PER_BATCH, "request_too_large")
+
+
+def _events_array(text: str, limit: int, too_large: str) -> list[tuple[Any, str]]:
+    """Parse `{"events": [...]}` into (element, raw element text) pairs.
 
     Rows are stored as the exact text the client sent. Rather than parse the whole body and re-dump
     every row (slower, and not byte-identical: escapes, float spelling, spacing), this walks the outer
@@ -84,7 +111,7 @@ def split_event_rows(text: str) -> list[tuple[str, str]]:
     Other top-level keys are parsed and ignored; a repeated `events` key wins last, as in `json.loads`.
     """
     scan = _Scanner(text)
-    rows: list[tuple[str, str]] | None = None
+    rows: list[tuple[Any, str]] | None = None
     scan.take("{")
     if scan.peek() == "}":
         scan.i += 1
@@ -97,7 +124,7 @@ def split_event_rows(text: str) -> list[tuple[str, str]]:
             if key == "events":
                 if scan.peek() != "[":
                     raise ApiError(400, "invalid_request", "'events' must be an array")
-                rows = scan.event_rows()
+                rows = scan.event_rows(limit, too_large)
             else:
                 scan.value()
             if scan.peek() == "}":

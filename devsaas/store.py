@@ -31,6 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from devsaas.envelopes import SCHEMA as ENVELOPE_SCHEMA
+from devsaas.envelopes import Envelopes
+
 log = logging.getLogger("spec_kitty.devsaas")
 
 SCHEMA_VERSION = 1
@@ -124,6 +127,10 @@ _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
 
 TOKEN_PREFIX = "skd_"
 REFRESH_PREFIX = "skr_"
+SESSION_PREFIX = "ses_"
+# A refresh token lives this long from its own issue (each rotation starts a new one): this server's
+# choice; the hosted SaaS states its lifetime in each token answer, which is all a client may rely on.
+REFRESH_TTL = 90 * 24 * 3600
 
 
 def iso(ts: float) -> str:
@@ -142,12 +149,13 @@ def default_email(login: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The owner of an access token as the server saw it at lookup time."""
+    """The owner of an access token as the server saw it at lookup time; ``session_id`` is its grant."""
 
     login: str
     email: str
     expires_at: float
     revoked: bool
+    session_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +170,23 @@ class DeviceCode:
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
+    """A freshly minted pair; ``session_id`` names the grant that ``/oauth/revoke`` ends as a whole."""
+
     access_token: str
     login: str
     email: str
     expires_at: float
     refresh_token: str | None = None
+    session_id: str = ""
+    refresh_expires_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """What one refresh-grant request came to: ``ok`` (with ``token``), ``replay`` or ``invalid_grant``."""
+
+    outcome: str
+    token: IssuedToken | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,12 +276,13 @@ class Store:
         try:
             with self._tx():
                 # Not executescript(): it commits on its own, and the schema should land atomically.
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in filter(str.strip, (_SCHEMA + ENVELOPE_SCHEMA).split(";")):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             self.close()
             raise
+        self.envelopes = Envelopes(self._db, self._tx)
 
     def close(self) -> None:
         """Stop the checkpointer, then fold the whole WAL into the main file so it is self-contained."""
@@ -296,15 +317,19 @@ class Store:
 
     def _insert_token(
         self, db: sqlite3.Connection, login: str, email: str | None, expires_in: int, now: float,
-        grant_id: str | None = None,
+        grant_id: str | None = None, refresh_ttl: int = REFRESH_TTL,
     ) -> IssuedToken:
-        """An access token plus a refresh token, both in one grant (a new grant unless renewing one)."""
+        """An access token plus a refresh token, both in one grant (a new grant unless renewing one).
+
+        The grant is what the protocol calls a session: its id is the ``session_id`` of the token answer,
+        and revoking it ends every token it ever issued.
+        """
         stored_email = self._ensure_user(db, login, email, now)
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
         expires_at = now + expires_in
         if grant_id is None:
-            grant_id = "grt_" + secrets.token_hex(8)
+            grant_id = SESSION_PREFIX + secrets.token_hex(12)
             db.execute("INSERT INTO grants (grant_id, login, created_at) VALUES (?, ?, ?)", (grant_id, login, now))
         db.execute(
             "INSERT INTO tokens (token_hash, login, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -313,34 +338,48 @@ class Store:
         db.execute("INSERT INTO token_grants (token_hash, grant_id) VALUES (?, ?)", (_hash_token(token), grant_id))
         db.execute("INSERT INTO refresh_tokens (token_hash, grant_id, created_at) VALUES (?, ?, ?)",
                    (_hash_token(refresh), grant_id, now))
-        return IssuedToken(token, login, stored_email, expires_at, refresh)
+        return IssuedToken(token, login, stored_email, expires_at, refresh, grant_id, now + refresh_ttl)
 
-    def refresh(self, refresh_token: str, now: float, token_ttl: int) -> IssuedToken | None:
-        """Trade an unused refresh token of a live grant for a new pair (rotation); None: invalid_grant."""
+    def refresh(self, refresh_token: str, now: float, token_ttl: int, *, grace: float = 0.0,
+                refresh_ttl: int = REFRESH_TTL) -> Refreshed:
+        """Trade an unused, unexpired refresh token of a live session for a new pair (rotation).
+
+        A token already rotated less than ``grace`` seconds ago is a ``replay``: another process of the
+        same client won the race and holds the new pair, so the caller is told to re-read its store
+        rather than that its session is gone. Later, or for an unknown, expired or revoked token:
+        ``invalid_grant``.
+        """
         with self._tx() as db:
             row = db.execute(
-                "SELECT r.grant_id, r.used_at, g.revoked_at, g.login FROM refresh_tokens r"
+                "SELECT r.grant_id, r.used_at, g.revoked_at, g.login, r.created_at FROM refresh_tokens r"
                 " JOIN grants g ON g.grant_id = r.grant_id WHERE r.token_hash = ?",
                 (_hash_token(refresh_token),),
             ).fetchone()
-            if row is None or row[1] is not None or row[2] is not None:
-                return None
+            if row is None or row[2] is not None or now >= row[4] + refresh_ttl:
+                return Refreshed("invalid_grant")
+            if row[1] is not None:
+                return Refreshed("replay" if now - row[1] < grace else "invalid_grant")
             db.execute("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?", (now, _hash_token(refresh_token)))
-            return self._insert_token(db, row[3], None, token_ttl, now, grant_id=row[0])
+            return Refreshed("ok", self._insert_token(db, row[3], None, token_ttl, now, grant_id=row[0],
+                                                      refresh_ttl=refresh_ttl))
 
-    def revoke(self, token: str, now: float) -> None:
-        """RFC 7009: revoke the grant an access or refresh token belongs to (both kinds); unknown: no-op."""
+    def revoke(self, token: str, now: float) -> bool:
+        """RFC 7009: revoke the session an access or refresh token belongs to (both kinds).
+
+        True when the token was known (its session, or a stray token, is now revoked); unknown: False.
+        """
         digest = _hash_token(token)
         with self._tx() as db:
             row = db.execute("SELECT grant_id FROM token_grants WHERE token_hash = ? UNION"
                              " SELECT grant_id FROM refresh_tokens WHERE token_hash = ?", (digest, digest)).fetchone()
             if row is None:
-                db.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-                           (now, digest))
-                return
+                cur = db.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                                 (now, digest))
+                return cur.rowcount > 0
             db.execute("UPDATE grants SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL", (now, row[0]))
             db.execute("UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND token_hash IN"
                        " (SELECT token_hash FROM token_grants WHERE grant_id = ?)", (now, row[0]))
+            return True
 
     # -- project ownership ------------------------------------------------------------------------
 
@@ -362,19 +401,21 @@ class Store:
             db.execute("INSERT OR IGNORE INTO project_members (project, login, role, created_at) VALUES (?, ?, ?, ?)",
                        (project, login, "member" if owned else "owner", now))
 
-    def issue_token(self, login: str, expires_in: int, now: float, email: str | None = None) -> IssuedToken:
+    def issue_token(self, login: str, expires_in: int, now: float, email: str | None = None, *,
+                    refresh_ttl: int = REFRESH_TTL) -> IssuedToken:
         with self._tx() as db:
-            return self._insert_token(db, login, email, expires_in, now)
+            return self._insert_token(db, login, email, expires_in, now, refresh_ttl=refresh_ttl)
 
     def principal(self, token: str) -> Principal | None:
         row = self._db.execute(
-            "SELECT u.login, u.email, t.expires_at, t.revoked_at FROM tokens t"
-            " JOIN users u ON u.login = t.login WHERE t.token_hash = ?",
+            "SELECT u.login, u.email, t.expires_at, t.revoked_at, g.grant_id FROM tokens t"
+            " JOIN users u ON u.login = t.login LEFT JOIN token_grants g ON g.token_hash = t.token_hash"
+            " WHERE t.token_hash = ?",
             (_hash_token(token),),
         ).fetchone()
         if row is None:
             return None
-        return Principal(row[0], row[1], row[2], row[3] is not None)
+        return Principal(row[0], row[1], row[2], row[3] is not None, row[4])
 
     def revoke_token(self, token: str, now: float) -> None:
         """Admin revoke: the whole grant, so the refresh token cannot bring the session back."""
@@ -425,7 +466,8 @@ class Store:
                 ("approved" if approve else "denied", login, device_code),
             )
 
-    def redeem_device_code(self, device_code: str, now: float, token_ttl: int) -> tuple[str, IssuedToken | None]:
+    def redeem_device_code(self, device_code: str, now: float, token_ttl: int, *,
+                           refresh_ttl: int = REFRESH_TTL) -> tuple[str, IssuedToken | None]:
         """One poll of the token endpoint: an RFC 8628 error code, or ("ok", token) exactly once."""
         with self._tx() as db:
             row = db.execute(
@@ -443,7 +485,7 @@ class Store:
             if status == "pending":
                 return "authorization_pending", None
             db.execute("UPDATE device_codes SET status = 'consumed' WHERE device_code = ?", (device_code,))
-            return "ok", self._insert_token(db, login, None, token_ttl, now)
+            return "ok", self._insert_token(db, login, None, token_ttl, now, refresh_ttl=refresh_ttl)
 
     # -- bindings ---------------------------------------------------------------------------------
 

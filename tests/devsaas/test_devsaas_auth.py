@@ -153,7 +153,7 @@ def _revoked(saas: DevSaas) -> str:
 def test_admin_tokens(saas: DevSaas) -> None:
     reply = http(saas, "POST", "/api/v1/admin/tokens", {"login": "erin", "expires_in": 60})
     assert reply.status == 201
-    assert set(reply.json) == {"access_token", "refresh_token", "expires_at"}
+    assert set(reply.json) == {"access_token", "refresh_token", "expires_at", "session_id", "refresh_token_expires_at"}
     who = http(saas, "GET", "/api/v1/whoami", token=reply.json["access_token"]).json
     assert who == {"login": "erin", "email": "erin@dev-saas.spec-kitty.invalid", "expires_at": reply.json["expires_at"]}
     bad = http(saas, "POST", "/api/v1/admin/tokens", {"login": "not a login"})
