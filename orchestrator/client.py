@@ -42,6 +42,7 @@ from orchestrator.auth import REFRESH_MARGIN, Credentials, Session, locked, read
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
+from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
 
 log = logging.getLogger("spec_kitty.client")
 
@@ -56,7 +57,6 @@ API = "/api/v1"
 CLIENT_ID = "cli_native"  # the reference client's OAuth client (auth/config.py)
 OAUTH_SCOPE = "offline_access"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-SYNC_PROTOCOL = "2.0"  # X-Spec-Kitty-Sync-Protocol of the batch endpoint
 FORM = "application/x-www-form-urlencoded"
 
 T = TypeVar("T")
@@ -175,7 +175,7 @@ def _describe(status: int, code: str | None, detail: str) -> str:
 
 
 class SaasClient:
-    """``async with SaasClient(url, token) as client: await client.whoami()``."""
+    """``async with SaasClient(url, token) as client: await client.me()``."""
 
     def __init__(
         self,
@@ -291,7 +291,7 @@ class SaasClient:
         comes back as ``rejected`` results for them; one that names none raises, so the caller splits."""
         body = envelopes if isinstance(envelopes, bytes) else self.events_body(envelopes)
         try:
-            answer = await self._json("POST", f"{API}/events/batch/", raw=body, headers={
+            answer = await self._json("POST", EVENTS_BATCH_PATH, raw=body, headers={
                 "Content-Encoding": "gzip", "X-Spec-Kitty-Sync-Protocol": SYNC_PROTOCOL})
         except RequestFailed as refused:
             details = (refused.body or {}).get("details") if refused.status == 400 else None

@@ -205,6 +205,10 @@ EXPLAIN_NOT_PROBED = "not probed (add --probe)"
 EXPLAIN_NO_HOST_TO_PROBE = "no host to probe"
 EXPLAIN_PROBE_SOURCE = "probe {url}"
 EXPLAIN_DAEMON = "Background daemon policy: {policy} ({source})"
+EXPLAIN_EVENTS = (
+    "Event sync: each lane row as a `WPStatusChanged` envelope to `{endpoint}` (sync protocol {protocol}); "
+    "needs a session and a host, not a binding."
+)
 EXPLAIN_READY = Failure(
     "Hosted sync is ready for mission `{slug}`.", "Run `spec-kitty sync run` to sync now.", ExitCode.OK, gap=True
 )

@@ -22,6 +22,11 @@ LANES: tuple[str, ...] = (
     "planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled",
 )
 
+# The Spec Kitty SaaS event endpoint and the sync protocol version its header names (the reference
+# client's delivery/receivers.py); the client sends to it and `sync explain` names it.
+EVENTS_BATCH_PATH = "/api/v1/events/batch/"
+SYNC_PROTOCOL = "2.0"
+
 
 def printable(text: str) -> str:
     """``text`` safe to write to a terminal: every character ``str.isprintable`` refuses but a space (C0/C1

@@ -52,6 +52,8 @@ def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str,
         "  · host answers         not probed (add --probe)\n"
         "\n"
         f"Background daemon policy: auto ({home.path}/config.toml [sync].background_daemon)\n"
+        + catalog.EXPLAIN_EVENTS.format(endpoint=(host.split(" = ")[-1] if "://" in host else "<host>").rstrip("/")
+                                        + "/api/v1/events/batch/", protocol="2.0") + "\n"
         "\n"
         f"State: {state}\n"
         f"{tail}\n"

@@ -20,6 +20,7 @@ import click
 from cli.gate import app, facts, json_errors, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
+from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
 from states.explain import Check, check_prerequisites, explain_need, next_step
 from states.machine import UNAUTHED, Verdict
 
@@ -59,6 +60,10 @@ class Explanation:
     daemon_source: str
     daemon_disabled: bool
 
+    @property
+    def events_endpoint(self) -> str:
+        return (self.host_url or "<host>").rstrip("/") + EVENTS_BATCH_PATH
+
     def as_json(self) -> dict[str, Any]:
         *prerequisites, reach = self.rows
         return {
@@ -73,6 +78,7 @@ class Explanation:
             "host": {"url": self.host_url, "source": self.host_source},
             "daemon": {"policy": self.daemon_policy, "source": self.daemon_source,
                        "disabled_by_env": self.daemon_disabled},
+            "events": {"endpoint": self.events_endpoint, "protocol": SYNC_PROTOCOL, "needs_binding": False},
             "message": self.step.message,
             "next_action": self.step.next_action,
         }
@@ -126,6 +132,7 @@ def render(picture: Explanation, color: bool) -> str:
     lines = [catalog.EXPLAIN_HEADING.format(slug=picture.verdict.slug)]
     lines += [catalog.EXPLAIN_ROW.format(mark=mark(r.ok), label=r.label.ljust(width), source=r.source) for r in rows]
     lines += ["", catalog.EXPLAIN_DAEMON.format(policy=picture.daemon_policy, source=picture.daemon_source)]
+    lines.append(catalog.EXPLAIN_EVENTS.format(endpoint=picture.events_endpoint, protocol=SYNC_PROTOCOL))
     state = picture.verdict.state
     lines += ["", catalog.EXPLAIN_STATE.format(state=click.style(state, bold=True) if color else state)]
     lines.append(picture.step.render())
