@@ -5,7 +5,8 @@ must follow the *new* work, not the size of the log. For each log size this meas
 
 - **cold ``sync run``** (empty queue, whole log to upload) in events/s, run under a pseudo-terminal so
   the progress bar is drawn exactly as an operator sees it; the floor is a bare aiohttp client posting
-  the same rows as the same gzip batches of 500 to the same dev SaaS (bodies built before the clock starts);
+  the same rows as the same envelopes in gzip batches of 500 to the same dev SaaS's batch endpoint
+  (envelopes and bodies built before the clock starts);
 - **``sync run`` with nothing new** and **with one new row**, as a ratio to ``sync run`` on an empty
   mission (the command's own start-up and round-trip floor);
 - **peak RSS** (``wait4``'s rusage) of ``status --json``, cold ``sync run`` and the no-op ``sync run``;
@@ -145,28 +146,34 @@ def dev_saas(work: Path) -> Iterator[tuple[str, str]]:
         yield saas.url, saas.issue_token("bench")
 
 
-def floor_events_per_s(url: str, token: str, log: Path, project: str, mission: str) -> float:
-    """A bare aiohttp client posting the log's rows as gzip batches of 500 (bodies prepared beforehand)."""
+def floor_events_per_s(url: str, token: str, log: Path, mission: str) -> float:
+    """A bare aiohttp client posting the log's rows as the same envelopes, in gzip batches of 500, to the
+    batch endpoint (envelopes and bodies prepared beforehand, under a project uuid of its own)."""
+    import uuid
+
     import aiohttp
 
-    lines = [line for line in log.read_text(encoding="utf-8").splitlines() if line]
-    bodies = [gzip.compress(('{"events":[' + ",".join(lines[i:i + BATCH]) + "]}").encode(), compresslevel=3)
-              for i in range(0, len(lines), BATCH)]
-    headers = {"Authorization": f"Bearer {token}", "Content-Encoding": "gzip", "Content-Type": "application/json"}
-    base = f"{url}/api/v1/projects/{project}/missions/{mission}"
+    from orchestrator.envelopes import EnvelopeContext, build
+
+    context = EnvelopeContext(str(uuid.uuid4()), "floor", "b805cd5cee74", str(uuid.uuid4()), "bench-private",
+                              "main", None, None)
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    texts = [build(context, row, str(row["event_id"]), n + 1, mission).text for n, row in enumerate(rows)]
+    bodies = [gzip.compress(('{"events":[' + ",".join(texts[i:i + BATCH]) + "]}").encode(), compresslevel=3)
+              for i in range(0, len(texts), BATCH)]
+    headers = {"Authorization": f"Bearer {token}", "Content-Encoding": "gzip", "Content-Type": "application/json",
+               "X-Spec-Kitty-Sync-Protocol": "2.0"}
 
     async def post_all() -> float:
         async with aiohttp.ClientSession() as session:
-            async with session.put(f"{base}/binding", json={}, headers={"Authorization": f"Bearer {token}"}) as r:
-                r.raise_for_status()
             start = time.perf_counter()
             for body in bodies:
-                async with session.post(f"{base}/events", data=body, headers=headers) as r:
+                async with session.post(f"{url}/api/v1/events/batch/", data=body, headers=headers) as r:
                     r.raise_for_status()
                     await r.read()
             return time.perf_counter() - start
 
-    return len(lines) / asyncio.run(post_all())
+    return len(rows) / asyncio.run(post_all())
 
 
 def floor_json_loads(log: Path, env: dict[str, str]) -> Run:
@@ -184,7 +191,8 @@ class Repo(NamedTuple):
 
 def new_repo(work: Path, name: str, url: str, token: str, mission: str, rows: int,
              base: list[dict[str, object]]) -> tuple[Repo, int]:
-    """A repository with one bound mission of ``rows`` rows and its own SPEC_KITTY_HOME."""
+    """A repository with one mission of ``rows`` rows and its own SPEC_KITTY_HOME (no binding: event sync
+    needs none)."""
     root = work / name
     (root / ".git").mkdir(parents=True)
     size = write_log(root / "kitty-specs" / mission / "status.events.jsonl", rows, mission, base)
@@ -196,7 +204,6 @@ def new_repo(work: Path, name: str, url: str, token: str, mission: str, rows: in
     repo = Repo(root, env)
     run([SPEC_KITTY, "config", "set", "sync.server_url", url], cwd=root, env=env)
     run([SPEC_KITTY, "auth", "login", "--with-token"], cwd=root, env=env, stdin=token.encode() + b"\n")
-    run([SPEC_KITTY, "tracker", "bind", "--mission", mission, "--project", name], cwd=root, env=env)
     return repo, size
 
 
@@ -232,7 +239,7 @@ def main() -> None:
                     mission = f"m-{name}"
                     repo, log_size = new_repo(work, name, url, token, mission, size, base)
                     log = repo.root / "kitty-specs" / mission / "status.events.jsonl"
-                    floor.append(floor_events_per_s(url, token, log, f"{name}-floor", mission))
+                    floor.append(floor_events_per_s(url, token, log, mission))
                     cold_run = spawn([SPEC_KITTY, "sync", "run", "--mission", mission], cwd=repo.root,
                                      env=repo.env, tty=True)
                     cold.append(size / cold_run.seconds)

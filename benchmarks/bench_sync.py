@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from devsaas.testing import start_dev_saas
 from orchestrator.client import SaasClient
+from orchestrator.envelopes import EnvelopeContext
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import SyncTarget, drain, sync_once
 from orchestrator.ulid import new_ulid
@@ -59,12 +62,12 @@ def bench_drain(rows: list[dict[str, object]], work: Path, url: str, token: str,
     with (folder / "status.events.jsonl").open("w") as out:
         for row in rows:
             out.write(json.dumps(dict(row, event_id=new_ulid()), sort_keys=True) + "\n")
+    context = EnvelopeContext(project, "bench", "b805cd5cee74", project, "bench-private", "main", None, None)
     target = SyncTarget(server_url=url, token=token, project=project, mission=mission,
-                        repo_root=work / "repo", mission_dir=folder)
+                        repo_root=work / "repo", mission_dir=folder, context=context)
 
     async def measure() -> tuple[float, float]:
         async with SaasClient(url, token) as client:
-            await client.put_binding(project, mission, {})
             with EventQueue(work / f"drain-{mission}.sqlite3") as queue:
                 queue.scan_log(target.key, folder / "status.events.jsonl")
                 start = time.perf_counter()
@@ -72,8 +75,8 @@ def bench_drain(rows: list[dict[str, object]], work: Path, url: str, token: str,
                 drained = time.perf_counter() - start
                 assert pushed == len(rows) and queue.count(mission_key(url, project, mission)) == 0
             target_b = SyncTarget(server_url=url, token=token, project=project, mission=mission + "-b",
-                                  repo_root=target.repo_root, mission_dir=folder)
-            await client.put_binding(project, mission + "-b", {})
+                                  repo_root=target.repo_root, mission_dir=folder,
+                                  context=context._replace(project_uuid=str(uuid.uuid4())))
             with EventQueue(work / f"sync-{mission}.sqlite3") as queue:
                 start = time.perf_counter()
                 result = await sync_once(client, queue, target_b)
@@ -94,6 +97,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, \
             start_dev_saas(db=Path(tmp) / "saas.sqlite3") as saas:
         work = Path(tmp)
+        os.environ["SPEC_KITTY_HOME"] = str(work / "home")  # the lamport clock file, never the operator's
         token = saas.issue_token("bench")
         base = fixture_rows(every_row=args.all_rows)
         row_bytes = statistics.mean(len(json.dumps(r)) for r in base)
@@ -104,7 +108,7 @@ def main() -> None:
         for size in args.sizes:
             rows = real_rows(size, "bench", every_row=args.all_rows)
             enq = statistics.median(bench_enqueue(rows, work) for _ in range(args.repeat))
-            runs = [bench_drain(rows, work, saas.url, token, "bench") for _ in range(args.repeat)]
+            runs = [bench_drain(rows, work, saas.url, token, str(uuid.uuid4())) for _ in range(args.repeat)]
             drn = statistics.median(r[0] for r in runs)
             whole = statistics.median(r[1] for r in runs)
             print(f"{size:>8}{enq:>14,.0f}{drn:>19,.0f}{whole:>17,.0f}")

@@ -404,12 +404,15 @@ class SaasClient:
                 if not valid_token(token):
                     raise self._malformed("token refresh")
             except RefreshReplayed:
-                # Another process (one that does not share our lock, or whose answer we raced) rotated
-                # it: its new session is, or is about to be, in the store. Read it again once.
+                # The refresh token was rotated a moment ago: by another process (the reference client
+                # shares no lock with us), whose session is in the store; or by us, with the answer lost
+                # on the way. Read the store again; else, ahead of expiry, the token in hand still works.
                 again = read_sessions(path).sessions.get(creds.origin)
                 if again is not None and again.access_token != started_with:
                     creds.adopt(again)
                     return True
+                if not force and not current.expired(time.time()):
+                    return False
                 raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
             except SaasError as refused:
                 if refused.status in (400, 401):
