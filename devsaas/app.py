@@ -18,6 +18,7 @@ from aiohttp import web
 
 from devsaas.admin import (
     admin_device_approve,
+    admin_dossier,
     admin_envelopes,
     admin_events,
     admin_faults_arm,
@@ -116,6 +117,7 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
     ("GET", "/api/v1/admin/stats", admin_stats, "admin_stats", "admin"),
     ("GET", "/api/v1/admin/events", admin_envelopes, "admin_envelopes", "admin"),
+    ("GET", "/api/v1/admin/dossier", admin_dossier, "admin_dossier", "admin"),
     ("POST", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_refuse, "admin_project_refuse", "admin"),
     ("DELETE", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_admit, "admin_project_admit", "admin"),
     ("POST", "/api/v1/admin/faults", admin_faults_arm, "admin_faults_arm", "admin"),
