@@ -104,6 +104,10 @@ async def admin_envelopes(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
+async def admin_sessions(request: web.Request) -> web.Response:
+    return web.json_response({"sessions": request.app[STORE].sessions()})
+
+
 async def admin_dossier(request: web.Request) -> web.Response:
     """Artifact-body requests as received, in arrival order, narrowed by ``project_uuid``."""
     bodies = request.app[STORE].envelopes.dossier_bodies(request.query.get("project_uuid"))

@@ -296,6 +296,10 @@ class DevSaas:
         query = urlencode({key: value for key, value in filters.items() if value is not None})
         return self._call("GET", "/api/v1/admin/events" + (f"?{query}" if query else ""))["events"]
 
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session ever opened (``session_id``, ``login``, ``created_at``, ``revoked_at``), oldest first."""
+        return self._call("GET", "/api/v1/admin/sessions")["sessions"]
+
     def dossier_bodies(self, project_uuid: str | None = None) -> list[dict[str, Any]]:
         """Artifact-body requests ``POST /api/dossier/push-content/`` stored, as received."""
         query = f"?{urlencode({'project_uuid': project_uuid})}" if project_uuid is not None else ""

@@ -232,6 +232,8 @@ def test_revoke_ends_the_whole_session(saas: DevSaas) -> None:
         assert http(saas, "GET", "/api/v1/session-status", token=access).status == 401
     gone = refresh(saas, second["refresh_token"])
     assert (gone.status, gone.json["error"]) == (400, "invalid_grant")
+    [session] = [s for s in saas.sessions() if s["session_id"] == first["session_id"]]
+    assert session["revoked_at"] is not None
 
 
 def test_revoke_by_access_token_and_of_unknown_tokens(saas: DevSaas) -> None:
