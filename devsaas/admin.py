@@ -87,7 +87,8 @@ async def admin_stats(request: web.Request) -> web.Response:
     """``events`` counts the old per-mission rows, ``envelopes`` the batch endpoint's; ``requests`` per route name."""
     store = request.app[STORE]
     events, bindings = store.counts()
-    return web.json_response({"events": events, "envelopes": store.envelopes.count(), "bindings": bindings,
+    return web.json_response({"events": events, "envelopes": store.envelopes.count(),
+                              "dossier_bodies": store.envelopes.body_count(), "bindings": bindings,
                               "requests": dict(sorted(request.app[REQUESTS].items()))})
 
 
@@ -100,6 +101,17 @@ async def admin_envelopes(request: web.Request) -> web.Response:
         project_uuid=query.get("project_uuid"), event_type=query.get("event_type"),
         aggregate_id=query.get("aggregate_id"))
     text = '{"events":[' + ",".join(bodies) + '],"count":' + str(len(bodies)) + "}"
+    return web.Response(text=text, content_type="application/json")
+
+
+async def admin_sessions(request: web.Request) -> web.Response:
+    return web.json_response({"sessions": request.app[STORE].sessions()})
+
+
+async def admin_dossier(request: web.Request) -> web.Response:
+    """Artifact-body requests as received, in arrival order, narrowed by ``project_uuid``."""
+    bodies = request.app[STORE].envelopes.dossier_bodies(request.query.get("project_uuid"))
+    text = '{"bodies":[' + ",".join(bodies) + '],"count":' + str(len(bodies)) + "}"
     return web.Response(text=text, content_type="application/json")
 
 

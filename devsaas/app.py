@@ -18,6 +18,7 @@ from aiohttp import web
 
 from devsaas.admin import (
     admin_device_approve,
+    admin_dossier,
     admin_envelopes,
     admin_events,
     admin_faults_arm,
@@ -27,6 +28,7 @@ from devsaas.admin import (
     admin_project_admit,
     admin_project_grant,
     admin_project_refuse,
+    admin_sessions,
     admin_stats,
     admin_token_issue,
     admin_token_revoke,
@@ -116,6 +118,8 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
     ("GET", "/api/v1/admin/stats", admin_stats, "admin_stats", "admin"),
     ("GET", "/api/v1/admin/events", admin_envelopes, "admin_envelopes", "admin"),
+    ("GET", "/api/v1/admin/dossier", admin_dossier, "admin_dossier", "admin"),
+    ("GET", "/api/v1/admin/sessions", admin_sessions, "admin_sessions", "admin"),
     ("POST", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_refuse, "admin_project_refuse", "admin"),
     ("DELETE", "/api/v1/admin/projects/{project_uuid}/reject", admin_project_admit, "admin_project_admit", "admin"),
     ("POST", "/api/v1/admin/faults", admin_faults_arm, "admin_faults_arm", "admin"),

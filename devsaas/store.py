@@ -381,6 +381,15 @@ class Store:
                        " (SELECT token_hash FROM token_grants WHERE grant_id = ?)", (now, row[0]))
             return True
 
+    def sessions(self) -> list[dict[str, object]]:
+        """Every session (grant) ever opened, oldest first: what an admin (or a test) checks after a logout."""
+        return [
+            {"session_id": grant_id, "login": login, "created_at": iso(created),
+             "revoked_at": None if revoked is None else iso(revoked)}
+            for grant_id, login, created, revoked in self._db.execute(
+                "SELECT grant_id, login, created_at, revoked_at FROM grants ORDER BY created_at, rowid")
+        ]
+
     # -- project ownership ------------------------------------------------------------------------
 
     def project_access(self, project: str, login: str, now: float, *, claim: bool) -> bool:

@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -286,6 +286,58 @@ class DevSaas:
 
     def stats(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/admin/stats")
+
+    # -- the Spec Kitty SaaS protocol's test surface ----------------------------------------------
+
+    def envelopes(self, *, project_uuid: str | None = None, event_type: str | None = None,
+                  aggregate_id: str | None = None) -> list[dict[str, Any]]:
+        """Envelopes the batch endpoint stored, as received and in arrival order, narrowed by the filters."""
+        filters = {"project_uuid": project_uuid, "event_type": event_type, "aggregate_id": aggregate_id}
+        query = urlencode({key: value for key, value in filters.items() if value is not None})
+        return self._call("GET", "/api/v1/admin/events" + (f"?{query}" if query else ""))["events"]
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session ever opened (``session_id``, ``login``, ``created_at``, ``revoked_at``), oldest first."""
+        return self._call("GET", "/api/v1/admin/sessions")["sessions"]
+
+    def dossier_bodies(self, project_uuid: str | None = None) -> list[dict[str, Any]]:
+        """Artifact-body requests ``POST /api/dossier/push-content/`` stored, as received."""
+        query = f"?{urlencode({'project_uuid': project_uuid})}" if project_uuid is not None else ""
+        return self._call("GET", "/api/v1/admin/dossier" + query)["bodies"]
+
+    def refuse_project(self, project_uuid: str, error_category: str = "project_not_admitted") -> None:
+        """Every envelope of ``project_uuid`` answers ``rejected`` with ``error_category`` until ``admit_project``."""
+        path = f"/api/v1/admin/projects/{_q(project_uuid)}/reject"
+        self._call("POST", path, {"error_category": error_category}, expect=204)
+
+    def admit_project(self, project_uuid: str) -> None:
+        self._call("DELETE", f"/api/v1/admin/projects/{_q(project_uuid)}/reject", expect=204)
+
+    def arm_fault(self, status: int, count: int = 1, *, guidance: str | None = None) -> None:
+        """The next ``count`` batch requests answer ``status`` (412 carries ``guidance``) and store nothing."""
+        body: dict[str, Any] = {"status": status, "count": count}
+        if guidance is not None:
+            body["guidance"] = guidance
+        self._call("POST", "/api/v1/admin/faults", body, expect=201)
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/api/v1/admin/faults", expect=204)
+
+    def approve_on_page(self, user_code: str, login: str = "dev", *, deny: bool = False) -> str:
+        """What a person does in the browser: submit the verification page's form; returns the page shown."""
+        import urllib.error
+        import urllib.request
+
+        form = urlencode({"user_code": user_code, "login": login, "action": "deny" if deny else "approve"})
+        req = urllib.request.Request(self.url + "/device", data=form.encode("ascii"), method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=30) as resp:
+                return resp.read().decode("utf-8", errors="replace")
+        except urllib.error.HTTPError as err:
+            with err:
+                raise DevSaasHTTPError("POST", "/device", err.code, err.read().decode("utf-8", "replace")) from None
 
 
 def start_dev_saas(

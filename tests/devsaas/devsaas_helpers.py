@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,3 +94,43 @@ def make_rows(n: int, *, tag: str = "") -> list[dict[str, Any]]:
         row["wp_id"] = f"WP{i % 12 + 1:02d}"
         rows.append(row)
     return rows
+
+
+def form(saas: DevSaas, path: str, **fields: str) -> Reply:
+    """A form-encoded POST, as the reference client's OAuth calls are (httpx ``data=``)."""
+    data = urllib.parse.urlencode(fields).encode()
+    return http(saas, "POST", path, raw=data, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+def envelope(project_uuid: str, *, event_type: str = "WPStatusChanged", **overrides: Any) -> dict[str, Any]:
+    """An envelope shaped like the reference client's (a WPStatusChanged recorded from spec-kitty-cli
+    3.2.7), with a fresh ``event_id``; ``overrides`` replace or add top-level fields."""
+    event_id = "01M9" + uuid.uuid4().hex[:22].upper()
+    body: dict[str, Any] = {
+        "admission_generation": 1,
+        "aggregate_id": "WP01",
+        "aggregate_type": "WorkPackage",
+        "binding_audience": "local-nonstrict:http://127.0.0.1:8765",
+        "build_id": "ca0848fb-2ef4-5290-bb14-c329f56bb05f",
+        "causation_id": "01M94APQCR22Z6G8J42H9N4D02",
+        "correlation_id": "01M94APQCR22Z6G8J42H9N4D02",
+        "drain_blocked_reason": None,
+        "event_id": event_id,
+        "event_type": event_type,
+        "git_branch": "feat/demo",
+        "head_commit_sha": "0812b52e9ccd525c4fab2e3ae6d0ac582fb59607",
+        "lamport_clock": 10,
+        "node_id": "b805cd5cee74",
+        "payload": {"actor": "claude", "execution_mode": "worktree", "force": False, "from_lane": "genesis",
+                    "mission_slug": "demo-mission-01M94AND", "to_lane": "planned", "wp_id": "WP01"},
+        "project_slug": "proj",
+        "project_uuid": project_uuid,
+        "repo_slug": None,
+        "schema_version": "3.0.0",
+        "spec_kitty_delivery_identity": event_id,
+        "team_slug": "dev-private",
+        "timestamp": "2026-12-06T00:05:19.896391+00:00",
+        "type": "event",
+    }
+    body.update(overrides)
+    return body
