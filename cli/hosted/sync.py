@@ -12,7 +12,7 @@ from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
 from states import catalog
 from states.facts import Intent
-from states.machine import READY, UNAUTHED, UNBOUND
+from states.machine import UNAUTHED, UNBOUND
 
 
 @click.group()
@@ -60,7 +60,7 @@ def _parked_refs(refs: tuple[str, ...], everything: bool) -> list[str] | None:
 @click.argument("refs", nargs=-1, metavar="[REF]...")
 @click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
 @mission_option
-@requires(READY, one_mission=True)  # parked refs belong to one mission's queue: never guess which
+@requires(UNBOUND, one_mission=True)  # parked refs belong to one mission's queue: never guess which
 def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Put parked rows back on the queue (each REF as `sync status` lists it); the next sync sends them."""
     from orchestrator.outbox import open_mission_queue
@@ -88,7 +88,7 @@ def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
 @click.argument("refs", nargs=-1, metavar="[REF]...")
 @click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
 @mission_option
-@requires(READY, one_mission=True)
+@requires(UNBOUND, one_mission=True)
 def drop(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Discard parked rows for good (each REF as `sync status` lists it); the log keeps them."""
     from orchestrator.outbox import open_mission_queue
