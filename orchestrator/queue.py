@@ -43,7 +43,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 SCHEMA_VERSION = 2  # 2 added the dead-letter (parked), conflicts and synced_lanes tables
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
 SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory (parsed rows ~5x)
-MAX_ROW_BYTES = 8 * 1024 * 1024  # one row must fit one request (the upload budget); bigger rows are parked
+# One row must fit one request as an envelope: the hosted ingress refuses a batch over 512 KiB decompressed
+# (the reference client's sync/sync_dispatch_core.py cites its limits.py); a bigger row is parked at scan.
+MAX_ROW_BYTES = 500 * 1024
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
 COMPACT_MIN_PAGES = 64  # free pages (512 KiB) before ``compact`` bothers

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import foldcache, paths
 from orchestrator.errors import SpecKittyError
 from orchestrator.missions import LANES, WP_ID, append_transition
-from orchestrator.queue import MAX_ROW_BYTES, WP_ID_ASCII, EventQueue, Parked, mission_key
+from orchestrator.queue import WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 BATCH_SIZE = 500
-MAX_BATCH_BYTES = MAX_ROW_BYTES  # the server takes 64 MiB; rows with big evidence blobs exist
+MAX_BATCH_BYTES = 510 * 1024  # under the hosted ingress's 512 KiB decompressed ceiling, with room for the wrapper
+ENVELOPE_BYTES = 1024  # what an envelope adds to its row at most (identity, ids, clock): counted in the budget
 PULL_ACTOR = "spec-kitty-sync"
 PULL_REASON = "pulled from SaaS"
 
@@ -243,7 +244,7 @@ class _Batch:
     """Queued rows made ready for the wire: their envelopes' body, which envelope is which row, and
     the rows that are not lane rows (nothing to send: they leave the queue with the batch)."""
 
-    __slots__ = ("body", "by_envelope", "last", "local", "rows")
+    __slots__ = ("body", "by_envelope", "invalid", "last", "local", "rows")
 
     def __init__(self, target: SyncTarget, rows: list[tuple[str, str]], last: int) -> None:
         import json
@@ -254,6 +255,7 @@ class _Batch:
         self.last = last  # queue position of the last row: the next read starts after it
         self.by_envelope: dict[str, str] = {}
         self.local: list[str] = []
+        self.invalid: list[Parked] = []  # lane rows no host could take (no time): parked, never sent
         texts: list[str] = []
         if target.context is None:
             raise SyncError("a sync needs the envelopes' context (project, node, team)")
@@ -263,10 +265,12 @@ class _Batch:
                 row = json.loads(text)
             except (ValueError, RecursionError):
                 row = None
-            if envelopes.lane_row(row):
-                parsed.append((event_id, row))
-            else:
+            if not envelopes.lane_row(row):
                 self.local.append(event_id)
+            elif not isinstance(row.get("at"), str) or not row["at"]:
+                self.invalid.append(Parked(event_id, text, catalog.PARK_REASON_NO_TIME))
+            else:
+                parsed.append((event_id, row))
         if parsed:
             from orchestrator.project import reserve_clock
 
@@ -284,7 +288,7 @@ class _Batch:
         parked (a final rejection). A non-final rejection or an event the host did not answer stays
         queued for the next run (the drain reads on after this batch, so not again in this one)."""
         acked = list(self.local)
-        parked: list[Parked] = []
+        parked: list[Parked] = list(self.invalid)
         texts = dict(self.rows)
         for result in results:
             row_id = self.by_envelope.get(str(result.get("event_id")))
@@ -369,7 +373,7 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
     batch = await asyncio.to_thread(read, batch_size)
     while batch.rows:
         if not batch.body:  # nothing in it travels (no lane rows): it leaves the queue as it is
-            unacked.extend(batch.local)
+            unacked.extend((await asyncio.to_thread(batch.settle, queue, key, []))[0])
             batch = await asyncio.to_thread(settle_and_read_ahead, batch.last, 0, batch_size)
             count_acked()
             continue
@@ -445,11 +449,11 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
 
 
 def _within_budget(batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The longest prefix under ``MAX_BATCH_BYTES`` (at least one row), so big rows never make a request
-    the server must refuse as too large, which would block the queue for good."""
+    """The longest prefix whose envelopes stay under ``MAX_BATCH_BYTES`` (at least one row), so big rows
+    never make a request the host must refuse as too large (a 413 costs a split and a round trip each)."""
     size = 0
     for index, (_, text) in enumerate(batch):
-        size += len(text) + 1
+        size += len(text) + ENVELOPE_BYTES
         if size > MAX_BATCH_BYTES and index > 0:
             return batch[:index]
     return batch

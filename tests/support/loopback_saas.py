@@ -38,7 +38,7 @@ class Faults:
     fail_uploads_from: int | None = None  # answer 500 to the Nth upload (0-based) and every later one
     busy_uploads: int = 0  # answer this many uploads with 429 ``Retry-After: 0`` before serving them
     lose_answers: int = 0  # store this many uploads, then drop the connection instead of answering
-    withhold_acks: set[str] = field(default_factory=set)  # event ids the server stores but never acks
+    withhold_acks: set[str] = field(default_factory=set)  # log rows (event ids) stored but never answered
     stall_bodies: bool = False  # send headers, then never finish the body (until the server stops)
 
 
@@ -80,9 +80,10 @@ class LoopbackSaas:
         """A lane changed on the server side (in the tracker UI); returns its change sequence number."""
         return self.call(lambda store: store.set_issue_lane(project, mission, wp_id, lane, time.time()))
 
-    def stored(self, project: str, mission: str) -> list[str]:
-        """Row texts the server stored, in arrival order, byte for byte as received."""
-        return self.call(lambda store: store.event_bodies(project, mission))
+    def stored(self, project_uuid: str, mission: str) -> list[dict[str, Any]]:
+        """Envelopes of one mission the server stored, in arrival order, as received."""
+        bodies = self.call(lambda store: store.envelopes.bodies(project_uuid=project_uuid))
+        return [e for e in map(json.loads, bodies) if e.get("payload", {}).get("mission_slug") == mission]
 
     def issues(self, project: str, mission: str) -> dict[str, dict[str, object]]:
         return self.call(lambda store: store.issues(project, mission))
@@ -93,7 +94,7 @@ class LoopbackSaas:
         route = request.match_info.route.name
         if route == "tracker_sync":
             self.syncs.append(json.loads(await request.read()))
-        if route != "events_upload":
+        if route != "events_batch":
             return await self._maybe_stall(request, await handler(request))
         index, self._uploads_seen = self._uploads_seen, self._uploads_seen + 1
         faults = self.faults
@@ -105,9 +106,10 @@ class LoopbackSaas:
             return web.json_response({"error": "internal", "detail": "injected"}, status=500)
         text = (await request.read()).decode("utf-8")
         response = await handler(request)
+        causes = {e["event_id"]: e.get("causation_id") for e in json.loads(text)["events"]}
         if response.status == 200:
             self.uploads.append(text)
-            self.sent.update(row["event_id"] for row in json.loads(text)["events"])
+            self.sent.update(str(cause) for cause in causes.values())  # counted by the log row's event id
         if faults.lose_answers:
             faults.lose_answers -= 1
             assert request.transport is not None
@@ -115,7 +117,7 @@ class LoopbackSaas:
             return response
         if faults.withhold_acks and isinstance(response, web.Response) and response.body is not None:
             answer = json.loads(response.body)  # type: ignore[arg-type]
-            answer["acked"] = [a for a in answer["acked"] if a not in faults.withhold_acks]
+            answer["results"] = [r for r in answer["results"] if causes.get(r["event_id"]) not in faults.withhold_acks]
             return web.json_response(answer)
         return await self._maybe_stall(request, response)
 
@@ -125,7 +127,7 @@ class LoopbackSaas:
         stalled = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
                                                           "Content-Length": "1000"})
         await stalled.prepare(request)
-        await stalled.write(b'{"acked": [')
+        await stalled.write(b'{"results": [')
         await self._released.wait()  # until the test ends: the client's own timeout must fire
         return stalled
 

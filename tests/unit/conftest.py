@@ -10,7 +10,7 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator.queue import EventQueue
-from tests.unit.test_sync import MISSION, PROJECT
+from tests.unit.test_sync import MISSION, TRACKER
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
     """The dev SaaS app, an operator's token, and a binding for the test's mission."""
     for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
         running.issue_token()
-        running.bind(PROJECT, MISSION)
+        running.bind(TRACKER, MISSION)
         yield running
 
 
@@ -27,6 +27,14 @@ def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     (root / "kitty-specs" / MISSION).mkdir(parents=True)
     return root
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``SPEC_KITTY_HOME`` in the test's folder: a sync reserves lamport values in its ``clock.json``."""
+    where = tmp_path / "spec-kitty-home"
+    monkeypatch.setenv("SPEC_KITTY_HOME", str(where))
+    return where
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The one-shot sync engine: given a mission log, a queue and the real dev SaaS app on loopback (in-process,
 behind a fault-injection middleware; as its own process in the last test), when ``sync_once`` runs, then
-every row arrives verbatim exactly once, lanes go both ways, and a failure at any point loses nothing."""
+every lane row arrives exactly once as an envelope naming it, lanes go both ways, and a failure at any point
+loses nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from support.loopback_saas import LoopbackSaas
 
 from orchestrator import sync as sync_module
 from orchestrator.client import HostUnreachable, NotBoundRemote, ServerFailed, run_with_client
+from orchestrator.envelopes import EnvelopeContext
 from orchestrator.missions import append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
 from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncError, SyncResult, SyncTarget, run_sync, sync_once
@@ -23,7 +25,10 @@ from orchestrator.ulid import new_ulid
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
-PROJECT = "proj"
+PROJECT = "1d231484-659e-47f6-bb5e-23c777f7d9aa"  # the repository's project_uuid: the queue's and the host's key
+TRACKER = "proj"  # the tracker binding's project
+CONTEXT = EnvelopeContext(PROJECT, "proj", "b805cd5cee74", "ca0848fb-2ef4-5290-bb14-c329f56bb05f", "dev-private",
+                          "main", None, None)
 TOKEN = "skd_sync-test-token-never-printed"
 
 
@@ -41,8 +46,10 @@ def _split_rows(body: str) -> list[str]:
 
 
 def fixture_lines(n: int) -> list[str]:
-    base = [json.loads(line) for f in sorted(FIXTURES.glob("*/status.events.jsonl"))
-            for line in f.read_text().splitlines() if line.strip()]
+    """``n`` real lane rows of the fixture missions, re-keyed (their annotations never travel: not counted)."""
+    base = [row for f in sorted(FIXTURES.glob("*/status.events.jsonl"))
+            for row in map(json.loads, filter(str.strip, f.read_text().splitlines()))
+            if isinstance(row.get("to_lane"), str) and len(json.dumps(row)) < 100_000]
     return [json.dumps(dict(base[i % len(base)], event_id=new_ulid(), mission_slug=MISSION), sort_keys=True)
             for i in range(n)]
 
@@ -58,7 +65,8 @@ def write_lines(repo: Path, lines: list[str]) -> None:
 
 def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True) -> SyncTarget:
     return SyncTarget(server_url=saas.url, token=saas.token, project=PROJECT, mission=MISSION, repo_root=repo,
-                      mission_dir=log_of(repo).parent if with_folder else None)
+                      mission_dir=log_of(repo).parent if with_folder else None, context=CONTEXT,
+                      tracker_project=TRACKER)
 
 
 def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder: bool = True,
@@ -74,26 +82,38 @@ def key_of(saas: LoopbackSaas) -> str:
 
 
 def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
-    return saas.remote_change(PROJECT, MISSION, wp_id, lane)
+    return saas.remote_change(TRACKER, MISSION, wp_id, lane)
 
 
 # --- upload ---------------------------------------------------------------------------------------------
 def stored(saas: LoopbackSaas) -> list[str]:
-    return saas.stored(PROJECT, MISSION)
+    """The log rows (event ids) the server stored envelopes for, in arrival order."""
+    return [str(e["causation_id"]) for e in saas.stored(PROJECT, MISSION)]
 
 
-def test_every_log_row_arrives_verbatim_once_and_the_queue_empties(saas: LoopbackSaas, repo: Path,
+def ids(lines: list[str]) -> list[str]:
+    """The event ids of the lane rows among ``lines``: what travels (annotations and other rows do not)."""
+    rows = [json.loads(line) for line in lines]
+    return [r["event_id"] for r in rows if isinstance(r.get("to_lane"), str) and isinstance(r.get("wp_id"), str)]
+
+
+def test_every_lane_row_arrives_once_as_its_envelope_and_the_queue_empties(saas: LoopbackSaas, repo: Path,
                                                                     queue: EventQueue) -> None:
     lines = fixture_lines(1200)
     write_lines(repo, lines)
     result = sync_with(saas, queue, repo)
     assert (result.pushed, result.pulled, result.queued) == (1200, 0, 0)
-    assert len(saas.uploads) == 3  # batches of 500
-    assert stored(saas) == lines  # byte for byte, in order
+    sizes = [len(_split_rows(body)) for body in saas.uploads]
+    assert sum(sizes) == 1200 and max(sizes) <= 500  # batches of 500 at most, each under the host's 512 KiB
+    assert stored(saas) == ids(lines)  # in order
+    envelope = saas.stored(PROJECT, MISSION)[0]
+    row = json.loads(lines[0])
+    assert (envelope["aggregate_id"], envelope["timestamp"], envelope["payload"]["to_lane"]) == (
+        row["wp_id"], row["at"], row["to_lane"])
     assert set(saas.sent.values()) == {1}
     again = sync_with(saas, queue, repo)
     assert (again.pushed, again.queued) == (0, 0)
-    assert len(saas.uploads) == 3
+    assert len(saas.uploads) == len(sizes)
 
 
 def test_progress_is_reported_after_each_batch(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
@@ -105,8 +125,9 @@ def test_progress_is_reported_after_each_batch(saas: LoopbackSaas, repo: Path, q
 
 def test_big_rows_are_split_into_requests_the_server_accepts(saas: LoopbackSaas, repo: Path, queue: EventQueue,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_module, "MAX_BATCH_BYTES", 2000)
-    write_lines(repo, [json.dumps({"event_id": new_ulid(), "evidence": "x" * 900}) for _ in range(6)])
+    monkeypatch.setattr(sync_module, "MAX_BATCH_BYTES", 4500)  # two rows of ~2 KiB each with their envelopes
+    write_lines(repo, [json.dumps({"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "planned", "at": "2026-01-01",
+                                   "evidence": "x" * 900}) for _ in range(6)])
     assert sync_with(saas, queue, repo).pushed == 6
     assert [len(_split_rows(body)) for body in saas.uploads] == [2, 2, 2]
 
@@ -135,7 +156,7 @@ def test_a_busy_server_is_retried_when_it_says_when(saas: LoopbackSaas, repo: Pa
     saas.faults.busy_uploads = 2
     result = sync_with(saas, queue, repo, batch_size=10, retries=2)
     assert (result.pushed, result.queued) == (20, 0)
-    assert stored(saas) == lines and set(saas.sent.values()) == {1}
+    assert stored(saas) == ids(lines) and set(saas.sent.values()) == {1}
 
 
 def test_a_server_that_stays_busy_keeps_everything_queued(saas: LoopbackSaas, repo: Path,
@@ -172,22 +193,27 @@ def test_a_stalled_answer_times_out_and_loses_nothing(saas: LoopbackSaas, repo: 
 
 
 def test_only_acknowledged_rows_leave_the_queue(saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    """An event the host did not answer for stays queued, is not sent again in the same run (no loop), and
+    goes with the next run."""
     lines = fixture_lines(25)
     write_lines(repo, lines)
     stuck = json.loads(lines[3])["event_id"]
     saas.faults.withhold_acks = {stuck}
-    with pytest.raises(SyncError, match="acknowledged none of the 1 events"):
-        sync_with(saas, queue, repo, batch_size=10)
+    result = sync_with(saas, queue, repo, batch_size=10)
+    assert (result.pushed, result.queued) == (24, 1)
     assert queue.pending(key_of(saas), 10) == [(stuck, lines[3])]
+    saas.faults.withhold_acks = set()
+    assert sync_with(saas, queue, repo, batch_size=10).queued == 0
 
 
-def test_uploads_for_a_mission_the_server_has_no_binding_for_are_refused_and_kept(
+def test_events_need_no_binding_and_a_missing_remote_binding_stops_only_the_tracker_step(
         saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
-    saas.call(lambda store: store.delete_binding(PROJECT, MISSION))
-    write_lines(repo, fixture_lines(5))
+    saas.call(lambda store: store.delete_binding(TRACKER, MISSION))
+    lines = fixture_lines(5)
+    write_lines(repo, lines)
     with pytest.raises(NotBoundRemote):
         sync_with(saas, queue, repo)
-    assert queue.count(key_of(saas)) == 5 and stored(saas) == []
+    assert queue.count(key_of(saas)) == 0 and stored(saas) == ids(lines)
 
 
 def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: LoopbackSaas, repo: Path,
@@ -206,7 +232,7 @@ def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: LoopbackSaas,
     append_transition(folder, "WP01", "claimed", actor="me", reason=None)
     last = append_transition(folder, "WP01", "in_progress", actor="me", reason=None)
     other = append_transition(folder, "WP02", "for_review", actor="me", reason=None)
-    write_lines(repo, [json.dumps({"event_id": new_ulid(), "wp_id": "WP03", "to_lane": "genesis"}),
+    write_lines(repo, [json.dumps({"event_id": new_ulid(), "wp_id": "WP03", "to_lane": "genesis", "at": "2026-01-01"}),
                        json.dumps({"event_id": new_ulid(), "kind": "annotation", "wp_id": "WP01"})])
     result = sync_with(saas, queue, repo)
     assert result.pushed == 5
@@ -215,7 +241,7 @@ def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: LoopbackSaas,
         "WP01": {"lane": "in_progress", "last_event_id": last["event_id"]},
         "WP02": {"lane": "for_review", "last_event_id": other["event_id"]},
     }}]  # WP03's lane is not one the server knows, so it is not pushed (it would refuse the whole sync)
-    issues = saas.issues(PROJECT, MISSION)
+    issues = saas.issues(TRACKER, MISSION)
     assert {wp: issue["lane"] for wp, issue in issues.items()} == {"WP01": "in_progress", "WP02": "for_review"}
 
 
@@ -235,14 +261,14 @@ def test_remote_changes_are_appended_once_and_uploaded_in_the_same_run(saas: Loo
     pulled = rows[-1]
     assert (pulled["wp_id"], pulled["from_lane"], pulled["to_lane"]) == ("WP01", "in_progress", "done")
     assert (pulled["actor"], pulled["reason"]) == (PULL_ACTOR, PULL_REASON)
-    assert result.pushed == 1 and json.loads(stored(saas)[-1])["event_id"] == pulled["event_id"]
+    assert result.pushed == 1 and stored(saas)[-1] == pulled["event_id"]
     assert reduce(MISSION, rows)["work_packages"]["WP01"]["lane"] == "done"
 
     again = sync_with(saas, queue, repo)
     assert (again.pushed, again.pulled) == (0, 0)
     assert saas.syncs[-1]["cursor"] == last_seq
     assert "WP01" not in saas.syncs[-1]["lanes"]  # the pulled lane is the synced base, not a local move
-    assert saas.issues(PROJECT, MISSION)["WP01"]["lane"] == "done"
+    assert saas.issues(TRACKER, MISSION)["WP01"]["lane"] == "done"
 
 
 def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: LoopbackSaas, repo: Path,
@@ -277,7 +303,7 @@ def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, t
 
 
 def test_the_target_never_shows_its_token() -> None:
-    target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None)
+    target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None, CONTEXT)
     assert TOKEN not in repr(target) and TOKEN not in str(target)
     assert target.key == mission_key("https://saas.example", PROJECT, MISSION)
 
@@ -292,31 +318,35 @@ def test_local_modules_do_not_import_the_network_stack() -> None:
 
 
 # --- against the real dev SaaS --------------------------------------------------------------------------
-def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path) -> None:
+def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from devsaas.testing import start_dev_saas
 
+    monkeypatch.setenv("SPEC_KITTY_HOME", str(tmp_path / "home"))
     lines = fixture_lines(1234)
     write_lines(repo, lines)
     append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
     queue_path = tmp_path / "q.sqlite3"
     with start_dev_saas(db=tmp_path / "saas.sqlite3") as saas:
         token = saas.issue_token("dev")
-        run_with_client(saas.url, token, lambda client: client.put_binding(PROJECT, MISSION, {"repo_name": "repo"}))
-        target = SyncTarget(saas.url, token, PROJECT, MISSION, repo, log_of(repo).parent)
+        run_with_client(saas.url, token, lambda client: client.put_binding(TRACKER, MISSION, {"repo_name": "repo"}))
+        target = SyncTarget(saas.url, token, PROJECT, MISSION, repo, log_of(repo).parent, CONTEXT._replace(
+            team_slug=""), TRACKER)  # the team comes from /api/v1/me, as for an env token
         first = run_sync(target, queue_path=queue_path)
         assert (first.pushed, first.pulled, first.queued) == (1235, 0, 0)
-        stored = saas.events(PROJECT, MISSION)
-        assert [json.dumps(e, sort_keys=True) for e in stored] == log_of(repo).read_text().splitlines()
+        stored = saas.envelopes(project_uuid=PROJECT)
+        assert [e["causation_id"] for e in stored] == [json.loads(line)["event_id"]
+                                                       for line in log_of(repo).read_text().splitlines()]
+        assert {e["team_slug"] for e in stored} == {"dev-private"}
 
-        saas.set_issue_lane(PROJECT, MISSION, "WP01", "approved")
+        saas.set_issue_lane(TRACKER, MISSION, "WP01", "approved")
         second = run_sync(target, queue_path=queue_path)
         assert (second.pushed, second.pulled, second.queued) == (1, 1, 0)
         assert read_log(log_of(repo)).rows[-1]["to_lane"] == "approved"
-        assert saas.issues(PROJECT, MISSION)["WP01"]["lane"] == "approved"
+        assert saas.issues(TRACKER, MISSION)["WP01"]["lane"] == "approved"
 
         third = run_sync(target, queue_path=queue_path)
         assert (third.pushed, third.pulled, third.queued) == (0, 0, 0)
         with EventQueue(queue_path) as queue:
             last = queue.last_result(target.key)
             assert last is not None and last["error"] is None and last["cursor"] == third.cursor
-        assert len({e["event_id"] for e in saas.events(PROJECT, MISSION)}) == 1236
+        assert len({e["event_id"] for e in saas.envelopes(project_uuid=PROJECT)}) == 1236
