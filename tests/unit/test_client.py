@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from aiohttp import web
@@ -26,6 +27,8 @@ from orchestrator.client import (
     DeviceSlowDown,
     HostUnreachable,
     NotBoundRemote,
+    ProtocolMismatch,
+    RefreshReplayed,
     RequestFailed,
     SaasClient,
     ServerFailed,
@@ -111,7 +114,7 @@ def test_5xx_is_retried_until_the_host_recovers() -> None:
             return await saas.me()
 
     assert asyncio.run(main()) == {"login": "dev"}
-    assert [r["path"] for r in recorder.requests] == ["/api/v1/whoami"] * 3
+    assert [r["path"] for r in recorder.requests] == ["/api/v1/me"] * 3
     assert all(r["headers"]["Authorization"] == f"Bearer {TOKEN}" for r in recorder.requests)
 
 
@@ -192,7 +195,9 @@ def test_device_code_is_not_repeated_after_a_5xx_but_is_after_a_429() -> None:
     assert asyncio.run(main()) == {"device_code": "d"}
     assert len(recorder.requests) == 1
     assert len(refused.requests) == 2
-    assert json.loads(refused.requests[0]["body"]) == {"client_id": "spec-kitty-cli"}
+    assert parse_qs(refused.requests[0]["body"].decode()) == {"client_id": ["cli_native"], "scope": ["offline_access"]}
+    assert refused.requests[0]["path"] == "/oauth/device"
+    assert refused.requests[0]["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
     assert "Authorization" not in refused.requests[0]["headers"]
 
 
@@ -252,7 +257,7 @@ def test_401_is_the_catalog_session_expired_and_is_not_retried() -> None:
 
     async def main() -> None:
         async with serving(scripted(recorder, [error(401, "unauthorized")])) as url, client(url) as saas:
-            await saas.upload_events("proj", "001-demo", ['{"event_id": "01A"}'])
+            await saas.send_events(['{"event_id": "01A"}'])
 
     with pytest.raises(SessionExpired) as caught:
         asyncio.run(main())
@@ -294,16 +299,51 @@ def test_a_missing_remote_binding_is_the_catalog_not_bound_line() -> None:
 
 def test_other_refusals_are_one_line_errors() -> None:
     async def main() -> None:
-        refusal = error(400, "invalid_event", "row 3:\n  event_id must be a string")
+        refusal = error(400, "invalid_request", "row 3:\n  event_id must be a string")
         async with serving(scripted(Recorder(), [refusal])) as url, client(url) as saas:
-            await saas.upload_events("proj", "001-demo", ["{}"])
+            await saas.send_events(["{}"])
 
     with pytest.raises(RequestFailed) as caught:
         asyncio.run(main())
     assert isinstance(caught.value, SpecKittyError) and not isinstance(caught.value, CatalogFailure)
     assert "\n" not in str(caught.value)
-    assert str(caught.value).endswith("refused the request: HTTP 400 invalid_event (row 3: event_id must be a string).")
-    assert (caught.value.status, caught.value.code) == (400, "invalid_event")
+    assert str(caught.value).endswith(
+        "refused the request: HTTP 400 invalid_request (row 3: event_id must be a string).")
+    assert (caught.value.status, caught.value.code) == (400, "invalid_request")
+
+
+def test_a_400_that_names_events_is_their_rejection_not_the_batchs() -> None:
+    details = {"error": "invalid envelopes", "details": [
+        {"event_id": "01B", "error": "payload must be an object", "error_category": "schema_mismatch"}]}
+
+    async def main() -> list[dict[str, Any]]:
+        async with serving(scripted(Recorder(), [ok(details, status=400)])) as url, client(url) as saas:
+            return await saas.send_events(['{"event_id": "01A"}', '{"event_id": "01B"}'])
+
+    assert asyncio.run(main()) == [{"event_id": "01B", "status": "rejected", "error": "payload must be an object",
+                                   "error_category": "schema_mismatch"}]
+
+
+def test_a_412_is_the_protocol_mismatch_with_the_hosts_guidance() -> None:
+    answer = {"error": "protocol_mismatch", "sync_protocol": {"upgrade_guidance": "Upgrade\nto 4.0."}}
+
+    async def main() -> None:
+        async with serving(scripted(Recorder(), [ok(answer, status=412)])) as url, client(url) as saas:
+            await saas.send_events(['{"event_id": "01A"}'])
+
+    with pytest.raises(ProtocolMismatch) as caught:
+        asyncio.run(main())
+    assert caught.value.failure.message.endswith("speaks another sync protocol: Upgrade to 4.0.")
+
+
+def test_a_replayed_refresh_token_is_its_own_answer() -> None:
+    async def main() -> None:
+        async with serving(scripted(Recorder(), [error(409, "refresh_replay_benign_retry")])) as url, \
+                client(url, token=None) as saas:
+            await saas.refresh("skr_used")
+
+    with pytest.raises(RefreshReplayed):
+        asyncio.run(main())
 
 
 def test_an_answer_that_is_not_json_is_an_error() -> None:
@@ -345,28 +385,30 @@ def test_the_token_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCaptu
 
 
 # --- bodies ------------------------------------------------------------------------------------------
-def test_upload_sends_the_rows_verbatim_gzip_compressed() -> None:
+def test_envelopes_go_to_the_batch_endpoint_gzip_compressed_with_the_protocol_header() -> None:
     recorder = Recorder()
-    rows = ['{"event_id": "01A", "at": "x"}', '{"event_id":"01B","note":"caf\\u00e9 ✓"}']
+    envelopes = ['{"event_id":"01A","at":"x"}', '{"event_id":"01B","note":"caf\\u00e9 ✓"}']
 
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await recorder.note(request)  # aiohttp's server undoes Content-Encoding: gzip
-        return web.json_response({"acked": [r["event_id"] for r in json.loads(body)["events"]],
-                                  "stored": 2, "duplicates": 0})
+        return web.json_response({"results": [{"event_id": e["event_id"], "status": "success"}
+                                              for e in json.loads(body)["events"]]})
 
-    async def main() -> list[str]:
+    async def main() -> list[dict[str, Any]]:
         async with serving(handler) as url, client(url) as saas:
-            return await saas.upload_events("proj", "001-demo", rows)
+            return await saas.send_events(envelopes)
 
-    assert asyncio.run(main()) == ["01A", "01B"]
+    assert [r["event_id"] for r in asyncio.run(main())] == ["01A", "01B"]
     (request,) = recorder.requests
-    assert request["method"] == "POST" and request["path"] == "/api/v1/projects/proj/missions/001-demo/events"
+    assert request["method"] == "POST" and request["path"] == "/api/v1/events/batch/"
     assert request["headers"]["Content-Encoding"] == "gzip"
-    assert request["body"] == ('{"events":[' + ",".join(rows) + "]}").encode("utf-8")
+    assert request["headers"]["X-Spec-Kitty-Sync-Protocol"] == "2.0"
+    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert request["body"] == ('{"events":[' + ",".join(envelopes) + "]}").encode("utf-8")
 
 
 def test_the_upload_body_on_the_wire_is_gzip() -> None:
-    """Read below aiohttp's decoding: the bytes that travelled are a gzip stream of the joined rows."""
+    """Read below aiohttp's decoding: the bytes that travelled are a gzip stream of the joined envelopes."""
     wire: list[bytes] = []
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -374,23 +416,23 @@ def test_the_upload_body_on_the_wire_is_gzip() -> None:
         length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
                           if line.lower().startswith(b"content-length")))
         wire.append(await reader.readexactly(length))
-        body = b'{"acked": ["01A"], "stored": 1, "duplicates": 0}'
+        body = b'{"results": [{"event_id": "01A", "status": "success"}]}'
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
         await writer.drain()
         writer.close()
 
-    async def main() -> list[str]:
+    async def main() -> list[dict[str, Any]]:
         server = await asyncio.start_server(handler, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
             async with client(f"http://127.0.0.1:{port}") as saas:
-                return await saas.upload_events("p", "m", ['{"event_id": "01A"}'])
+                return await saas.send_events(['{"event_id": "01A"}'])
         finally:
             server.close()
             await server.wait_closed()
 
-    assert asyncio.run(main()) == ["01A"]
+    assert asyncio.run(main()) == [{"event_id": "01A", "status": "success"}]
     assert gzip.decompress(wire[0]) == b'{"events":[{"event_id": "01A"}]}'
 
 
@@ -408,7 +450,10 @@ def test_device_token_answers_are_typed(code: str, kind: type[DeviceFlowError]) 
     with pytest.raises(kind):
         asyncio.run(main())
     assert len(recorder.requests) == 1
-    assert json.loads(recorder.requests[0]["body"]) == {"device_code": "dc-1"}
+    assert parse_qs(recorder.requests[0]["body"].decode()) == {
+        "grant_type": ["urn:ietf:params:oauth:grant-type:device_code"], "device_code": ["dc-1"],
+        "client_id": ["cli_native"]}
+    assert recorder.requests[0]["path"] == "/oauth/token"
 
 
 def test_binding_calls_and_a_missing_binding() -> None:

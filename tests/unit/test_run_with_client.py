@@ -34,7 +34,7 @@ def test_the_call_gets_the_answer_with_the_options_given_and_the_client_is_close
         assert (client.retries, client.timeout) == (1, 10)
         return await client.me()
 
-    assert run_with_client(saas.url, saas.token, whoami, retries=1, timeout=10)["login"] == "dev"
+    assert run_with_client(saas.url, saas.token, whoami, retries=1, timeout=10)["name"] == "dev"
     assert used[0]._session is None  # closed
 
 
