@@ -20,7 +20,7 @@ from orchestrator.client import HostUnreachable, NotBoundRemote, ServerFailed, r
 from orchestrator.envelopes import EnvelopeContext
 from orchestrator.missions import append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
-from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncError, SyncResult, SyncTarget, run_sync, sync_once
+from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncResult, SyncTarget, run_sync, sync_once
 from orchestrator.ulid import new_ulid
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
