@@ -30,6 +30,9 @@ POLL_INTERVAL = 1
 # How long a just-rotated refresh token answers 409 refresh_replay_benign_retry instead of invalid_grant:
 # this server's choice (the hosted SaaS's window is not observable from the client).
 REFRESH_GRACE = 30.0
+# The batch endpoint's decompressed ceiling: the hosted ingress's (specify_cli/sync/sync_dispatch_core.py
+# cites the host's apps/sync/limits.py: 512 KiB); `serve --max-batch-bytes` changes it here.
+MAX_BATCH_BYTES = 512 * 1024
 DEFAULT_LOGIN = "dev"
 
 Access = Literal["public", "user", "admin"]
@@ -46,7 +49,7 @@ class Config:
     poll_interval: int = POLL_INTERVAL  # the device answer's `interval`; polling faster earns slow_down
     refresh_grace: float = REFRESH_GRACE
     refresh_ttl: int = REFRESH_TTL
-    max_batch_bytes: int = 512 * 1024  # the batch endpoint's decompressed ceiling; 0: none
+    max_batch_bytes: int = MAX_BATCH_BYTES  # 0: none
 
 
 @dataclass(slots=True)

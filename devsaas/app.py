@@ -38,6 +38,7 @@ from devsaas.api import (
     CLOCK,
     CONFIG,
     FAULTS,
+    MAX_BATCH_BYTES,
     POLL_INTERVAL,
     POLLS,
     REFRESH_GRACE,
@@ -54,7 +55,7 @@ from devsaas.api import (
     require_loopback,
 )
 from devsaas.auth import device_code, device_token, token_refresh, token_revoke, whoami
-from devsaas.batch import MAX_BATCH_BYTES, dossier_push_content, events_batch, root, sync_health, ws_token
+from devsaas.batch import dossier_push_content, events_batch, root, sync_health, ws_token
 from devsaas.oauth import me, oauth_device, oauth_revoke, oauth_token, session_status
 from devsaas.pages import device_form, device_page
 from devsaas.store import REFRESH_TTL, NotBound, Store

@@ -35,9 +35,6 @@ from devsaas.rows import split_envelopes
 
 PROTOCOL_HEADER = "X-Spec-Kitty-Sync-Protocol"  # specify_cli/delivery/receivers.py: _H_SYNC_PROTOCOL
 PROTOCOL_MAJOR = 2  # the reference sends "2.0" (_SYNC_PROTOCOL_VERSION)
-# The hosted ingress's decompressed ceiling (specify_cli/sync/sync_dispatch_core.py cites the host's
-# apps/sync/limits.py: 512 KiB); `serve --max-batch-bytes` changes it here.
-MAX_BATCH_BYTES = 512 * 1024
 # This server's choice of category for an envelope that fails validation: the reference client's own
 # word for it (specify_cli/sync/batch.py ERROR_CATEGORIES), which it does not retry in a final sync.
 INVALID = "schema_mismatch"
