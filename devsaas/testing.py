@@ -296,6 +296,12 @@ class DevSaas:
         query = urlencode({key: value for key, value in filters.items() if value is not None})
         return self._call("GET", "/api/v1/admin/events" + (f"?{query}" if query else ""))["events"]
 
+    def row_ids(self, mission: str | None = None) -> list[str]:
+        """The mission log rows the host holds, as the ``causation_id`` of each stored ``WPStatusChanged``
+        envelope (in arrival order), for one ``mission`` slug or all."""
+        return [str(e["causation_id"]) for e in self.envelopes(event_type="WPStatusChanged")
+                if mission is None or e.get("payload", {}).get("mission_slug") == mission]
+
     def sessions(self) -> list[dict[str, Any]]:
         """Every session ever opened (``session_id``, ``login``, ``created_at``, ``revoked_at``), oldest first."""
         return self._call("GET", "/api/v1/admin/sessions")["sessions"]

@@ -136,12 +136,12 @@ def test_kill_9_during_an_upload_loses_and_doubles_nothing(ready: Operator, repo
     assert ready.run("tracker", "sync", "run", cwd=repo).exit_code == 0  # a daemon is up before the upload
     [victim] = ready.settled_daemons()
     ids = write_events(repo, 30000)
-    before = daemon_saas.stats()["events"]  # the dev SaaS is shared by the suite: count from here
+    before = daemon_saas.stats()["envelopes"]  # the dev SaaS is shared by the suite: count from here
 
     first = ready.popen("tracker", "sync", "run", cwd=repo)
-    assert wait_for(lambda: daemon_saas.stats()["events"] > before, 30, step=0.005)
+    assert wait_for(lambda: daemon_saas.stats()["envelopes"] > before, 30, step=0.005)
     os.kill(victim, signal.SIGKILL)
-    stored_at_kill = daemon_saas.stats()["events"] - before
+    stored_at_kill = daemon_saas.stats()["envelopes"] - before
     out, err = first.communicate(timeout=120)
     # The waiting command noticed within seconds and still finished: through a daemon it started anew
     # (if the kill cut its first request) or in-process (if it cut a later poll), saying so in one line.

@@ -17,7 +17,8 @@ from devsaas.testing import DevSaas
 pytestmark = pytest.mark.e2e
 
 
-def test_sync_run_covers_every_bound_mission(operator: Shell, saas: DevSaas, repo: Path) -> None:
+def test_sync_run_covers_every_mission_and_the_tracker_of_the_bound_ones(operator: Shell, saas: DevSaas,
+                                                                         repo: Path) -> None:
     for slug in ("002-more", "003-unbound"):
         (repo / "kitty-specs" / slug).mkdir()
     assert operator.run("auth", "login", "--host", saas.url, cwd=repo).exit_code == 0
@@ -30,8 +31,9 @@ def test_sync_run_covers_every_bound_mission(operator: Shell, saas: DevSaas, rep
     ran = operator.run("sync", "run", cwd=repo)
     assert (ran.stdout, ran.stderr, ran.exit_code) == (
         f"Synced mission `001-demo` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n"
-        f"Synced mission `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", "", 0)
-    assert [len(saas.events("demo-repo", slug)) for slug in ("001-demo", "002-more")] == [1, 1]
+        f"Synced mission `002-more` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n"
+        f"Synced mission `003-unbound` with {saas.url}: 1 pushed, 0 pulled, 0 still queued.\n", "", 0)
+    assert [len(saas.row_ids(slug)) for slug in ("001-demo", "002-more", "003-unbound")] == [1, 1, 1]
     assert operator.run("wp", "move", "WP01", "--to", "claimed", "--mission", "2", cwd=repo).exit_code == 0
     one = operator.run("sync", "run", "--mission", "2", cwd=repo)
     assert (one.stdout, one.exit_code) == (

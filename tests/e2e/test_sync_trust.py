@@ -12,6 +12,7 @@ import pytest
 from support.shell import Shell
 
 from devsaas.testing import DevSaas
+from orchestrator.queue import MAX_ROW_BYTES
 from orchestrator.ulid import new_ulid
 
 MISSION = "001-demo"
@@ -40,7 +41,7 @@ def append_lines(repo: Path, lines: list[str], *, final_newline: bool = True) ->
 
 
 def stored_ids(saas: DevSaas) -> list[str]:
-    return [e["event_id"] for e in saas.events(PROJECT, MISSION)]
+    return saas.row_ids(MISSION)
 
 
 def status_json(operator: Shell, repo: Path) -> dict[str, object]:
@@ -82,7 +83,7 @@ def test_a_row_too_large_for_one_request_is_parked_then_dropped_by_name(operator
     parked = status_json(operator, repo)["missions"][0]["parked"]  # type: ignore[index]
     size = len(json.dumps(huge).encode())
     assert parked == [{"ref": huge["event_id"],
-                       "reason": f"too large: {size} bytes, one request carries at most {8 * 1024 * 1024}"}]
+                       "reason": f"too large: {size} bytes, one request carries at most {MAX_ROW_BYTES}"}]
     still = operator.run("sync", "retry", str(huge["event_id"]), cwd=repo)
     assert still.stdout.startswith(f"Still parked: {huge['event_id']} (too large: ")
     dropped = operator.run("sync", "drop", str(huge["event_id"]), cwd=repo)
