@@ -181,8 +181,10 @@ def test_given_an_expired_session_without_refresh_when_sync_runs_then_expired_is
         assert [e for e in done.events if e.get("kind") == "socket"] == [], done.describe()
 
 
-def test_given_the_old_single_session_file_when_logging_in_to_another_host_then_both_sessions_are_kept(
+def test_given_the_old_single_session_file_then_it_asks_for_a_new_login_and_other_hosts_are_kept(
         operator: Shell, saas: DevSaas, saas_c: DevSaas, repo: Path) -> None:
+    """A session stored by the previous protocol is never sent to the new endpoints: the host's commands ask
+    for a new login (no request made), a login elsewhere keeps it, and a login to its host replaces it."""
     from orchestrator.auth import origin
 
     token = saas.issue_token("legacy")
@@ -191,11 +193,15 @@ def test_given_the_old_single_session_file_when_logging_in_to_another_host_then_
     with os.fdopen(fd, "w") as handle:
         json.dump({"access_token": token, "server_url": saas.url, "login": "legacy"}, handle)
     operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
-    assert operator.run("tracker", "bind", cwd=repo).exit_code == 0
+    refused = operator.run("tracker", "bind", cwd=repo)
+    assert (refused.stdout, refused.exit_code) == (catalog.UNAUTHED_LEGACY.filled(url=saas.url).render() + "\n", 1)
+    assert saas.stats()["requests"].get("binding_put") is None
     assert operator.run("auth", "login", "--host", saas_c.url, cwd=repo).exit_code == 0
     stored = sessions(operator)
     assert {s["server_url"] for s in stored.values()} == {saas.url, saas_c.url}
     assert stored[origin(saas.url)]["access_token"] == token
+    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).exit_code == 0
+    assert sessions(operator)[origin(saas.url)]["grant"] == "device"
 
 
 # --- bindings per mission, host and project -------------------------------------------------------
@@ -257,7 +263,10 @@ def store_session(operator: Shell, url: str, issued: dict[str, str], expires_at:
     operator.home.mkdir(mode=0o700, exist_ok=True)
     body = {"version": 2, "sessions": {origin(url): {
         "access_token": issued["access_token"], "refresh_token": issued["refresh_token"], "server_url": url,
-        "expires_at": expires_at, "login": "dev"}}}
+        "expires_at": expires_at, "login": "dev@dev-saas.spec-kitty.invalid", "grant": "device",
+        "session_id": issued.get("session_id", "s-1"), "teams": [
+            {"id": "dev-private", "name": "dev", "role": "owner", "slug": "dev-private",
+             "is_private_teamspace": True}]}}}
     fd = os.open(operator.home / "auth.json", os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(body, handle)
@@ -277,7 +286,7 @@ def test_fifty_concurrent_commands_past_expiry_cause_exactly_one_refresh(
     procs = [operator.popen("sync", "run", cwd=repo) for _ in range(50)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     assert all(code == 0 for _, code in results), results[:3]
-    assert saas.stats()["requests"].get("token_refresh") == 1
+    assert saas.stats()["requests"].get("oauth_token") == 1
     (session,) = sessions(operator).values()
     assert session["access_token"] != issued["access_token"]
 
@@ -289,9 +298,9 @@ def test_a_401_causes_one_refresh_and_one_retry(operator: Shell, saas: DevSaas, 
     operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
     bound = operator.run("tracker", "bind", cwd=repo)
     assert (bound.stdout, bound.exit_code) == (f"Bound mission `{MISSION}` to project `demo-repo` on {saas.url}.\n", 0)
-    assert saas.stats()["requests"].get("token_refresh") == 1
+    assert saas.stats()["requests"].get("oauth_token") == 1
     (session,) = sessions(operator).values()
-    assert saas.request("GET", "/api/v1/whoami", token=session["access_token"])[0] == 200
+    assert saas.request("GET", "/api/v1/me", token=session["access_token"])[0] == 200
 
 
 def test_a_refused_refresh_lands_in_the_expired_variant(operator: Shell, saas: DevSaas, repo: Path) -> None:
@@ -304,17 +313,17 @@ def test_a_refused_refresh_lands_in_the_expired_variant(operator: Shell, saas: D
     assert (first.stdout, first.exit_code) == (catalog.SESSION_EXPIRED.render() + "\n", 1)
     again = operator.run("tracker", "bind", cwd=repo)
     assert (again.stdout, again.exit_code) == (catalog.UNAUTHED_EXPIRED.render() + "\n", 1)
-    assert saas.stats()["requests"].get("token_refresh") == 1
+    assert saas.stats()["requests"].get("oauth_token") == 1
 
 
 def test_logout_revokes_on_the_server_so_the_token_is_refused_afterwards(
         operator: Shell, saas: DevSaas, repo: Path) -> None:
     assert operator.run("auth", "login", "--host", saas.url, cwd=repo).exit_code == 0
     (session,) = sessions(operator).values()
-    assert saas.request("GET", "/api/v1/whoami", token=session["access_token"])[0] == 200
+    assert saas.request("GET", "/api/v1/me", token=session["access_token"])[0] == 200
     out = operator.run("auth", "logout", cwd=repo)
     assert (out.stdout, out.exit_code) == (f"Logged out of {saas.url}.\n", 0)
-    assert saas.request("GET", "/api/v1/whoami", token=session["access_token"])[0] == 401
+    assert saas.request("GET", "/api/v1/me", token=session["access_token"])[0] == 401
     status, answer = saas.request("POST", "/api/v1/auth/token/refresh", {"refresh_token": session["refresh_token"]})
     assert (status, answer["error"]) == (400, "invalid_grant")
     assert not (operator.home / "auth.json").exists()
@@ -424,5 +433,6 @@ def test_short_token_ttl_gives_short_sessions_that_refresh_before_expiry(operato
         assert operator.run("auth", "login", "--host", short.url, cwd=repo).exit_code == 0
         (row,) = json.loads(operator.run("auth", "status", "--json", cwd=repo).stdout)["sessions"]
         assert 0 < row["seconds_left"] <= 30 and row["refreshable"] is True
+        polls = short.stats()["requests"]["oauth_token"]  # the device flow's own token requests
         assert operator.run("tracker", "bind", cwd=repo).exit_code == 0  # within a minute of expiry: refreshed first
-        assert short.stats()["requests"].get("token_refresh") == 1
+        assert short.stats()["requests"].get("oauth_token") == polls + 1
