@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 
 class Fake:
-    """A scripted SaaS: `events` and `tracker` are swappable handlers; every request is recorded."""
+    """A scripted SaaS: `events` (the batch endpoint) and `tracker` are swappable handlers; every request is
+    recorded."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, str]] = []  # method, path, the Host header
@@ -39,9 +40,9 @@ class Fake:
         self.url = ""
 
     async def accept_events(self, request: web.Request) -> web.Response:
-        rows = json.loads(await request.read())["events"]
-        self.stored += [r["event_id"] for r in rows]
-        return web.json_response({"acked": [r["event_id"] for r in rows], "stored": len(rows), "duplicates": 0})
+        envelopes = json.loads(await request.read())["events"]
+        self.stored += [e["causation_id"] for e in envelopes]  # the log rows they carry
+        return web.json_response({"results": [{"event_id": e["event_id"], "status": "success"} for e in envelopes]})
 
     async def empty_tracker(self, request: web.Request) -> web.Response:
         await request.read()
@@ -49,8 +50,10 @@ class Fake:
 
     async def route(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.headers.get("Host", "")))
-        if request.path.endswith("/events"):
+        if request.path == "/api/v1/events/batch/":
             return await self.events(request)
+        if request.path == "/api/v1/sync/health/":
+            return web.json_response({"status": "ok"})
         if request.path.endswith("/tracker/sync"):
             return await self.tracker(request)
         return web.json_response({"error": "not_found"}, status=404)
@@ -130,7 +133,7 @@ def write_rows(repo: Path, rows: list[dict[str, object]]) -> None:
 def test_a_host_that_never_answers_ends_sync_run_with_one_message(operator: Shell, repo: Path,
                                                                   silent_host: str) -> None:
     given_bound_to(operator, repo, silent_host)
-    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed", "at": "2026-01-01T00:00:00Z"}])
     ran = operator.run("sync", "run", cwd=repo, timeout=30)
     assert (ran.stdout, ran.exit_code) == (
         f"The SaaS host `{silent_host}` did not finish within 1 seconds; queued events are kept.\n\n"
@@ -168,19 +171,21 @@ def test_a_gzip_bomb_is_refused_at_the_cap(operator: Shell, repo: Path, fake: Fa
 
 def test_a_row_the_host_refuses_alone_is_parked_and_the_rest_upload(operator: Shell, repo: Path,
                                                                     fake: Fake) -> None:
+    rows = [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed", "at": "2026-01-01T00:00:00+00:00"}
+            for _ in range(5)]
+
     async def picky(request: web.Request) -> web.Response:
-        rows = json.loads(await request.read())["events"]
-        for index, row in enumerate(rows):
-            if row.get("poison"):
+        """Refuses a whole batch with a 400 that names no event when it holds the third row's envelope."""
+        envelopes = json.loads(await request.read())["events"]
+        for index, envelope in enumerate(envelopes):
+            if envelope["causation_id"] == rows[2]["event_id"]:
                 return web.json_response({"error": "invalid_event",
                                           "detail": f"row {index}: refused, Bearer {TOKEN}"}, status=400)
-        fake.stored += [r["event_id"] for r in rows]
-        return web.json_response({"acked": [r["event_id"] for r in rows], "stored": len(rows), "duplicates": 0})
+        fake.stored += [e["causation_id"] for e in envelopes]
+        return web.json_response({"results": [{"event_id": e["event_id"], "status": "success"} for e in envelopes]})
 
     fake.events = picky
     given_bound_to(operator, repo, fake.url, deadline="10")
-    rows = [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"} for _ in range(5)]
-    rows[2]["poison"] = True
     write_rows(repo, rows)
     ran = operator.run("sync", "run", cwd=repo)
     assert ran.exit_code == 0, ran
@@ -203,7 +208,7 @@ def test_requests_and_the_probe_go_through_http_proxy(operator: Shell, repo: Pat
     nobody.close()
     given_bound_to(operator, repo, host, deadline="5")
     operator.env.update(HTTP_PROXY=fake.url, NO_PROXY="")
-    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed", "at": "2026-01-01T00:00:00Z"}])
     ran = operator.run("sync", "run", cwd=repo)
     assert ran.exit_code == 0, ran
     assert "1 pushed" in ran.stdout
@@ -217,7 +222,7 @@ def test_tracker_sync_run_through_the_daemon_ends_on_a_silent_host(operator: She
                                                                    silent_host: str) -> None:
     given_bound_to(operator, repo, silent_host)
     operator.env["SPEC_KITTY_SYNC_DISABLE"] = ""
-    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed", "at": "2026-01-01T00:00:00Z"}])
     try:
         ran = operator.run("tracker", "sync", "run", cwd=repo, timeout=30)
     finally:
@@ -248,7 +253,7 @@ def test_two_syncs_pulling_the_same_change_at_once_append_it_once(operator: Shel
 
     fake.tracker = together
     given_bound_to(operator, repo, fake.url, deadline="30")
-    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed"}])
+    write_rows(repo, [{"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "claimed", "at": "2026-01-01T00:00:00Z"}])
     procs = [operator.popen("sync", "run", cwd=repo) for _ in range(2)]
     outs = [proc.communicate(timeout=60) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outs
