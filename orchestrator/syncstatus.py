@@ -41,6 +41,7 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
     from orchestrator.outbox import queue_key
     from orchestrator.project import IdentityError, read_identity
 
+    effective = facts.host_url or ""  # first: a broken config or host URL is the answer, whatever else is here
     root = facts.project_root
     slugs = [facts.mission_slug] if mission else ([p.name for p in list_missions(root)] if root else [])
     bindings = [b for b in read_bindings(facts.repo_root) if b.mission in slugs and b.server_url]
@@ -52,7 +53,6 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
         identity = None
     if identity is None:
         return []
-    effective = facts.host_url or ""
     pairs = [(effective, slug) for slug in slugs if effective]
     pairs += [(b.server_url, b.mission) for b in bindings if (b.server_url, b.mission) not in pairs
               and queue_key(facts, b.mission, b.server_url) != queue_key(facts, b.mission, effective)]

@@ -116,7 +116,7 @@ def test_login_and_bind_against_the_dev_saas(
     spec_kitty_home.enable_sync()
     login = stealth_guard("auth", "login", "--host", dev_saas.url, "--with-token", cwd=project,
                           stdin=dev_saas.issue_token(login="ada"))
-    assert login.stdout == f"Logged in to {dev_saas.url} as ada.\n", login.describe()
+    assert login.stdout == f"Logged in to {dev_saas.url} as ada@dev-saas.spec-kitty.invalid.\n", login.describe()
     bind = stealth_guard("tracker", "bind", "--project", "shop", cwd=project)
     assert bind.exit_code == 0, bind.describe()
     assert dev_saas.stats()["bindings"] == 1
