@@ -296,10 +296,10 @@ class DevSaas:
         query = urlencode({key: value for key, value in filters.items() if value is not None})
         return self._call("GET", "/api/v1/admin/events" + (f"?{query}" if query else ""))["events"]
 
-    def row_ids(self, mission: str | None = None) -> list[str]:
+    def row_ids(self, mission: str | None = None, *, project_uuid: str | None = None) -> list[str]:
         """The mission log rows the host holds, as the ``causation_id`` of each stored ``WPStatusChanged``
-        envelope (in arrival order), for one ``mission`` slug or all."""
-        return [str(e["causation_id"]) for e in self.envelopes(event_type="WPStatusChanged")
+        envelope (in arrival order), for one ``mission`` slug (of one project) or all."""
+        return [str(e["causation_id"]) for e in self.envelopes(event_type="WPStatusChanged", project_uuid=project_uuid)
                 if mission is None or e.get("payload", {}).get("mission_slug") == mission]
 
     def sessions(self) -> list[dict[str, Any]]:

@@ -94,3 +94,13 @@ class Operator(Shell):
         """Daemon pids once race losers have exited (they leave within milliseconds of losing)."""
         wait_for(lambda: len(self.daemons()) <= 1, timeout)
         return self.daemons()
+
+
+def project_uuid(repo: Path) -> str:
+    """The repository's ``project_uuid`` (``.kittify/config.yaml``, written by its first sync): the suite's
+    daemon tests share one dev SaaS, so what a test reads back is narrowed to its own project."""
+    from orchestrator.project import read_identity
+
+    identity = read_identity(repo)
+    assert identity is not None, f"{repo} has not synced yet"
+    return identity.uuid

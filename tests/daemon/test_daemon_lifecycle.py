@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MISSION, Operator
+from daemon_helpers import MISSION, Operator, project_uuid
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas
@@ -156,7 +156,7 @@ def test_kill_9_during_an_upload_loses_and_doubles_nothing(ready: Operator, repo
     [successor] = ready.settled_daemons()
     assert successor != victim and (ready.state() or {}).get("pid") == successor
 
-    stored = [e["event_id"] for e in daemon_saas.events(repo.name, MISSION)]
+    stored = daemon_saas.row_ids(MISSION, project_uuid=project_uuid(repo))
     assert len(stored) == len(set(stored)) == len(ids)
     assert set(stored) == ids
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MISSION, Operator
+from daemon_helpers import MISSION, Operator, project_uuid
 
 from devsaas.testing import DevSaas
 
@@ -35,7 +35,7 @@ def test_concurrent_commands_share_exactly_one_daemon(ready: Operator, repo: Pat
     assert len(ready.settled_daemons()) == 1
     assert {err for (_, err), _ in results} <= {"", FELL_BACK}, results
     assert any(err == "" for (_, err), _ in results)  # the daemon served racers
-    assert len(daemon_saas.events(repo.name, MISSION)) == 1
+    assert len(daemon_saas.row_ids(MISSION, project_uuid=project_uuid(repo))) == 1
 
 
 def test_the_cli_side_stays_off_aiohttp_and_asyncio() -> None:

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from daemon_helpers import MISSION, Operator
+from daemon_helpers import MISSION, Operator, project_uuid
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas
@@ -83,7 +83,7 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
     [pid] = ready.settled_daemons()
     log = repo / "kitty-specs" / MISSION / "status.events.jsonl"
     ids = [json.loads(line)["event_id"] for line in log.read_text().splitlines()]
-    assert [e["event_id"] for e in daemon_saas.events(repo.name, MISSION)] == ids
+    assert daemon_saas.row_ids(MISSION, project_uuid=project_uuid(repo)) == ids
 
     second = ready.run("tracker", "sync", "run", cwd=repo)
     assert second.stdout.endswith(": 0 pushed, 0 pulled, 0 still queued.\n") and second.exit_code == 0
