@@ -388,3 +388,37 @@ LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."
 
 # --- adversarial QA 2: an empty mission handle names nothing ----------------------------------------------
 MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, number or id prefix."
+
+# --- living beside spec-kitty in one repository (issue 17): moves, evidence, status lock, full disks -------
+MOVE_BAD_JSON = "{option} is not valid JSON ({error}); nothing was recorded."
+MOVE_NOT_AN_OBJECT = "{option} must be a JSON object; nothing was recorded."
+MOVE_EVIDENCE_INCOMPLETE = (
+    "--evidence-json needs review.reviewer, review.verdict and review.reference, "
+    "e.g. '{\"review\": {\"reviewer\": \"alice\", \"verdict\": \"approved\", \"reference\": \"PR#1\"}}'; "
+    "nothing was recorded."
+)
+MOVE_EVIDENCE_ENTRIES = (
+    "--evidence-json repos need repo, branch and commit, verification entries command, result and summary; "
+    "nothing was recorded."
+)
+MOVE_REVIEW_INCOMPLETE = (
+    "--review-result-json needs non-empty reviewer, verdict and reference strings; nothing was recorded."
+)
+MOVE_REVIEW_VERDICT = "--review-result-json verdict must be approved or changes_requested; nothing was recorded."
+MOVE_REVIEW_FEEDBACK = "--review-result-json feedback_path must be a string; nothing was recorded."
+MOVE_EXECUTION_MODE = "--execution-mode must be worktree or direct_repo."
+MOVE_DONE_NEEDS_EVIDENCE = (
+    "{wp_id} cannot move to done without done evidence: pass --evidence-json with review.reviewer, "
+    "review.verdict and review.reference (or --force --reason)."
+)
+MOVE_DISK_FULL = "The disk is full: the move was not recorded and {path} is unchanged ({reason})."
+STATUS_LOCK_BUSY = (
+    "The mission's status lock {path} was held for over {seconds} s (spec-kitty or another move is writing); "
+    "nothing was recorded. Retry when it is done."
+)
+COORD_WORKTREE_FAILED = (
+    "Cannot create the coordination worktree {path} on branch `{branch}` where spec-kitty keeps this "
+    "mission's log ({error}); nothing was recorded."
+)
+AUTO_COMMIT_MESSAGE = "chore(spec-kitty): status transition {wp_id}"  # spec-kitty's own message for a move
+AUTO_COMMIT_FAILED = "warning: the move is recorded but not committed ({error}); commit {paths} yourself."
