@@ -205,7 +205,7 @@ def reduce(rows: list[dict[str, Any]]) -> dict[str, Any]:
     for row in ordered:
         current = states.get(row["wp_id"])
         if current is not None and current.get("last_transition_at") == row["at"]:
-            setter = by_id.get(current.get("last_event_id"))  # type: ignore[arg-type]
+            setter = by_id.get(current.get("last_event_id"))
             if setter is not None and _is_rollback(setter) and not _is_rollback(row):
                 continue  # a forward move never beats a rollback at the same instant
         states[row["wp_id"]] = _wp_state(row, current)

@@ -13,6 +13,7 @@ command that acts on one mission needs ``--mission``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -707,10 +708,9 @@ def append_transition(
                 os.ftruncate(fd, size)  # the log as it was: no half row for anyone to read or send
                 raise DiskFull(catalog.MOVE_DISK_FULL.format(path=path, reason=exc.strerror or exc)) from None
             saving()  # the fold as read (our row is folded by the next reader): only after a move succeeded
-            try:
+            # where spec-kitty's own materialize would fail on this log too, status.json is left to it
+            with contextlib.suppress(materialize.Unreproducible):
                 materialize.write(folder, path)
-            except materialize.Unreproducible:
-                pass  # spec-kitty's own materialize would fail on this log too: leave status.json to it
             return row
         finally:
             os.close(fd)

@@ -66,7 +66,8 @@ def held(root: Path, slug: str, log: Path, *, wait: float = WAIT) -> Iterator[Pa
     path = lock_path(root, slug)
     if path is None:
         path = log
-    path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         deadline = time.monotonic() + wait

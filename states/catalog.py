@@ -422,3 +422,17 @@ COORD_WORKTREE_FAILED = (
 )
 AUTO_COMMIT_MESSAGE = "chore(spec-kitty): status transition {wp_id}"  # spec-kitty's own message for a move
 AUTO_COMMIT_FAILED = "warning: the move is recorded but not committed ({error}); commit {paths} yourself."
+
+# --- living beside spec-kitty on one machine (issue 17): one daemon per home, whichever tool started it ---
+DAEMON_LINE_FOREIGN = "Sync daemon: spec-kitty's own daemon is running (pid {pid}); it belongs to spec-kitty-cli."
+DAEMON_LINE_FOREIGN_STALE = (
+    "Sync daemon: spec-kitty's daemon state file names pid {pid}, which is not running; it belongs to "
+    "spec-kitty-cli and is left for it to clear."
+)
+DAEMON_FOREIGN = Failure(
+    "spec-kitty's own sync daemon (pid {pid}) holds this home, so no daemon of ours is started.",
+    "Run `spec-kitty sync run` for a one-shot sync, or stop spec-kitty-cli's daemon with its own tools "
+    "(it retires after 15 idle minutes).",
+    ExitCode.OK,
+    gap=False,
+)

@@ -75,7 +75,8 @@ def build_project(neighbour: Neighbour, topology: str, branch: str, wps: int = 3
     tasks = repo / "kitty-specs" / slug / "tasks"
     tasks.mkdir(exist_ok=True)
     for n in range(1, wps + 1):
-        (tasks / f"WP0{n}-x.md").write_text(f"---\nwork_package_id: WP0{n}\ntitle: WP0{n}\nsubtasks: []\n---\n# WP0{n}\n")
+        front = f"work_package_id: WP0{n}\ntitle: WP0{n}\nsubtasks: []"
+        (tasks / f"WP0{n}-x.md").write_text(f"---\n{front}\n---\n# WP0{n}\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "tasks")
     return slug
