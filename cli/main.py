@@ -84,7 +84,7 @@ class SpecKittyGroup(click.Group):
 
 
 @click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="spec-kitty", message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", prog_name="spec-kitty", message=catalog.VERSION_LINE)
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:

@@ -59,6 +59,48 @@ def lock_path(root: Path, slug: str) -> Path | None:
     return common / LOCK_DIRECTORY / f"{slug}.status.lock" if common is not None else None
 
 
+class _TimedOut(Exception):
+    pass
+
+
+def _lock(fd: int, wait: float, path: Path) -> None:
+    """``flock`` within ``wait`` seconds. In the main thread a blocked ``flock`` (woken by an interval
+    timer) queues behind the holder as spec-kitty's own waiters do; elsewhere (the daemon's sync
+    threads, where signals cannot be used) it polls."""
+    import signal
+    import threading
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    busy = SpecKittyError(catalog.STATUS_LOCK_BUSY.format(path=path, seconds=round(wait)))
+    if threading.current_thread() is threading.main_thread():
+        def expire(signum: int, frame: object) -> None:
+            raise _TimedOut
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, wait)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except _TimedOut:
+            raise busy from None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise busy from None
+            time.sleep(STEP)
+
+
 @contextlib.contextmanager
 def held(root: Path, slug: str, log: Path, *, wait: float = WAIT) -> Iterator[Path]:
     """Hold the mission's status lock (``flock``, exclusive) for the block; waits at most ``wait`` seconds,
@@ -70,15 +112,7 @@ def held(root: Path, slug: str, log: Path, *, wait: float = WAIT) -> Iterator[Pa
         path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise SpecKittyError(catalog.STATUS_LOCK_BUSY.format(path=path, seconds=round(wait))) from None
-                time.sleep(STEP)
+        _lock(fd, wait, path)
         yield path
     finally:
         os.close(fd)  # closing the only descriptor releases the flock

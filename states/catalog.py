@@ -436,3 +436,7 @@ DAEMON_FOREIGN = Failure(
     ExitCode.OK,
     gap=False,
 )
+
+# --- which distribution answers (issue 17): spec-kitty-cli installs a `spec-kitty` script too -------------
+DISTRIBUTION = "spec-kitty-sync"
+VERSION_LINE = f"%(prog)s ({DISTRIBUTION}) %(version)s"  # click fills prog and version

@@ -378,5 +378,6 @@ def test_given_twenty_concurrent_moves_when_they_race_then_twenty_intact_lines_i
 
 def test_version(shell: Shell) -> None:
     done = shell.run("--version")
-    assert (done.stdout, done.stderr, done.exit_code) == (f"spec-kitty {__version__}\n", "", 0)
+    # the distribution is named: spec-kitty-cli installs a `spec-kitty` script too
+    assert (done.stdout, done.stderr, done.exit_code) == (f"spec-kitty (spec-kitty-sync) {__version__}\n", "", 0)
     assert done.events == []
