@@ -661,7 +661,7 @@ def append_transition(
     folder = status_folder(primary, create=True)
     path = folder / EVENTS_FILE
     with statuslock.held(primary.parent.parent, folder.name, path):
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
                 raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))

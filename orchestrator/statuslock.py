@@ -11,7 +11,7 @@ inode. Holding the same ``flock`` on the same file is enough to take turns with 
 The common dir is found from the files git keeps (``.git`` folder, or a ``.git`` file naming the
 worktree's git dir and its ``commondir``), without running git. Outside a git repository spec-kitty
 would create ``<root>/.git/spec-kitty-locks/``; we do not make a folder look like a repository, and lock
-the log itself there instead (spec-kitty needs git for its own commands anyway).
+the mission's folder there instead (spec-kitty needs git for its own commands anyway).
 """
 
 from __future__ import annotations
@@ -106,11 +106,13 @@ def held(root: Path, slug: str, log: Path, *, wait: float = WAIT) -> Iterator[Pa
     """Hold the mission's status lock (``flock``, exclusive) for the block; waits at most ``wait`` seconds,
     then says who to look at in one line. Yields the lock file."""
     path = lock_path(root, slug)
-    if path is None:
-        path = log
-    elif not path.parent.is_dir():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    if path is None:  # outside git: the mission's folder itself (never the log, which may be anything)
+        path = log.parent
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
         _lock(fd, wait, path)
         yield path
