@@ -123,25 +123,54 @@ def wp() -> None:
 @click.option("--actor", default=None, help="Who moved it (default: $USER).")
 @click.option("--reason", default=None, help="Why, recorded in the event (required with --force).")
 @click.option("--force", is_flag=True, help="Allow a move outside the lane table (needs --reason).")
+@click.option("--evidence-json", default=None, metavar="JSON",
+              help='Done evidence, e.g. \'{"review": {"reviewer": "alice", "verdict": "approved", "reference": '
+                   '"PR#1"}}\' (required to move to done without --force).')
+@click.option("--review-ref", default=None, help="Review feedback reference.")
+@click.option("--review-result-json", default=None, metavar="JSON",
+              help="Structured review outcome (reviewer, verdict, reference) for moves out of in_review.")
+@click.option("--workspace-context", default=None, help="Workspace context identifier (as spec-kitty takes it).")
+@click.option("--subtasks-complete/--no-subtasks-complete", default=None,
+              help="Whether required subtasks are complete (as spec-kitty takes it).")
+@click.option("--implementation-evidence-present/--no-implementation-evidence-present", default=None,
+              help="Whether implementation evidence exists (as spec-kitty takes it).")
+@click.option("--execution-mode", default="worktree", metavar="MODE", help="worktree (default) or direct_repo.")
 def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reason: str | None,
-         force: bool) -> None:
+         force: bool, evidence_json: str | None, review_ref: str | None, review_result_json: str | None,
+         workspace_context: str | None, subtasks_complete: bool | None,
+         implementation_evidence_present: bool | None, execution_mode: str) -> None:
     """Record a lane change for WP_ID (WP and 1-4 digits, e.g. WP01) in the mission's event log.
 
     Only spec-kitty's lane moves are allowed (see `diagrams/lanes.mmd`); a work package that never moved
-    is in `genesis` and may only go to planned or canceled. --force with --reason allows any move.
+    is in `genesis` and may only go to planned or canceled. --force with --reason allows any move. The
+    options are spec-kitty's `agent status emit` options and land in the row as it records them; the
+    mission's status.json is rewritten to match, as spec-kitty does.
     """
     missions.check_wp(wp_id)
     lane = missions.check_lane(to_lane)
     if force and not (reason or "").strip():
         raise UsageProblem(catalog.FORCE_NEEDS_REASON)
+    if execution_mode not in ("worktree", "direct_repo"):
+        raise UsageProblem(catalog.MOVE_EXECUTION_MODE)
+    extras = missions.Move(
+        evidence=missions.done_evidence(evidence_json) if evidence_json is not None else None,
+        review_ref=review_ref,
+        review_result=missions.review_result(review_result_json) if review_result_json is not None else None,
+        execution_mode=execution_mode, workspace_context=workspace_context, subtasks_complete=subtasks_complete,
+        implementation_evidence_present=implementation_evidence_present)
     facts = app().facts(mission)
     missions.require_one(facts.project_root, mission)
     folder = missions.mission_dir(facts.project_root, facts.mission_slug)
     row = missions.append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
-                                     enforce=True)
+                                     enforce=True, move=extras)
     assert row is not None  # only a `skip_if` caller gets None
     click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
+    from orchestrator.autocommit import commit_move
+
+    warning = commit_move(folder, wp_id)
+    if warning:
+        click.echo(warning, err=True)
     if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.outbox import enqueue_local_event
 

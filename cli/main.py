@@ -84,7 +84,7 @@ class SpecKittyGroup(click.Group):
 
 
 @click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="spec-kitty", message="%(prog)s %(version)s")
+@click.version_option(__version__, "--version", prog_name="spec-kitty", message=catalog.VERSION_LINE)
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -113,10 +113,10 @@ def kill_switch() -> None:
     import contextlib
     import signal
 
-    from orchestrator.daemon.state import UNKNOWN_HOLDER, lock_holder
+    from orchestrator.daemon.state import UNKNOWN_HOLDER, foreign_daemon, lock_holder
 
     holder = lock_holder()
-    if holder is not None and holder != UNKNOWN_HOLDER and holder != os.getpid():
+    if holder is not None and holder != UNKNOWN_HOLDER and holder != os.getpid() and foreign_daemon() is None:
         with contextlib.suppress(OSError):  # it exited meanwhile, or is not ours to signal
             os.kill(holder, signal.SIGTERM)
 

@@ -48,3 +48,16 @@ def interprocess_lock(path: Path) -> Iterator[None]:
     lock = fasteners.InterProcessLock(str(path))
     with lock:
         yield
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` or raise: ``os.write`` may write less than asked (a full disk, a file
+    size limit), and a caller that ignored the count would leave half a line behind."""
+    import errno
+
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]

@@ -13,7 +13,7 @@ command that acts on one mission needs ``--mission``.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import re
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from orchestrator import foldcache
-from orchestrator.errors import MissionChoiceError, MissionError
+from orchestrator.errors import MissionChoiceError, MissionError, UsageProblem
 from orchestrator.eventids import EventIds
+from orchestrator.fsutil import write_all
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
@@ -180,6 +181,68 @@ def mission_dir(root: Path | None, slug: str) -> Path:
     if not SLUG.fullmatch(slug) or not (root / SPECS_DIR / slug).is_dir():
         raise MissionError(catalog.NO_SUCH_MISSION.format(slug=slug, path=root / SPECS_DIR))
     return root / SPECS_DIR / slug
+
+
+WORKTREES_DIR = ".worktrees"  # where spec-kitty keeps lane and coordination worktrees, under the repo root
+COORD_SUFFIX = "-coord"
+
+
+def status_folder(folder: Path, *, create: bool = False) -> Path:
+    """Where the mission whose ``kitty-specs/`` folder is ``folder`` keeps its log and ``status.json``.
+
+    The one place that maps a mission to its log, for ``status``, ``wp move`` and sync alike. As
+    spec-kitty 3.2.7 resolves it: a mission whose ``meta.json`` declares a ``coordination_branch``
+    (topology ``coord`` or ``lanes_with_coord``, or no topology recorded) keeps its canonical log in the
+    coordination worktree ``<repo>/.worktrees/<slug>-<mid8>-coord/kitty-specs/<slug>-<mid8>/`` (``mid8``:
+    the first 8 characters of its ``mission_id``; a slug already ending in ``-<mid8>`` is not extended).
+    Until that worktree holds the mission, spec-kitty reads the primary folder; its first write creates
+    the worktree on the coordination branch. ``create`` (a write) does the same, so our row lands where
+    spec-kitty's next command will look.
+    """
+    try:
+        meta = json.loads((folder / META_FILE).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return folder
+    if not isinstance(meta, dict):
+        return folder
+    branch, mission_id = meta.get("coordination_branch"), meta.get("mission_id")
+    if not (isinstance(branch, str) and branch) or meta.get("topology") in ("single_branch", "lanes"):
+        return folder
+    mid8 = mission_id[:ID_PREFIX] if isinstance(mission_id, str) else ""
+    name = folder.name if not mid8 or folder.name.endswith(f"-{mid8}") else f"{folder.name}-{mid8}"
+    root = folder.parent.parent
+    coord_root = root / WORKTREES_DIR / f"{name}{COORD_SUFFIX}"
+    coord = coord_root / SPECS_DIR / name
+    if coord.is_dir() or not create:
+        return coord if coord.is_dir() else folder
+    if not coord_root.exists():
+        _add_worktree(root, coord_root, branch)
+    coord.mkdir(parents=True, exist_ok=True)
+    return coord
+
+
+def _add_worktree(root: Path, where: Path, branch: str) -> None:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", str(root), "worktree", "add", "--quiet", str(where), branch],
+                              capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise MissionError(catalog.COORD_WORKTREE_FAILED.format(path=where, branch=branch, error=exc)) from None
+    if done.returncode != 0:
+        error = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+        raise MissionError(catalog.COORD_WORKTREE_FAILED.format(path=where, branch=branch, error=error))
+
+
+def primary_of(folder: Path) -> Path:
+    """The ``kitty-specs/`` folder of the mission whose status folder is ``folder`` (itself for most)."""
+    if folder.parent.name == SPECS_DIR and folder.parents[1].name.endswith(COORD_SUFFIX) \
+            and folder.parents[2].name == WORKTREES_DIR:
+        root = folder.parents[3]
+        for candidate in list_missions(root):
+            if status_folder(candidate) == folder:
+                return candidate
+    return folder
 
 
 # NamedTuple and a plain class rather than dataclasses: `status` imports this module on every run, and
@@ -460,7 +523,7 @@ def read_mission(folder: Path, *, save: bool = True) -> MissionRead:
     repo-local saved fold (``orchestrator.foldcache``) when it still describes a prefix of this exact log,
     folding only the rows appended since; ``save`` refreshes that cache (never under the home dir).
     """
-    fold, problems, _ = foldcache.fold_mission(folder, save=save)
+    fold, problems, _ = foldcache.fold_mission(status_folder(folder), save=save)
     return MissionRead(fold.snapshot(), problems, fold.mission_id())
 
 
@@ -491,62 +554,163 @@ class LaneRefused(MissionError):
                                                      reachable=where))
 
 
+class Move(NamedTuple):
+    """What ``wp move`` records beside the lane, as spec-kitty's ``agent status emit`` records it.
+
+    ``evidence`` is the done evidence already normalised (``done_evidence``); ``review_result`` the
+    parsed review outcome (``review_result``). ``workspace_context``, ``subtasks_complete`` and
+    ``implementation_evidence_present`` are guard inputs in spec-kitty, never written to the row.
+    """
+
+    evidence: dict[str, Any] | None = None
+    review_ref: str | None = None
+    review_result: dict[str, Any] | None = None
+    execution_mode: str = "worktree"
+    workspace_context: str | None = None
+    subtasks_complete: bool | None = None
+    implementation_evidence_present: bool | None = None
+
+
+def _parse_object(raw: str, option: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise UsageProblem(catalog.MOVE_BAD_JSON.format(option=option, error=exc)) from None
+    if not isinstance(value, dict):
+        raise UsageProblem(catalog.MOVE_NOT_AN_OBJECT.format(option=option))
+    return value
+
+
+def done_evidence(raw: str) -> dict[str, Any]:
+    """``--evidence-json`` as spec-kitty's ``DoneEvidence.to_dict()`` records it: ``review`` (reviewer,
+    verdict, reference), then ``repos`` and ``verification`` only when non-empty, each entry reduced to
+    its known keys. Malformed JSON, or evidence without a complete review, is a usage error (exit 2)."""
+    value = _parse_object(raw, "--evidence-json")
+    review = value.get("review")
+    if not isinstance(review, dict) or not all(review.get(k) for k in ("reviewer", "verdict", "reference")) \
+            or not str(review["reference"]).strip():
+        raise UsageProblem(catalog.MOVE_EVIDENCE_INCOMPLETE)
+    out: dict[str, Any] = {"review": {"reviewer": review["reviewer"], "verdict": review["verdict"],
+                                      "reference": str(review["reference"])}}
+    try:
+        repos = [{"repo": r["repo"], "branch": r["branch"], "commit": r["commit"],
+                  **({"files_touched": list(r["files_touched"])} if r.get("files_touched") else {})}
+                 for r in value.get("repos", [])]
+        checks = [{"command": v["command"], "result": v["result"], "summary": v["summary"]}
+                  for v in value.get("verification", [])]
+    except (KeyError, TypeError, AttributeError):
+        raise UsageProblem(catalog.MOVE_EVIDENCE_ENTRIES) from None
+    if repos:
+        out["repos"] = repos
+    if checks:
+        out["verification"] = checks
+    return out
+
+
+def review_result(raw: str) -> dict[str, Any]:
+    """``--review-result-json`` as spec-kitty parses it: non-empty reviewer, verdict (approved or
+    changes_requested) and reference strings, an optional string ``feedback_path``."""
+    value = _parse_object(raw, "--review-result-json")
+    fields = [value.get(k) for k in ("reviewer", "verdict", "reference")]
+    if not all(isinstance(f, str) and f.strip() for f in fields):
+        raise UsageProblem(catalog.MOVE_REVIEW_INCOMPLETE)
+    if value["verdict"] not in ("approved", "changes_requested"):
+        raise UsageProblem(catalog.MOVE_REVIEW_VERDICT)
+    feedback = value.get("feedback_path")
+    if feedback is not None and not isinstance(feedback, str):
+        raise UsageProblem(catalog.MOVE_REVIEW_FEEDBACK)
+    out = {"reviewer": value["reviewer"], "verdict": value["verdict"], "reference": value["reference"]}
+    if feedback is not None:
+        out["feedback_path"] = feedback
+    return out
+
+
+class DiskFull(MissionError):
+    """The whole row did not reach the log (a full disk, a file size limit): the log was put back."""
+
+    code = "disk_full"
+
+
 def append_transition(
     folder: Path, wp_id: str, to_lane: str, *, actor: str, reason: str | None, force: bool | None = False,
-    enforce: bool = False, skip_if: Callable[[str], bool] | None = None,
+    enforce: bool = False, skip_if: Callable[[str], bool] | None = None, move: Move | None = None,
 ) -> dict[str, Any] | None:
-    """Append one lane-transition row, in spec-kitty's format, atomically.
+    """Append one lane-transition row, in spec-kitty's format, and rewrite ``status.json`` to match.
 
-    ``flock`` on the log itself serialises writers (no stray lock file in the repo): the current lane is
-    read (with the same fold ``status`` uses) and the row written under the same lock, so concurrent
-    moves never interleave, tear a line or check a move against a stale lane. The line goes out in one
-    ``write`` on an O_APPEND fd. ``enforce`` refuses a move outside the lane table unless ``force``
-    (``wp move``); ``force=None`` records force exactly when the table would refuse (a lane pulled from
-    the tracker is applied whatever it is, and says so). ``skip_if(current lane)`` lets a caller decide
-    under that same lock (a pulled change applied by a concurrent sync is then not appended twice); when
-    it says so, nothing is written and None is returned.
+    Under spec-kitty's own per-mission status lock (``orchestrator.statuslock``: the file its
+    ``agent status emit`` holds while it decides and writes), so neither tool decides from a stale lane:
+    the log is opened only once the lock is held (spec-kitty replaces the file on every append), the
+    current lane is read with the same fold ``status`` uses, the row is written, and ``status.json`` is
+    rewritten as spec-kitty's ``materialize`` would (``orchestrator.materialize``), all before the lock
+    is released. ``enforce`` refuses a move outside the lane table unless ``force`` (``wp move``), and a
+    move to ``done`` without done evidence unless ``force``; ``force=None`` records force exactly when
+    spec-kitty would refuse the move otherwise (a lane pulled from the tracker is applied whatever it is,
+    and says so). ``skip_if(current lane)`` lets a caller decide under that same lock (a pulled change
+    applied by a concurrent sync is then not appended twice); when it says so, nothing is written and
+    None is returned.
+
+    The row is written whole or not at all: a short ``os.write`` (full disk) truncates the log back to
+    its previous length and raises ``DiskFull``.
     """
+    from orchestrator import materialize, statuslock
+
     check_wp(wp_id)
     to_lane = check_lane(to_lane)
+    move = move or Move()
+    primary = primary_of(folder)
+    folder = status_folder(primary, create=True)
     path = folder / EVENTS_FILE
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
-            raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        fold, _, saving = foldcache.fold_mission(folder, save=False)
-        from_lane = fold.lane_of(wp_id)
-        if skip_if is not None and skip_if(from_lane):
-            return None
-        permitted = allowed(from_lane, to_lane)
-        if force is None:
-            force = not permitted
-        if enforce and not force and not permitted:
-            raise LaneRefused(wp_id, from_lane, to_lane)
-        row = {
-            "actor": actor,
-            "at": datetime.now(UTC).isoformat(),
-            "event_id": new_ulid(),
-            "evidence": None,
-            "execution_mode": "direct_repo",
-            "force": force,
-            "from_lane": from_lane,
-            "mission_id": _meta_mission_id(folder) or fold.mission_id(),
-            "mission_slug": folder.name,
-            "policy_metadata": None,
-            "reason": reason,
-            "review_ref": None,
-            "review_result": None,
-            "to_lane": to_lane,
-            "wp_id": wp_id,
-        }
-        line = json.dumps(row, sort_keys=True) + "\n"
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = "\n" + line  # a torn last line stays its own (reported) line, never glued to ours
-        os.write(fd, line.encode("utf-8"))
-        os.fsync(fd)
-        saving()  # the fold as read (our row is folded by the next reader): only after a move succeeded
-        return row
-    finally:
-        os.close(fd)
+    with statuslock.held(primary.parent.parent, folder.name, path):
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
+                raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))
+            fold, _, saving = foldcache.fold_mission(folder, save=False)
+            from_lane = fold.lane_of(wp_id)
+            if skip_if is not None and skip_if(from_lane):
+                return None
+            permitted = allowed(from_lane, to_lane)
+            unproven = to_lane == "done" and move.evidence is None
+            if force is None:
+                force = not permitted or unproven
+            if enforce and not force and not permitted:
+                raise LaneRefused(wp_id, from_lane, to_lane)
+            if enforce and not force and unproven:
+                raise MissionError(catalog.MOVE_DONE_NEEDS_EVIDENCE.format(wp_id=wp_id))
+            row: dict[str, Any] = {
+                "actor": actor,
+                "at": datetime.now(UTC).isoformat(),
+                "event_id": new_ulid(),
+                "evidence": move.evidence,
+                "execution_mode": move.execution_mode,
+                "force": force,
+                "from_lane": from_lane,
+                "mission_slug": folder.name,
+                "policy_metadata": None,
+                "reason": reason,
+                "review_ref": move.review_ref,
+                "to_lane": to_lane,
+                "wp_id": wp_id,
+            }
+            if move.review_result is not None:
+                row["review_result"] = move.review_result
+            mission_id = _meta_mission_id(primary) or fold.mission_id()
+            if mission_id is not None:
+                row["mission_id"] = mission_id
+            line = json.dumps(row, sort_keys=True) + "\n"
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = "\n" + line  # a torn last line stays its own (reported) line, never glued to ours
+            try:
+                write_all(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            except OSError as exc:
+                os.ftruncate(fd, size)  # the log as it was: no half row for anyone to read or send
+                raise DiskFull(catalog.MOVE_DISK_FULL.format(path=path, reason=exc.strerror or exc)) from None
+            saving()  # the fold as read (our row is folded by the next reader): only after a move succeeded
+            # where spec-kitty's own materialize would fail on this log too, status.json is left to it
+            with contextlib.suppress(materialize.Unreproducible):
+                materialize.write(folder, path)
+            return row
+        finally:
+            os.close(fd)

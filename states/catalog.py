@@ -416,3 +416,55 @@ SYNC_NO_PRIVATE_TEAM = Failure(
     "Your SaaS session for `{url}` has no private team to sync events to.", LOGIN_ACTION
 )
 SYNC_RUN_LINE = "Synced {missions} missions: {pushed} events sent, {parked} parked, {queued} still queued."
+
+# --- living beside spec-kitty in one repository (issue 17): moves, evidence, status lock, full disks -------
+MOVE_BAD_JSON = "{option} is not valid JSON ({error}); nothing was recorded."
+MOVE_NOT_AN_OBJECT = "{option} must be a JSON object; nothing was recorded."
+MOVE_EVIDENCE_INCOMPLETE = (
+    "--evidence-json needs review.reviewer, review.verdict and review.reference, "
+    "e.g. '{\"review\": {\"reviewer\": \"alice\", \"verdict\": \"approved\", \"reference\": \"PR#1\"}}'; "
+    "nothing was recorded."
+)
+MOVE_EVIDENCE_ENTRIES = (
+    "--evidence-json repos need repo, branch and commit, verification entries command, result and summary; "
+    "nothing was recorded."
+)
+MOVE_REVIEW_INCOMPLETE = (
+    "--review-result-json needs non-empty reviewer, verdict and reference strings; nothing was recorded."
+)
+MOVE_REVIEW_VERDICT = "--review-result-json verdict must be approved or changes_requested; nothing was recorded."
+MOVE_REVIEW_FEEDBACK = "--review-result-json feedback_path must be a string; nothing was recorded."
+MOVE_EXECUTION_MODE = "--execution-mode must be worktree or direct_repo."
+MOVE_DONE_NEEDS_EVIDENCE = (
+    "{wp_id} cannot move to done without done evidence: pass --evidence-json with review.reviewer, "
+    "review.verdict and review.reference (or --force --reason)."
+)
+MOVE_DISK_FULL = "The disk is full: the move was not recorded and {path} is unchanged ({reason})."
+STATUS_LOCK_BUSY = (
+    "The mission's status lock {path} was held for over {seconds} s (spec-kitty or another move is writing); "
+    "nothing was recorded. Retry when it is done."
+)
+COORD_WORKTREE_FAILED = (
+    "Cannot create the coordination worktree {path} on branch `{branch}` where spec-kitty keeps this "
+    "mission's log ({error}); nothing was recorded."
+)
+AUTO_COMMIT_MESSAGE = "chore(spec-kitty): status transition {wp_id}"  # spec-kitty's own message for a move
+AUTO_COMMIT_FAILED = "warning: the move is recorded but not committed ({error}); commit {paths} yourself."
+
+# --- living beside spec-kitty on one machine (issue 17): one daemon per home, whichever tool started it ---
+DAEMON_LINE_FOREIGN = "Sync daemon: spec-kitty's own daemon is running (pid {pid}); it belongs to spec-kitty-cli."
+DAEMON_LINE_FOREIGN_STALE = (
+    "Sync daemon: spec-kitty's daemon state file names pid {pid}, which is not running; it belongs to "
+    "spec-kitty-cli and is left for it to clear."
+)
+DAEMON_FOREIGN = Failure(
+    "spec-kitty's own sync daemon (pid {pid}) holds this home, so no daemon of ours is started.",
+    "Run `spec-kitty sync run` for a one-shot sync, or stop spec-kitty-cli's daemon with its own tools "
+    "(it retires after 15 idle minutes).",
+    ExitCode.OK,
+    gap=False,
+)
+
+# --- which distribution answers (issue 17): spec-kitty-cli installs a `spec-kitty` script too -------------
+DISTRIBUTION = "spec-kitty-sync"
+VERSION_LINE = f"%(prog)s ({DISTRIBUTION}) %(version)s"  # click fills prog and version

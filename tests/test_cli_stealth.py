@@ -16,6 +16,8 @@ from support.cli import Result, assert_only_config_written, run_guarded, run_pyt
 from support.projects import git_init, make_project, set_mtime, transition, write_auth, write_config, write_log
 from support.shell import Shell, parallel
 
+from states import catalog
+
 FLAG = "SPEC_KITTY_ENABLE_SAAS_SYNC"
 FALSY = [None, "0", "false", "", " no "]
 TRUTHY = ["1", "true", "YES", " on ", "y"]
@@ -186,7 +188,10 @@ def test_given_flag_off_when_reading_local_help_then_nothing_mentions_the_hosted
     argvs = (["status", "--help"], ["wp", "--help"], ["wp", "move", "--help"], ["config", "--help"], ["--version"])
     for argv, done in zip(argvs, parallel(*(shell.later(*argv) for argv in argvs)), strict=True):
         assert done.exit_code == 0, argv
-        assert not HOSTED_WORDS.search(done.stdout + done.stderr), done.stdout
+        # --version names the distribution (issue 17: an operator must tell it from spec-kitty-cli); that
+        # name is the package's, not a mention of the hosted surface
+        shown = (done.stdout + done.stderr).replace(f"({catalog.DISTRIBUTION})", "")
+        assert not HOSTED_WORDS.search(shown), done.stdout
         assert_untouched(done, shell)
 
 

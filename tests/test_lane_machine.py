@@ -35,6 +35,9 @@ def test_the_table_is_spec_kittys_lane_graph() -> None:
     assert all(lanes.reachable(terminal) == [] for terminal in lanes.TERMINAL)
 
 
+EVIDENCE = '{"review": {"reviewer": "alice", "verdict": "approved", "reference": "PR#1"}}'
+
+
 def wp_for(index: int) -> str:
     return f"WP{index + 1:03d}"
 
@@ -54,7 +57,9 @@ def test_every_pair_without_and_with_force_through_the_installed_command(shell: 
     before = log.read_bytes()
     commands = []
     for i, (_, dest) in enumerate(PAIRS):
-        commands.append(shell.later("wp", "move", wp_for(2 * i), "--to", dest, "--actor", "op", cwd=board))
+        evidence = ["--evidence-json", EVIDENCE] if dest == "done" else []  # spec-kitty's done needs it
+        commands.append(shell.later("wp", "move", wp_for(2 * i), "--to", dest, "--actor", "op", *evidence,
+                                    cwd=board))
         commands.append(shell.later("wp", "move", wp_for(2 * i + 1), "--to", dest, "--actor", "op", "--force",
                                     "--reason", f"pair {i}", cwd=board))
     results = parallel(*commands)

@@ -81,7 +81,7 @@ def test_given_sync_disable_when_a_running_daemon_ticks_then_it_retires(
         assert (daemon.stopping.is_set(), daemon.stop_reason) == (True, "SPEC_KITTY_SYNC_DISABLE is set")
         daemon.scheduler.executor.shutdown()
     finally:
-        lock.release_and_remove()
+        lock.release()
 
 
 @pytest.mark.parametrize(("env", "config", "failure"), [
@@ -103,13 +103,14 @@ def test_given_a_policy_that_forbids_the_daemon_when_it_would_sync_a_target_then
 
 @pytest.mark.e2e
 def test_given_sync_disable_when_a_daemon_process_starts_then_it_retires_by_itself(home: Path) -> None:
-    """Through the real daemon process: it takes its lock, asks the machine, and leaves no files."""
+    """Through the real daemon process: it takes its lock, asks the machine, and leaves only its lock file
+    (never removed: spec-kitty leaves it too)."""
     env = {**os.environ, **FLAG_ON, catalog.SYNC_DISABLE_ENV_VAR: "1", catalog.HOME_ENV_VAR: str(home)}
     done = subprocess.run([sys.executable, "-P", "-m", "orchestrator.daemon"], env=env, cwd=home,
                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "retiring: SPEC_KITTY_SYNC_DISABLE is set" in (home / "sync-daemon.log").read_text()
-    assert sorted(p.name for p in home.iterdir()) == ["sync-daemon.log"]
+    assert sorted(p.name for p in home.iterdir()) == ["sync-daemon.lock", "sync-daemon.log"]  # the lock stays
 
 
 # --- asked twice, probed once -------------------------------------------------------------------------

@@ -30,7 +30,11 @@ def daemon_status() -> None:
 
     info = client.status()
     if not info["running"]:
-        if info.get("starting"):
+        if info.get("foreign"):
+            from orchestrator.daemon.state import foreign_line
+
+            click.echo(foreign_line(info))
+        elif info.get("starting"):
             click.echo(catalog.DAEMON_LINE_STARTING.format(pid=info["pid"]))
         elif info.get("answering") is False:
             click.echo(catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"]))

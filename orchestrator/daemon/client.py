@@ -36,6 +36,7 @@ from orchestrator.daemon.state import (
     DaemonState,
     call,
     daemon_status,
+    foreign_daemon,
     health,
     lock_holder,
     pid_alive,
@@ -90,8 +91,18 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def refuse_if_foreign() -> None:
+    """spec-kitty's daemon holds this home: never start, replace, stop or signal anything here; the
+    command ends as in manual mode (exit 0, one line and its next action)."""
+    foreign = foreign_daemon()
+    if foreign is not None:
+        raise CatalogFailure(catalog.DAEMON_FOREIGN.filled(pid=foreign.pid if foreign.pid is not None else "?"))
+
+
 def ensure_daemon(deadline: float) -> DaemonState:
-    """A healthy daemon of our version, started or replaced as needed; raises DaemonUnavailable."""
+    """A healthy daemon of our version, started or replaced as needed; raises DaemonUnavailable, or
+    ``CatalogFailure`` (exit 0) when spec-kitty's daemon holds the home (checked before every spawn)."""
+    refuse_if_foreign()
     child: subprocess.Popen[bytes] | None = None
     spawns = 0
     asked_to_stop: set[int] = set()
@@ -116,6 +127,7 @@ def ensure_daemon(deadline: float) -> DaemonState:
                 if holder == state.pid and now - troubled_since.get(state.pid, now) >= HUNG_AFTER:
                     _kill(state.pid)  # the OS confirmed this pid holds the daemon lock
             elif holder is None and (child is None or child.poll() is not None):
+                refuse_if_foreign()  # spec-kitty may have published its daemon meanwhile
                 # Nobody is the daemon and nobody we started is on the way: start one. Racing clients
                 # may all do this; the lock lets one through and the others exit at once.
                 if spawns >= MAX_SPAWNS:
@@ -200,6 +212,7 @@ def stop(*, timeout: float = STOP_TIMEOUT) -> int | None:
     Idempotent. A daemon that does not obey within the timeout is killed, but only once the OS has
     confirmed that this pid holds the daemon lock.
     """
+    refuse_if_foreign()
     deadline = time.monotonic() + timeout
     state = read_state()
     holder = lock_holder()

@@ -1,23 +1,24 @@
 """The daemon lock: holding it is what makes a process *the* daemon of a ``SPEC_KITTY_HOME``.
 
-A fasteners ``InterProcessLock`` (a POSIX record lock) on ``sync-daemon.lock``, taken as the daemon's
-first act and held for its whole life. The OS drops it when the process dies, however it dies, so a
-leftover file never blocks anyone. Two POSIX-lock pitfalls shape this module:
+A whole-file ``flock`` on ``sync-daemon.lock``, taken as the daemon's first act and held for its whole
+life: the very lock spec-kitty 3.2.7 takes on the same file (``fcntl.flock`` in its
+``sync/daemon.py``) while it decides whether to start its own daemon. With both tools on one kind of
+lock, neither starts a daemon while the other holds it (spec-kitty gives up after 10 s of trying and
+starts none). A POSIX record lock (fasteners' ``InterProcessLock`` is ``lockf``) would not have
+conflicted with spec-kitty's ``flock`` at all on Linux, which is how two daemons once ran at once.
 
-- Closing *any* descriptor of the file releases *all* of the process's locks on it, so a failed
-  attempt closes its own descriptor before the next try, and the daemon never opens the file again.
-- The daemon removes the file on a clean exit. A rival that opened the old file just before the
-  unlink could then lock an orphaned inode while a third process creates and locks a new file: two
-  "holders". So a winner checks that the path still names the inode it locked, and retries if not;
-  and only the holder ever unlinks (clients never delete the lock file).
+The OS drops the lock when the process dies, however it dies, so a leftover file never blocks anyone.
+The file is never removed (spec-kitty never removes it either, and a rival that opened the old file
+just before an unlink would lock an orphaned inode while a third process locks a new file: two
+"holders"). A winner still checks that the path names the inode it locked, and retries if not.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 
 class DaemonLock:
@@ -25,33 +26,31 @@ class DaemonLock:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock: Any = None
+        self._fd: int | None = None
         self._inode: tuple[int, int] | None = None
 
     @property
     def held(self) -> bool:
-        return self._lock is not None
+        return self._fd is not None
 
     def try_acquire(self, *, attempts: int = 5, pause: float = 0.01) -> bool:
-        """Take the lock if nobody holds it. A few quick retries absorb a client that probes the lock
-        by try-acquiring it on platforms where ``F_GETLK`` cannot answer; a real holder still wins."""
-        import fasteners
-
+        """Take the lock if nobody holds it. A few quick retries absorb a client that probes the lock by
+        try-acquiring it where ``/proc/locks`` cannot name the holder; a real holder still wins."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         for attempt in range(attempts):
-            lock = fasteners.InterProcessLock(str(self.path))
-            if lock.acquire(blocking=False):
-                locked = os.fstat(lock.lockfile.fileno())
-                if self._names(locked.st_dev, locked.st_ino):
-                    self._lock, self._inode = lock, (locked.st_dev, locked.st_ino)
-                    return True
-                lock.release()  # we locked an inode that was unlinked under us: retry on the new file
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if attempt + 1 < attempts:
+                    time.sleep(pause)
                 continue
-            if lock.lockfile is not None:
-                lock.lockfile.close()
-                lock.lockfile = None
-            if attempt + 1 < attempts:
-                time.sleep(pause)
+            locked = os.fstat(fd)
+            if self._names(locked.st_dev, locked.st_ino):
+                self._fd, self._inode = fd, (locked.st_dev, locked.st_ino)
+                return True
+            os.close(fd)  # we locked an inode that was unlinked under us: retry on the new file
         return False
 
     def _names(self, dev: int, ino: int) -> bool:
@@ -65,13 +64,9 @@ class DaemonLock:
         """Whether the lock path still names the file we hold (someone may have removed the home)."""
         return self._inode is not None and self._names(*self._inode)
 
-    def release_and_remove(self) -> None:
-        """Unlink the file (only if it is still ours) while holding the lock, then release it."""
-        if self._lock is None:
+    def release(self) -> None:
+        """Release the lock; the file stays, as spec-kitty's does (see the module docstring)."""
+        if self._fd is None:
             return
-        try:
-            if self.still_ours():
-                self.path.unlink(missing_ok=True)
-        finally:
-            self._lock.release()
-            self._lock, self._inode = None, None
+        fd, self._fd, self._inode = self._fd, None, None
+        os.close(fd)

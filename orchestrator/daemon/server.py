@@ -156,7 +156,7 @@ def run(lock: DaemonLock) -> int:
     finally:
         if daemon is not None:
             daemon.remove_own_state()
-        lock.release_and_remove()
+        lock.release()
         log.info("daemon exited")
         logging.shutdown()
         if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):

@@ -17,9 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from orchestrator import paths
+from orchestrator.daemon import MODULE
 from orchestrator.fsutil import atomic_write_text
 
 UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
@@ -77,59 +78,27 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-# ``struct flock`` as each platform lays it out (native alignment; the trailing ``0q`` pads to the C size).
-_FLOCK_LAYOUTS = {
-    "linux": ("hhqqi0q", ("type", "whence", "start", "len", "pid")),
-    "darwin": ("qqihh0q", ("start", "len", "pid", "type", "whence")),
-    "freebsd": ("qqihhi0q", ("start", "len", "pid", "type", "whence", "sysid")),
-}
-
-
 def lock_holder(path: Path | None = None) -> int | None:
     """The pid holding the daemon lock, None when it is free, ``UNKNOWN_HOLDER`` when held by someone.
 
-    Asked of the OS with ``fcntl(F_GETLK)``, which reports the holder of a POSIX record lock (what
-    fasteners takes, through ``fcntl.lockf``) on Linux and macOS without taking the lock: a client
-    that try-acquired it, even for a microsecond, could make a daemon starting at that instant
-    believe it lost the race. Where the platform's ``struct flock`` is unknown, ``/proc/locks``
-    answers on Linux; elsewhere we fall back to try-acquire-then-release (the daemon retries
-    briefly to absorb that). Never call this from the lock's own holder: the OS reports no conflict
-    with one's own lock, and closing the probe's descriptor would drop it.
+    The lock is a whole-file ``flock`` (``orchestrator.daemon.lock``, and spec-kitty's on the same file),
+    which ``fcntl(F_GETLK)`` cannot see. Linux lists every ``FLOCK`` with its holder's pid in
+    ``/proc/locks``, so the holder is read there without taking the lock (a client that try-acquired it,
+    even for a microsecond, could make a daemon starting at that instant believe it lost the race).
+    Elsewhere we fall back to try-acquire-then-release (the daemon retries briefly to absorb that) and
+    can only say "someone". Never call this from the lock's own holder with the try-acquire fallback:
+    ``flock`` on a second descriptor of one's own locked file would report it busy.
     """
     lock_path = path or paths.daemon_lock_file()
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+    if not lock_path.exists():
         return None
-    except OSError:
-        return holder_from_proc_locks(lock_path) if PROC_LOCKS.exists() else _probe_by_acquiring(lock_path)
-    try:
-        return _holder_by_getlk(fd)
-    except (OSError, KeyError, ImportError):
-        pass
-    finally:
-        os.close(fd)
-    return holder_from_proc_locks(lock_path) if PROC_LOCKS.exists() else _probe_by_acquiring(lock_path)
-
-
-def _holder_by_getlk(fd: int) -> int | None:
-    """Ask the kernel which process's lock would block an exclusive lock on the whole file."""
-    import fcntl
-    import struct
-    import sys
-
-    layout, names = next(v for k, v in _FLOCK_LAYOUTS.items() if sys.platform.startswith(k))
-    fields = dict.fromkeys(names, 0)
-    fields.update(type=fcntl.F_WRLCK, whence=os.SEEK_SET)
-    answer = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(layout, *(fields[n] for n in names)))
-    got = dict(zip(names, struct.unpack(layout, answer), strict=True))
-    if got["type"] == fcntl.F_UNLCK:
-        return None
-    return got["pid"] if got["pid"] > 0 else UNKNOWN_HOLDER  # 0: a holder in another pid namespace
+    if PROC_LOCKS.exists():
+        return holder_from_proc_locks(lock_path)
+    return _probe_by_acquiring(lock_path)
 
 
 def holder_from_proc_locks(lock_path: Path) -> int | None:
-    """The holder as Linux's ``/proc/locks`` lists it (a fallback and a cross-check; absent elsewhere)."""
+    """The holder as Linux's ``/proc/locks`` lists it (absent elsewhere)."""
     try:
         st = os.stat(lock_path)
         table = PROC_LOCKS.read_text()
@@ -154,16 +123,71 @@ def holder_from_proc_locks(lock_path: Path) -> int | None:
 
 
 def _probe_by_acquiring(lock_path: Path) -> int | None:
-    import fasteners
+    import fcntl
 
-    lock = fasteners.InterProcessLock(str(lock_path))
-    if lock.acquire(blocking=False):
-        lock.release()
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
         return None
-    if lock.lockfile is not None:
-        lock.lockfile.close()
-        lock.lockfile = None
-    return UNKNOWN_HOLDER
+    except OSError:
+        return UNKNOWN_HOLDER
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return UNKNOWN_HOLDER
+    finally:
+        os.close(fd)  # also releases the probe's own lock when it got one
+    return None
+
+
+# --- spec-kitty's own daemon, in the same home ---------------------------------------------------------
+class Foreign(NamedTuple):
+    """A daemon of spec-kitty-cli in this home: its pid (None when unknown) and whether that pid lives."""
+
+    pid: int | None
+    alive: bool
+
+
+def foreign_state(path: Path | None = None) -> Foreign | None:
+    """The ``sync-daemon`` file when spec-kitty wrote it: lines url, port, token, pid (ours is JSON)."""
+    try:
+        text = (path or paths.daemon_state_file()).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0].startswith("{") or len(lines) < 2 or not lines[1].isdigit():
+        return None
+    pid = int(lines[3]) if len(lines) >= 4 and lines[3].isdigit() else None
+    return Foreign(pid, pid is not None and pid_alive(pid))
+
+
+def _is_ours(pid: int) -> bool:
+    """Whether ``pid`` runs this tool's daemon (``python -m orchestrator.daemon``); without ``/proc`` to
+    ask, a holder is taken to be ours (the state file says otherwise when it is spec-kitty's)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:
+        return not Path("/proc/self/cmdline").exists()
+    except OSError:
+        return True
+    return MODULE.encode() in argv
+
+
+def foreign_daemon() -> Foreign | None:
+    """spec-kitty's daemon, when this home has one: a state file in its format (whether or not its pid
+    still runs: we never overwrite or remove its file), or a lock held by a process that is not ours
+    (spec-kitty holds the lock while it starts its daemon). The one answer every daemon decision of
+    ours asks before starting, stopping, signalling or publishing anything."""
+    found = foreign_state()
+    if found is not None:
+        return found
+    holder = lock_holder()
+    if holder is None or holder == UNKNOWN_HOLDER or holder == os.getpid():
+        return None
+    ours = read_state()
+    if (ours is not None and ours.pid == holder) or _is_ours(holder):
+        return None
+    return Foreign(holder, True)
 
 
 class ControlError(Exception):
@@ -227,6 +251,9 @@ def daemon_status(endpoint: str = "/health", *, timeout: float) -> dict[str, Any
     is ``{"running": False}``, ``{"running": False, "starting": True, "pid"}``,
     ``{"running": False, "answering": False, "pid"}`` or the daemon's own answer plus ``running: True``.
     """
+    foreign = foreign_daemon()
+    if foreign is not None:
+        return {"running": False, "foreign": True, "pid": foreign.pid, "alive": foreign.alive}
     state = read_state()
     holder = lock_holder()
     if holder is None:
@@ -259,9 +286,20 @@ def summary_line(*, timeout: float = 0.3) -> str | None:
     if not paths.daemon_state_file().exists():
         return None
     info = daemon_status("/health", timeout=timeout)
+    if info.get("foreign"):
+        return foreign_line(info)
     if info["running"]:
         return catalog.DAEMON_LINE_RUNNING.format(pid=info["pid"], version=info.get("version", "?"),
                                                   uptime=format_uptime(float(info.get("uptime") or 0)))
     if info.get("answering") is False:
         return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"])
     return catalog.DAEMON_LINE_NOT_RUNNING
+
+
+def foreign_line(info: dict[str, Any]) -> str:
+    """``sync daemon status``'s (and ``status``'s) line for spec-kitty's daemon."""
+    from states import catalog
+
+    if info.get("alive"):
+        return catalog.DAEMON_LINE_FOREIGN.format(pid=info.get("pid"))
+    return catalog.DAEMON_LINE_FOREIGN_STALE.format(pid=info.get("pid") or "?")

@@ -31,7 +31,7 @@ def own_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Daemon
     lock = DaemonLock(tmp_path / "sync-daemon.lock")
     assert lock.try_acquire()
     yield lock
-    lock.release_and_remove()
+    lock.release()
 
 
 @pytest.fixture
