@@ -381,3 +381,30 @@ def test_two_processes_scanning_one_log_queue_each_row_once(qpath: Path, log: Pa
     assert sum(added) == 300
     with EventQueue(qpath) as queue:
         assert queue.count(KEY) == 300
+
+
+def test_a_log_unwritten_since_a_settled_scan_is_not_read_again(qpath: Path, log: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's racily-clean rule: the whole stat as the last scan took it, with a ctime already old then (the
+    clock is moved, not waited for), proves the file unwritten; a ctime as fresh as the scan does not."""
+    from orchestrator import logproof
+
+    write_log(log, [f'{{"event_id": "01A{i:03d}"}}' for i in range(5)])
+    proofs: list[int] = []
+    real = logproof.prove
+    monkeypatch.setattr(logproof, "prove", lambda fd, offset, digest: proofs.append(offset) or real(fd, offset,
+                                                                                                      digest))
+    ctime = log.stat().st_ctime_ns
+    with EventQueue(qpath) as queue:
+        monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS - 1)  # still racy
+        assert queue.scan_log(KEY, log) == 5
+        assert queue.scan_log(KEY, log) == 0
+        assert proofs == [log.stat().st_size]  # not settled: the prefix was hashed again
+        monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS)  # settled now
+        assert queue.scan_log(KEY, log) == 0  # proven once more, and remembered as settled
+        proofs.clear()
+        assert queue.scan_log(KEY, log) == 0
+        assert proofs == []  # unwritten since a settled scan: not read at all
+        with log.open("r+b") as handle:  # a write moves ctime: read again
+            handle.write(b'{"event_id": "01Z000"}')
+        assert queue.scan_log(KEY, log) == 1
