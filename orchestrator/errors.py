@@ -59,3 +59,18 @@ class CatalogFailure(SpecKittyError):
         self.failure = failure
         self.exit_code = failure.exit_code
         self.code = code  # a readiness failure: the machine's state in lower case (``unauthed``, ...)
+
+
+class DiskFull(SpecKittyError, OSError):
+    """A file could not be written whole because its file system is full (or over quota): one line naming
+    it. Also an ``OSError``, so a writer whose failure is harmless (a cache) keeps ignoring it as before."""
+
+    code = "disk_full"
+
+    def __init__(self, path: Path) -> None:
+        import errno
+
+        from states.catalog import DISK_FULL
+
+        super().__init__(DISK_FULL.format(path=path))
+        self.errno = errno.ENOSPC

@@ -19,24 +19,59 @@ def atomic_write_bytes(path: Path, data: bytes | memoryview, *, mode: int = 0o60
     The temp file is created with ``mode`` from the start (``mkstemp`` makes it 0600, then we widen
     if asked) so a secret is never briefly world-readable. ``durable=False`` skips the fsync, for a
     cache whose loss only costs a rebuild.
+
+    Written whole or not at all: every byte goes out through a loop that checks what each ``write``
+    took (a full disk answers a short write first, ENOSPC only on the next), the file is renamed into
+    place only after that, and on any failure the temp file is removed. A full file system (or quota)
+    raises ``DiskFull`` naming ``path``, the file the operator knows, never the temp file's name.
     """
     import tempfile  # only writers pay for it (it pulls in shutil, random, ...)
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if mode != 0o600:
-            os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _full_or(exc, path) from None
+    try:
+        try:
+            if mode != 0o600:
+                os.fchmod(fd, mode)
+            write_all(fd, data)
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _full_or(exc, path) from None
         raise
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` to ``fd`` or raise: ``os.write`` may take fewer bytes than given (a
+    full disk does that before it fails), and a short write left unnoticed is a torn file."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:  # pragma: no cover - a regular file answers short or raises, never 0 for >0 bytes
+            import errno
+
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def _full_or(exc: OSError, path: Path) -> OSError:
+    """``DiskFull`` naming ``path`` for a full file system or quota, else the error itself."""
+    import errno
+
+    from orchestrator.errors import DiskFull
+
+    if isinstance(exc, DiskFull) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return exc
+    return DiskFull(path)
 
 
 @contextlib.contextmanager

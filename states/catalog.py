@@ -388,3 +388,6 @@ LOG_NOT_REGULAR_REFUSED = "{path} is not a regular file; nothing was recorded."
 
 # --- adversarial QA 2: an empty mission handle names nothing ----------------------------------------------
 MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, number or id prefix."
+
+# --- issue 16: trust under full disks, planted links, hostile files, bounded locks and Ctrl-C ----------
+DISK_FULL = "The disk is full: {path} was not written (it is as it was); free some space and retry."
