@@ -391,3 +391,5 @@ MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, num
 
 # --- issue 16: trust under full disks, planted links, hostile files, bounded locks and Ctrl-C ----------
 DISK_FULL = "The disk is full: {path} was not written (it is as it was); free some space and retry."
+# a token from the environment serves only the process that holds it: its job is never handed to the daemon
+DAEMON_REASON_ENV_TOKEN = f"`{SAAS_TOKEN_ENV_VAR}` is set, and a token from the environment never leaves this process"
