@@ -100,6 +100,7 @@ def parse_time(value: str | None) -> float | None:
 class AuthRead(NamedTuple):
     sessions: dict[str, Session]  # by origin
     malformed: Path | None = None
+    refused: str | None = None  # the warning for a file never read (a link, a FIFO, a device, too big)
 
     @property
     def session(self) -> Session | None:
@@ -126,11 +127,17 @@ def _session(data: object) -> Session:
 
 
 def read_sessions(path: Path | None = None) -> AuthRead:
+    """The sessions of ``path`` (auth.json); a file that is not a small regular one counts as absent, with
+    one warning (``refused``): a FIFO there hung every command, a link to /dev/zero grew one to GBs."""
+    from orchestrator.fsutil import FileRefused, read_small
+
     path = path or paths.auth_file()
     try:
-        raw = path.read_bytes()
+        raw = read_small(path)
     except FileNotFoundError:
         return AuthRead({})
+    except FileRefused as refused:
+        return AuthRead({}, refused=refused.line)
     except OSError:
         return AuthRead({}, malformed=path)
     try:

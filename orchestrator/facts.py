@@ -102,6 +102,8 @@ class LiveFacts:
         from orchestrator.auth import read_sessions
 
         read = read_sessions()
+        if read.refused is not None:
+            self.warnings.append(read.refused)
         if read.malformed is not None:
             from states.catalog import MALFORMED_AUTH
 

@@ -74,6 +74,57 @@ def _full_or(exc: OSError, path: Path) -> OSError:
     return DiskFull(path)
 
 
+SMALL_FILE_MAX = 1 << 20  # auth.json, config.toml, state files: a few KiB; anything bigger is not ours
+
+
+class FileRefused(OSError):
+    """A small file the tool reads (auth.json, config.toml, ...) is a symlink, a FIFO, a device, a folder
+    or bigger than ``SMALL_FILE_MAX``: it is never read (a FIFO would hang the open, /dev/zero would fill
+    memory); ``line`` is the one warning that says so."""
+
+    def __init__(self, path: Path) -> None:
+        import errno
+
+        from states.catalog import FILE_REFUSED
+
+        super().__init__(errno.EINVAL, "not a small regular file", os.fspath(path))
+        self.line = FILE_REFUSED.format(path=path)
+
+
+def read_small(path: Path, limit: int = SMALL_FILE_MAX) -> bytes:
+    """The bytes of ``path`` when it is a regular file (not a link) of at most ``limit`` bytes.
+
+    Opened without following a link and without blocking (a FIFO answers the open at once), then
+    ``fstat`` of the opened file decides, so nothing swapped in between a look and the open is read;
+    at most ``limit + 1`` bytes are read even if the file grows meanwhile. ``FileNotFoundError`` (and
+    other plain OS errors) pass through; anything hostile raises ``FileRefused``."""
+    import errno
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FileRefused(path) from None
+        raise
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_size > limit:
+            raise FileRefused(path)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise FileRefused(path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def interprocess_lock(path: Path) -> Iterator[None]:
     """Hold a fasteners inter-process lock on ``path`` (the OS frees it if we die)."""

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from orchestrator import foldcache
 from orchestrator.errors import MissionChoiceError, MissionError
 from orchestrator.eventids import EventIds
+from orchestrator.fsutil import read_small
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
@@ -82,7 +83,7 @@ def mission_id_of(folder: Path) -> str | None:
 
 def _meta_mission_id(folder: Path) -> str | None:
     try:
-        meta = json.loads((folder / META_FILE).read_bytes())
+        meta = json.loads(read_small(folder / META_FILE))  # a FIFO or /dev/zero there is never read
     except (OSError, ValueError, RecursionError):
         return None
     if isinstance(meta, dict) and isinstance(meta.get("mission_id"), str) and meta["mission_id"]:

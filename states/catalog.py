@@ -393,3 +393,5 @@ MISSION_HANDLE_EMPTY = "--mission {handle} is empty; name a mission by slug, num
 DISK_FULL = "The disk is full: {path} was not written (it is as it was); free some space and retry."
 # a token from the environment serves only the process that holds it: its job is never handed to the daemon
 DAEMON_REASON_ENV_TOKEN = f"`{SAAS_TOKEN_ENV_VAR}` is set, and a token from the environment never leaves this process"
+# a start-up file (auth.json, config.toml, ...) that is a FIFO, a device, a link or huge is never read
+FILE_REFUSED = "warning: {path} is not a regular file of at most 1 MiB (a link, a FIFO or a device?); ignored."
