@@ -57,6 +57,24 @@ def cache_dir(folder: Path, view: str = "missions") -> Path:
     return folder.parent.parent.joinpath(*CACHE_DIR, view)
 
 
+def real_folders(where: Path) -> bool:
+    """Whether ``<repo>/.kittify``, its ``cache`` and ``where`` are each a real folder or absent, never a
+    link: a ``.kittify/cache`` committed as a link to a folder outside the repository must not let a
+    read of the log write files there, or delete them. Otherwise the cache is done without."""
+    from stat import S_ISDIR
+
+    repo = where.parent.parent.parent
+    for folder in (repo / CACHE_DIR[0], repo.joinpath(*CACHE_DIR), where):
+        try:
+            if not S_ISDIR(os.lstat(folder).st_mode):
+                return False
+        except FileNotFoundError:
+            return True  # the writer creates the rest as real folders
+        except OSError:
+            return False
+    return True
+
+
 def _nothing() -> None:
     return None
 
@@ -191,7 +209,7 @@ class Growing:
         if start == 0:
             self.fold = Fold(self.folder.name, EventIds(self.expected))
         else:
-            state = _read_state(self.where, self.folder)
+            state = _read_state(self.where, self.folder) if real_folders(self.where) else None
             if state is None or state["log"]["offset"] != start or state["log"]["digest"] != before.hex():
                 return False
             opened = _open_state(state, self.where, self.folder)
@@ -292,7 +310,7 @@ def _load(where: Path, folder: Path, fd: int, stat: os.stat_result, limit: int) 
 
     Proven by the log's ``stat`` (unwritten since the fold read it: no read) or by hashing the prefix it
     covers. A fold trusted by ``stat`` that must grow gets its running hash by that hashing too."""
-    state = _read_state(where, folder)
+    state = _read_state(where, folder) if real_folders(where) else None
     if state is None:
         return None
     try:
@@ -352,11 +370,15 @@ def _write(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: i
            problems: list[Problem], digest: bytes) -> None:
     from orchestrator.ulid import new_ulid
 
+    if not real_folders(where):
+        return
     where.mkdir(parents=True, exist_ok=True)
+    if not real_folders(where):  # a link swapped in while the folders were made
+        return
     ignore = where.parent / ".gitignore"
     if not ignore.exists():
         _replace(ignore, b"# spec-kitty-sync's cache: never committed\n*\n")
-    lock_fd = os.open(where / f"{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(where / f"{folder.name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

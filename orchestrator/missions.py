@@ -13,6 +13,7 @@ command that acts on one mission needs ``--mission``.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -510,7 +511,12 @@ def append_transition(
     check_wp(wp_id)
     to_lane = check_lane(to_lane)
     path = folder / EVENTS_FILE
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+    try:  # never through a link: one committed to the repository could point at any file of the operator's
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MissionError(catalog.LOG_IS_LINK.format(path=path)) from None
+        raise
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
             raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))

@@ -395,3 +395,5 @@ DISK_FULL = "The disk is full: {path} was not written (it is as it was); free so
 DAEMON_REASON_ENV_TOKEN = f"`{SAAS_TOKEN_ENV_VAR}` is set, and a token from the environment never leaves this process"
 # a start-up file (auth.json, config.toml, ...) that is a FIFO, a device, a link or huge is never read
 FILE_REFUSED = "warning: {path} is not a regular file of at most 1 MiB (a link, a FIFO or a device?); ignored."
+# a mission log committed as a symbolic link is never appended to (it could point anywhere)
+LOG_IS_LINK = "{path} is a symbolic link; nothing was recorded (a mission log must be a regular file)."
