@@ -12,8 +12,10 @@ as one session for its ``server_url``; the next write stores the new layout.
 
 Absent, unreadable or malformed counts as "no session" (the machine then rests in Unauthed); a
 malformed file is also reported by name, once, so an operator can tell "never logged in" from
-"something clobbered my session". Writers hold ``.auth.json.lock``, the same lock a refresh holds, so
-a login, a logout and fifty commands refreshing at once never lose each other's sessions.
+"something clobbered my session". Writers hold ``.auth.json.lock`` for each read-change-write, and a
+refresh holds its origin's own lock while it is on the wire, so a login, a logout and fifty commands
+refreshing at once never lose each other's sessions, and one host's stuck refresh never holds up another
+host's commands. Every wait for a lock is bounded (``LOCK_WAIT``).
 """
 
 from __future__ import annotations
@@ -164,13 +166,25 @@ def _write(sessions: dict[str, Session], path: Path) -> None:
     atomic_write_text(path, json.dumps(body, indent=2) + "\n", mode=0o600)
 
 
+LOCK_WAIT = 5.0  # seconds a command waits for a lock of the session store before naming its holder
+
+
 @contextmanager
-def locked(path: Path | None = None) -> Iterator[Path]:
-    """Hold the session store's inter-process lock (writes and refreshes take it)."""
+def locked(path: Path | None = None, *, origin_key: str | None = None) -> Iterator[Path]:
+    """Hold the session store's inter-process lock (every read-change-write of auth.json takes it,
+    briefly: nothing waits on the network under it), or with ``origin_key`` that one origin's refresh
+    lock (held while its refresh is on the wire, so fifty commands refresh once; another host's
+    commands never wait behind it). Either wait is bounded (``LOCK_WAIT``): then one line names the
+    holder (``fsutil.LockBusy``) instead of hanging behind a stopped process."""
     from orchestrator.fsutil import interprocess_lock
 
     path = path or paths.auth_file()
-    with interprocess_lock(paths.lock_file_for(path)):
+    lock = paths.lock_file_for(path)
+    if origin_key is not None:
+        import hashlib
+
+        lock = lock.with_name(f".{path.name}.{hashlib.sha256(origin_key.encode()).hexdigest()[:16]}.lock")
+    with interprocess_lock(lock, timeout=LOCK_WAIT):
         yield path
 
 
@@ -245,7 +259,8 @@ class Credentials:
 
 
 def store_locked(path: Path, session: Session | None, key: str) -> None:
-    """Replace (or drop, when ``session`` is None) one origin's session; the caller holds ``locked``."""
+    """Replace (or drop, when ``session`` is None) one origin's session, under the store's lock (a
+    refresh calls it holding only its origin's lock)."""
 
     def change(sessions: dict[str, Session]) -> bool:
         if session is None:
@@ -254,4 +269,4 @@ def store_locked(path: Path, session: Session | None, key: str) -> None:
             sessions[key] = session
         return True
 
-    _change_locked(path, change)
+    update_sessions(change, path)

@@ -126,11 +126,20 @@ def read_small(path: Path, limit: int = SMALL_FILE_MAX) -> bytes:
 
 
 @contextlib.contextmanager
-def interprocess_lock(path: Path) -> Iterator[None]:
-    """Hold a fasteners inter-process lock on ``path`` (the OS frees it if we die)."""
+def interprocess_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """Hold a fasteners inter-process lock on ``path`` (the OS frees it if we die).
+
+    With ``timeout``, wait at most that many seconds, then raise ``LockBusy`` naming the holder: a
+    process stopped while holding the lock must not hang every other command behind it."""
     import fasteners
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = fasteners.InterProcessLock(str(path))
-    with lock:
+    if not lock.acquire(timeout=timeout):
+        from orchestrator.errors import LockBusy
+
+        raise LockBusy(path, timeout or 0)
+    try:
         yield
+    finally:
+        lock.release()

@@ -397,3 +397,7 @@ DAEMON_REASON_ENV_TOKEN = f"`{SAAS_TOKEN_ENV_VAR}` is set, and a token from the 
 FILE_REFUSED = "warning: {path} is not a regular file of at most 1 MiB (a link, a FIFO or a device?); ignored."
 # a mission log committed as a symbolic link is never appended to (it could point anywhere)
 LOG_IS_LINK = "{path} is a symbolic link; nothing was recorded (a mission log must be a regular file)."
+# a lock another process keeps too long: name it instead of waiting for ever
+LOCK_BUSY = "{path} is held by {holder} for more than {seconds:g} seconds; retry once it is done (or end it)."
+LOCK_HOLDER_PID = "process {pid}"
+LOCK_HOLDER_UNKNOWN = "another process"
