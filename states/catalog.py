@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
 # A NamedTuple, not a dataclass: defining a frozen dataclass costs ~3.6M instructions at import
@@ -401,3 +402,6 @@ LOG_IS_LINK = "{path} is a symbolic link; nothing was recorded (a mission log mu
 LOCK_BUSY = "{path} is held by {holder} for more than {seconds:g} seconds; retry once it is done (or end it)."
 LOCK_HOLDER_PID = "process {pid}"
 LOCK_HOLDER_UNKNOWN = "another process"
+# Ctrl-C is an answer: what is still waiting, never a traceback or "unexpected ValueError"
+INTERRUPTED = "Interrupted; {count} events still queued."
+INTERRUPTED_NOTHING_QUEUED = "Interrupted."
