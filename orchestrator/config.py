@@ -175,6 +175,18 @@ def lookup(data: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def read_valid(data: dict[str, Any], name: str, default: str | int) -> str | int:
+    """The value of a known key as ``config set`` would have stored it (its validator applied), ``default``
+    when unset; a value the validator refuses raises one line naming the key and the file."""
+    value = lookup(data, name)
+    if value is None:
+        return default
+    try:
+        return known_key(name).validate(str(value))
+    except ConfigError as error:
+        raise ConfigError(catalog.CONFIG_BAD_VALUE.format(path=paths.config_file(), key=name, error=error)) from None
+
+
 def get(name: str) -> Any:
     known_key(name)
     return lookup(read_config(), name)

@@ -405,3 +405,5 @@ LOCK_HOLDER_UNKNOWN = "another process"
 # Ctrl-C is an answer: what is still waiting, never a traceback or "unexpected ValueError"
 INTERRUPTED = "Interrupted; {count} events still queued."
 INTERRUPTED_NOTHING_QUEUED = "Interrupted."
+# a config value read as `config set` would have refused it: named with its key and file, never guessed
+CONFIG_BAD_VALUE = "{path} `{key}`: {error}"
