@@ -174,17 +174,21 @@ def locked(path: Path | None = None, *, origin_key: str | None = None) -> Iterat
     """Hold the session store's inter-process lock (every read-change-write of auth.json takes it,
     briefly: nothing waits on the network under it), or with ``origin_key`` that one origin's refresh
     lock (held while its refresh is on the wire, so fifty commands refresh once; another host's
-    commands never wait behind it). Either wait is bounded (``LOCK_WAIT``): then one line names the
-    holder (``fsutil.LockBusy``) instead of hanging behind a stopped process."""
+    commands never wait behind it). Either wait is bounded (``LOCK_WAIT``, plus one call deadline for a
+    refresh lock, whose holder may legitimately spend that long on the wire): then one line names the
+    holder (``errors.LockBusy``) instead of hanging behind a stopped process."""
     from orchestrator.fsutil import interprocess_lock
 
     path = path or paths.auth_file()
-    lock = paths.lock_file_for(path)
+    lock, wait = paths.lock_file_for(path), LOCK_WAIT
     if origin_key is not None:
         import hashlib
 
+        from orchestrator.limits import deadline_seconds
+
         lock = lock.with_name(f".{path.name}.{hashlib.sha256(origin_key.encode()).hexdigest()[:16]}.lock")
-    with interprocess_lock(lock, timeout=LOCK_WAIT):
+        wait += deadline_seconds()  # its holder may spend one call deadline on the wire: only past that is it stuck
+    with interprocess_lock(lock, timeout=wait):
         yield path
 
 

@@ -59,10 +59,10 @@ def test_a_stuck_refresh_for_one_host_never_blocks_another_hosts_commands(
         out = operator.run("auth", "logout", "--host", saas.url, cwd=repo, timeout=15)
         assert (out.stdout, out.exit_code) == (f"Logged out of {saas.url}.\n", 0), out.describe()
 
-        again = operator.run("sync", "run", cwd=repo, env=env, timeout=15)
+        again = operator.run("sync", "run", cwd=repo, env={**env, "SPEC_KITTY_SYNC_DEADLINE": "1"}, timeout=15)
         [held] = locks()
-        assert (again.stderr, again.exit_code) == (
-            f"Error: {held} is held by process {refreshing.pid} for more than 5 seconds; "
+        assert (again.stderr, again.exit_code) == (  # 5 s, plus its own call deadline (1 s here)
+            f"Error: {held} is held by process {refreshing.pid} for more than 6 seconds; "
             "retry once it is done (or end it).\n", 1), again.describe()
     finally:
         refreshing.kill()
