@@ -514,7 +514,7 @@ class EventQueue:
             resumed = self._resume(db, mission_key, path_key, st, fd)
             if resumed is None:
                 return  # unwritten since a scan read all of it
-            offset, running = resumed
+            offset, running, stored = resumed
             handle.seek(offset)
             remaining = st.st_size - offset  # rows appended during the scan wait for the next scan
             start, carry = offset, b""  # ``carry`` (an incomplete line) begins at file offset ``start``
@@ -549,7 +549,9 @@ class EventQueue:
                 start, before = end, after
                 if not block:
                     break
-            if not whole:  # nothing new (or only a line still being written): remember the file as read
+            # nothing new (or only a line still being written): remember the file as read, unless the
+            # checkpoint already says exactly that (fifty commands scanning one log write nothing)
+            if not whole and stored != (*seen[:5], start, int(seen.settled)):
                 with _transaction(db):
                     self._store_checkpoint(db, self._mission_id(db, mission_key), path_key, seen, start, before,
                                            True)
@@ -907,11 +909,12 @@ class EventQueue:
             db.executemany(_PARK, [(mission, r.ref, r.text, r.reason, now) for r in rows])
 
     def _resume(self, db: sqlite3.Connection, mission_key: str, path_key: str, st: os.stat_result,
-                fd: int) -> tuple[int, Any] | None:
-        """Where to resume this log and the running hash of the bytes before it: the checkpoint's offset
-        once the log's prefix hashes as the checkpointed one did (whatever its inode: git reuses them),
-        else ``(0, a fresh hash)``. None when the checkpoint proves the file unwritten since a scan read
-        every byte of it (``logproof.Seen.same_file``): nothing to read."""
+                fd: int) -> tuple[int, Any, tuple[int, ...] | None] | None:
+        """Where to resume this log, the running hash of the bytes before it, and the checkpoint as stored
+        (stat, offset, settled; None when there is none): the checkpoint's offset once the log's prefix
+        hashes as the checkpointed one did (whatever its inode: git reuses them), else 0 and a fresh
+        hash. None when the checkpoint proves the file unwritten since a scan read every byte of it
+        (``logproof.Seen.same_file``): nothing to read."""
         found = db.execute(
             "SELECT c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns, c.settled, c.offset, c.digest FROM checkpoints c "
             "JOIN missions m ON m.id = c.mission WHERE m.key = ? AND c.path = ?",
@@ -924,8 +927,8 @@ class EventQueue:
             if st.st_size >= offset:
                 running = logproof.prove(fd, int(offset), bytes(digest))
                 if running is not None:
-                    return int(offset), running
-        return 0, logproof.new_hash()
+                    return int(offset), running, (dev, ino, size, mtime_ns, ctime_ns, offset, settled)
+        return 0, logproof.new_hash(), None
 
     @staticmethod
     def _store_checkpoint(db: sqlite3.Connection, mission: int, path_key: str, seen: logproof.Seen, offset: int,
