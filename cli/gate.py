@@ -43,9 +43,15 @@ class App:
         try:
             return settle(facts, need)
         finally:
-            for warning in facts.warnings:
-                click.echo(warning, err=True)
-            facts.warnings.clear()
+            print_warnings(facts)
+
+
+def print_warnings(facts: LiveFacts) -> None:
+    """The warnings gathering facts produced (a malformed or refused auth.json), once each, on stderr: a
+    command body that reads a fact the machine did not need prints them itself."""
+    for warning in facts.warnings:
+        click.echo(warning, err=True)
+    facts.warnings.clear()
 
 
 def app() -> App:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import click
 
@@ -71,9 +71,12 @@ class SpecKittyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
-        """Turn typed errors into one line (or catalog wording) and an exit code: no tracebacks."""
+        """Turn typed errors into one line (or catalog wording) and an exit code: no tracebacks. Ctrl-C
+        (click's ``Abort`` at a prompt) is an answer too: what is still queued, exit 130."""
         try:
             return super().invoke(ctx)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            interrupted()
         except CatalogFailure as failure:
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
@@ -121,11 +124,37 @@ def kill_switch() -> None:
             os.kill(holder, signal.SIGTERM)
 
 
+def interrupted() -> NoReturn:
+    """Ctrl-C during any command: one line saying how many events still wait in the queue (rows and
+    checkpoints commit together, so whatever a sync had not acknowledged is still there), exit 130."""
+    click.echo(catalog.INTERRUPTED_NOTHING_QUEUED if (count := _queued()) is None
+               else catalog.INTERRUPTED.format(count=count), err=True)
+    sys.exit(int(ExitCode.INTERRUPTED))
+
+
+def _queued() -> int | None:
+    """Events waiting in the queue file, or None when there is none (or it cannot be read right now)."""
+    try:
+        from orchestrator.paths import queue_file
+
+        path = queue_file()
+        if not path.exists():
+            return None
+        from orchestrator.queue import EventQueue
+
+        with EventQueue(path, busy_timeout=1.0) as queue:
+            return queue.count()
+    except Exception:  # an answer to Ctrl-C must never turn into another error
+        return None
+
+
 def main() -> None:
     """Console-script entry: the last guard against a traceback reaching an operator."""
     try:
         kill_switch()
         cli.main(prog_name="spec-kitty")
+    except KeyboardInterrupt:  # outside a command (start-up)
+        interrupted()
     except Exception as exc:  # an unexpected bug: one line, unless asked for details
         if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
             raise

@@ -12,8 +12,10 @@ as one session for its ``server_url``; the next write stores the new layout.
 
 Absent, unreadable or malformed counts as "no session" (the machine then rests in Unauthed); a
 malformed file is also reported by name, once, so an operator can tell "never logged in" from
-"something clobbered my session". Writers hold ``.auth.json.lock``, the same lock a refresh holds, so
-a login, a logout and fifty commands refreshing at once never lose each other's sessions.
+"something clobbered my session". Writers hold ``.auth.json.lock`` for each read-change-write, and a
+refresh holds its origin's own lock while it is on the wire, so a login, a logout and fifty commands
+refreshing at once never lose each other's sessions, and one host's stuck refresh never holds up another
+host's commands. Every wait for a lock is bounded (``LOCK_WAIT``).
 """
 
 from __future__ import annotations
@@ -156,6 +158,7 @@ def parse_time(value: str | None) -> float | None:
 class AuthRead(NamedTuple):
     sessions: dict[str, Session]  # by origin
     malformed: Path | None = None
+    refused: str | None = None  # the warning for a file never read (a link, a FIFO, a device, too big)
 
     @property
     def session(self) -> Session | None:
@@ -193,11 +196,17 @@ def _session(data: object) -> Session:
 
 
 def read_sessions(path: Path | None = None) -> AuthRead:
+    """The sessions of ``path`` (auth.json); a file that is not a small regular one counts as absent, with
+    one warning (``refused``): a FIFO there hung every command, a link to /dev/zero grew one to GBs."""
+    from orchestrator.fsutil import FileRefused, read_small
+
     path = path or paths.auth_file()
     try:
-        raw = path.read_bytes()
+        raw = read_small(path)
     except FileNotFoundError:
         return AuthRead({})
+    except FileRefused as refused:
+        return AuthRead({}, refused=refused.line)
     except OSError:
         return AuthRead({}, malformed=path)
     try:
@@ -224,13 +233,29 @@ def _write(sessions: dict[str, Session], path: Path) -> None:
     atomic_write_text(path, json.dumps(body, indent=2) + "\n", mode=0o600)
 
 
+LOCK_WAIT = 5.0  # seconds a command waits for a lock of the session store before naming its holder
+
+
 @contextmanager
-def locked(path: Path | None = None) -> Iterator[Path]:
-    """Hold the session store's inter-process lock (writes and refreshes take it)."""
+def locked(path: Path | None = None, *, origin_key: str | None = None) -> Iterator[Path]:
+    """Hold the session store's inter-process lock (every read-change-write of auth.json takes it,
+    briefly: nothing waits on the network under it), or with ``origin_key`` that one origin's refresh
+    lock (held while its refresh is on the wire, so fifty commands refresh once; another host's
+    commands never wait behind it). Either wait is bounded (``LOCK_WAIT``, plus one call deadline for a
+    refresh lock, whose holder may legitimately spend that long on the wire): then one line names the
+    holder (``errors.LockBusy``) instead of hanging behind a stopped process."""
     from orchestrator.fsutil import interprocess_lock
 
     path = path or paths.auth_file()
-    with interprocess_lock(paths.lock_file_for(path)):
+    lock, wait = paths.lock_file_for(path), LOCK_WAIT
+    if origin_key is not None:
+        import hashlib
+
+        from orchestrator.limits import deadline_seconds
+
+        lock = lock.with_name(f".{path.name}.{hashlib.sha256(origin_key.encode()).hexdigest()[:16]}.lock")
+        wait += deadline_seconds()  # its holder may spend one call deadline on the wire: only past that is it stuck
+    with interprocess_lock(lock, timeout=wait):
         yield path
 
 
@@ -305,7 +330,8 @@ class Credentials:
 
 
 def store_locked(path: Path, session: Session | None, key: str) -> None:
-    """Replace (or drop, when ``session`` is None) one origin's session; the caller holds ``locked``."""
+    """Replace (or drop, when ``session`` is None) one origin's session, under the store's lock (a
+    refresh calls it holding only its origin's lock)."""
 
     def change(sessions: dict[str, Session]) -> bool:
         if session is None:
@@ -314,4 +340,4 @@ def store_locked(path: Path, session: Session | None, key: str) -> None:
             sessions[key] = session
         return True
 
-    _change_locked(path, change)
+    update_sessions(change, path)

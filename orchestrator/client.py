@@ -14,8 +14,9 @@ remote paths, so local commands never pay for it. Design points:
   no exception message, ``repr`` or log line carries it; aiohttp errors, whose ``request_info`` holds
   the headers, are never chained into ours.
 - *Refreshed once, by one process*: shortly before ``expires_at``, or once after a 401, the client
-  trades the refresh token for a new session under the session store's inter-process lock; whoever
-  gets the lock second finds the new token already stored and uses it (50 commands, one refresh).
+  trades the refresh token for a new session under its origin's inter-process lock (waited for a
+  bounded time; other hosts never wait on it); whoever gets the lock second finds the new token
+  already stored and uses it (50 commands, one refresh).
 - *Errors are typed*: 401 is the catalog's expired session, a host that stops answering after the
   retries the catalog's connection-lost line ("stopped responding; queued events are kept"), a
   missing remote binding the catalog's not-bound line; anything else one line.
@@ -389,7 +390,7 @@ class SaasClient:
         if creds is None or not creds.refreshable():
             return False
         started_with = creds.session.access_token
-        with locked() as path:
+        with locked(origin_key=creds.origin) as path:  # per origin: another host's commands never wait
             current = read_sessions(path).sessions.get(creds.origin)
             if current is None:
                 return False

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from orchestrator import paths
 from orchestrator.errors import ConfigError
-from orchestrator.fsutil import atomic_write_text, interprocess_lock
+from orchestrator.fsutil import atomic_write_text, interprocess_lock, read_small
 from states import catalog
 
 DEFAULT_HOST = "https://spec-kitty-dev.fly.dev"
@@ -120,11 +120,22 @@ def known_key(name: str) -> Key:
         raise ConfigError(catalog.CONFIG_UNKNOWN_KEY.format(key=name, keys=", ".join(KNOWN_KEYS))) from None
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; absent means empty; corrupt raises a one-line error naming file and line."""
+def read_toml(path: Path, *, strict: bool = False) -> dict[str, Any]:
+    """Parse a TOML file; absent means empty; corrupt raises a one-line error naming file and line.
+
+    A file that is not a small regular one (a link, a FIFO, a device, over 1 MiB) is never read: it
+    counts as absent, with one warning on stderr per file and process, unless ``strict`` (a writer about
+    to replace it), which refuses it in one line instead."""
+    from orchestrator.fsutil import FileRefused, read_small
+
     try:
-        data = path.read_bytes()
+        data = read_small(path)
     except FileNotFoundError:
+        return {}
+    except FileRefused as refused:
+        if strict:
+            raise ConfigError(refused.line.removeprefix("warning: ")) from None
+        _warn_once(refused.line)
         return {}
     except OSError as exc:
         raise ConfigError(catalog.CONFIG_UNREADABLE.format(path=path, reason=exc.strerror)) from None
@@ -139,6 +150,18 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(catalog.CONFIG_INVALID_TOML.format(path=path, where=where, reason=reason)) from None
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    """One stderr line per refused file and process (facts and config commands may read a file twice)."""
+    if line not in _warned:
+        _warned.add(line)
+        import sys
+
+        print(line, file=sys.stderr)
+
+
 def read_config() -> dict[str, Any]:
     return read_toml(paths.config_file())
 
@@ -150,6 +173,18 @@ def lookup(data: dict[str, Any], dotted: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def read_valid(data: dict[str, Any], name: str, default: str | int) -> str | int:
+    """The value of a known key as ``config set`` would have stored it (its validator applied), ``default``
+    when unset; a value the validator refuses raises one line naming the key and the file."""
+    value = lookup(data, name)
+    if value is None:
+        return default
+    try:
+        return known_key(name).validate(str(value))
+    except ConfigError as error:
+        raise ConfigError(catalog.CONFIG_BAD_VALUE.format(path=paths.config_file(), key=name, error=error)) from None
 
 
 def get(name: str) -> Any:
@@ -174,8 +209,8 @@ def edit_document(path: Path, change: Callable[[Any], bool], *, mode: int = 0o60
     import tomlkit
 
     with interprocess_lock(paths.lock_file_for(path)):
-        read_toml(path)  # refuse (and never overwrite) a corrupt file, with file and line
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        read_toml(path, strict=True)  # refuse (and never overwrite) a corrupt or hostile file, with file and line
+        text = read_small(path).decode("utf-8") if path.exists() else ""
         doc = tomlkit.parse(text)
         if change(doc):
             atomic_write_text(path, tomlkit.dumps(doc), mode=mode)

@@ -59,3 +59,41 @@ class CatalogFailure(SpecKittyError):
         self.failure = failure
         self.exit_code = failure.exit_code
         self.code = code  # a readiness failure: the machine's state in lower case (``unauthed``, ...)
+
+
+class DiskFull(SpecKittyError, OSError):
+    """A file could not be written whole because its file system is full (or over quota): one line naming
+    it. Also an ``OSError``, so a writer whose failure is harmless (a cache) keeps ignoring it as before."""
+
+    code = "disk_full"
+
+    def __init__(self, path: Path) -> None:
+        import errno
+
+        from states.catalog import DISK_FULL
+
+        super().__init__(DISK_FULL.format(path=path))
+        self.errno = errno.ENOSPC
+
+
+class LockBusy(SpecKittyError, OSError):
+    """An inter-process lock still held by another process after a bounded wait: one line naming the lock
+    file and, when the OS tells, the holder's pid (what to wait for, or end)."""
+
+    code = "lock_busy"
+
+    def __init__(self, path: Path, seconds: float) -> None:
+        import errno
+
+        from states import catalog
+
+        try:
+            from orchestrator.daemon.state import UNKNOWN_HOLDER, lock_holder
+
+            pid = lock_holder(path)
+        except Exception:  # naming the holder is a courtesy: never let it hide the busy lock
+            pid = None
+        holder = (catalog.LOCK_HOLDER_PID.format(pid=pid) if pid not in (None, UNKNOWN_HOLDER)
+                  else catalog.LOCK_HOLDER_UNKNOWN)
+        super().__init__(catalog.LOCK_BUSY.format(path=path, holder=holder, seconds=seconds))
+        self.errno = errno.EAGAIN

@@ -82,15 +82,18 @@ class LiveFacts:
 
     @cached_property
     def daemon_policy(self) -> str:
-        from orchestrator.config import lookup
+        """``[sync].background_daemon`` through ``config set``'s own validator: ``"manual "`` is manual, and
+        a value ``config set`` would refuse fails in one line naming key and file, never silently auto."""
+        from orchestrator.config import read_valid
 
-        return str(lookup(self.config, "sync.background_daemon") or "auto")
+        return str(read_valid(self.config, "sync.background_daemon", "auto"))
 
     @cached_property
     def daemon_idle_seconds(self) -> int:
-        from orchestrator.config import DEFAULT_IDLE_SECONDS, lookup
+        """``[sync].daemon_idle_seconds`` through ``config set``'s validator (5 seconds or more)."""
+        from orchestrator.config import DEFAULT_IDLE_SECONDS, read_valid
 
-        return int(lookup(self.config, "sync.daemon_idle_seconds") or DEFAULT_IDLE_SECONDS)
+        return int(read_valid(self.config, "sync.daemon_idle_seconds", DEFAULT_IDLE_SECONDS))
 
     @cached_property
     def sync_disabled(self) -> bool:
@@ -102,6 +105,8 @@ class LiveFacts:
         from orchestrator.auth import read_sessions
 
         read = read_sessions()
+        if read.refused is not None:
+            self.warnings.append(read.refused)
         if read.malformed is not None:
             from states.catalog import MALFORMED_AUTH
 

@@ -11,19 +11,18 @@ rollout flag off too. Only logs of at least ``CACHE_MIN_BYTES`` are cached: belo
 costs less than the cache's own bookkeeping, and small repositories stay free of cache folders.
 
 Per mission: ``<slug>.json`` (the fold's small state, the offset and line count it covers, the
-malformed lines found so far, and a fingerprint of the log prefix it covers) and ``<slug>.<id>.ids``
-(the event-id table of ``eventids.EventIds``, mapped read-only when loaded; ids seen since are listed in
-the JSON until they are many enough to be worth writing a new table).
+malformed lines found so far, and the SHA-256 of the log prefix it covers, hashed as the fold read it)
+and ``<slug>.<id>.ids`` (the event-id table of ``eventids.EventIds``, mapped read-only when loaded; ids
+seen since are listed in the JSON until they are many enough to be worth writing a new table).
 
-Trust: the saved fold is used only if the log is the same file (device, inode), at least as long as
-the offset, and the prefix still has the same fingerprint (CRC-32 of its first and last 64 KiB and of
-32 blocks of 4 KiB spread over it) and, when it has not grown since, the same modification time;
-anything else (a rewritten, truncated or replaced log, a corrupt or
-missing cache file, another version) means a fold from scratch. Writers take a non-blocking ``flock``
-per mission (a busy lock means another process is saving: skip), write temp files and ``os.replace``
-them, and make the table durable before the JSON that names it. A cache failure never fails a command.
-(Not detected: an edit in place that keeps the inode, grows the file and leaves every fingerprinted
-block as it was; spec-kitty appends, and git replaces the file with new content.)
+Trust (``orchestrator.logproof``): a log's identity is its content, never its inode (git hands a
+checked-out file back with the same inode). The saved fold is used only once the log's bytes before its
+offset hash as the ones it folded did, or when the log's whole ``stat`` proves it unwritten since the
+fold read it; anything else (a rewritten, truncated or replaced log, another branch's log of the same
+size, a corrupt or missing cache file, another version) means a fold from scratch. Writers take a
+non-blocking ``flock`` per mission (a busy lock means another process is saving: skip), write temp
+files and ``os.replace`` them, and make the table durable before the JSON that names it. A cache
+failure never fails a command.
 """
 
 from __future__ import annotations
@@ -33,22 +32,21 @@ import errno
 import fcntl
 import json
 import os
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
+from orchestrator import logproof
 from orchestrator.eventids import EventIds
 from orchestrator.paths import EVENTS_FILE
 
 if TYPE_CHECKING:
     from orchestrator.missions import Fold, Problem
 
-VERSION = 2  # 2: id tables of any number of slots (``ids.slots``), not a power of two
+VERSION = 3  # 2: id tables of any number of slots (``ids.slots``), not a power of two; 3: content-proven prefix
 CACHE_MIN_BYTES = 2 << 20  # ~3k rows of spec-kitty's mean 684 B
-EDGE = 64 << 10
-BLOCK = 4 << 10
-SAMPLES = 32
+EDGE = 64 << 10  # bytes sampled to estimate the rows of a log
 DELTA_MAX = 4096  # ids listed in the JSON before a new table file is worth writing
 CACHE_DIR = (".kittify", "cache")
 
@@ -57,6 +55,24 @@ def cache_dir(folder: Path, view: str = "missions") -> Path:
     """``<repo>/.kittify/cache/<view>`` for ``<repo>/kitty-specs/<slug>`` (``missions``: the fold
     ``status`` shows; ``held``: the sync's fold of the rows the server holds)."""
     return folder.parent.parent.joinpath(*CACHE_DIR, view)
+
+
+def real_folders(where: Path) -> bool:
+    """Whether ``<repo>/.kittify``, its ``cache`` and ``where`` are each a real folder or absent, never a
+    link: a ``.kittify/cache`` committed as a link to a folder outside the repository must not let a
+    read of the log write files there, or delete them. Otherwise the cache is done without."""
+    from stat import S_ISDIR
+
+    repo = where.parent.parent.parent
+    for folder in (repo / CACHE_DIR[0], repo.joinpath(*CACHE_DIR), where):
+        try:
+            if not S_ISDIR(os.lstat(folder).st_mode):
+                return False
+        except FileNotFoundError:
+            return True  # the writer creates the rest as real folders
+        except OSError:
+            return False
+    return True
 
 
 def _nothing() -> None:
@@ -108,31 +124,38 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
     with handle:
         fd = handle.fileno()
         stat = os.fstat(fd)
+        seen = logproof.seen(stat)  # before the first byte is read
         limit = stat.st_size if end is None else min(end, stat.st_size)
         big = limit >= CACHE_MIN_BYTES
-        loaded = _load(where, folder, fd, stat) if big else None
-        if loaded is not None and (loaded[1] > limit or any(i in loaded[0].seen for i in exclude)):
-            loaded[0].seen.close()
+        loaded = _load(where, folder, fd, stat, limit) if big else None
+        if loaded is not None and (loaded.offset > limit or any(i in loaded.fold.seen for i in exclude)):
+            loaded.fold.seen.close()
             loaded = None
+        running: Any = None
         if loaded is None:
             fold = Fold(folder.name, EventIds(_expected_rows(handle, limit)))
             offset, line = 0, 0
             problems: list[Problem] = []
+            running = logproof.new_hash() if big else None
         else:
-            fold, offset, line, problems = loaded
+            fold, offset, line, problems, running = loaded
             handle.seek(offset)
         add = fold.add
         if admit is not None or exclude:
             def add(row: dict[str, Any]) -> None:
                 if (admit is None or admit(row)) and row.get("event_id") not in exclude:
                     fold.add(row)
-        lines = handle if end is None else _bounded(handle, offset, limit)
+        lines: Iterable[bytes] = handle if end is None else _bounded(handle, offset, limit)
+        if running is not None:
+            lines = _hashed(lines, running)
         line, tail = fold_lines(add, lines, path, line, problems)
         done = (handle.tell() if end is None else limit) - len(tail)
         saving = _nothing
-        if big and not tail and not exclude and (loaded is None or done > offset):
+        if running is not None and not tail and not exclude and (loaded is None or done > offset):
+            digest = running.digest()
+
             def saving() -> None:
-                _save(where, folder, fold, stat, done, line, problems)
+                _save(where, folder, fold, seen, done, line, problems, digest)
         if save:
             saving()
             saving = _nothing
@@ -141,43 +164,77 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
     return fold, problems, saving
 
 
+def _hashed(lines: Iterable[bytes], running: Any) -> Iterator[bytes]:
+    """``lines``, each complete one (ending in a newline) added to the running prefix hash as it is read:
+    the digest saved with the fold covers exactly the bytes it folded, at no second read."""
+    update = running.update
+    for raw in lines:
+        if raw[-1:] == b"\n":
+            update(raw)
+        yield raw
+
+
 class Growing:
     """A view's saved fold, grown by rows another reader parsed: the sync's log scan hands it the rows
     of each step it commits, so a first sync parses each row once, not once to queue and once to fold.
 
-    Grows only from where the saved fold stops, and only with the steps of the same file that follow
-    each other from there; anything else (another file, a gap) and it stops growing (``held_lanes``
-    then folds the rest itself). Never raises: it is an optimisation."""
+    Grows from the start of the log, or from where the saved fold stops when the scan's hash of the
+    bytes before its first step is the saved fold's (the scan proved that prefix: no read here), and
+    only with the steps that follow each other from there; anything else (another file, a gap, another
+    prefix) and it stops growing (``held_lanes`` then folds the rest itself). Never raises: it is an
+    optimisation."""
 
     def __init__(self, folder: Path, view: str, admit: Callable[[dict[str, Any]], bool]) -> None:
-        from orchestrator.missions import Fold
-
         self.folder, self.where, self.admit = folder, cache_dir(folder, view), admit
         self.fold: Fold | None = None
-        self.start = self.offset = 0
-        self.stat: os.stat_result | None = None
+        self.live = False  # whether feeding may still grow a fold
+        self.start = self.offset = self.expected = 0
+        self.seen: logproof.Seen | None = None
+        self.digest = b""
         try:
             with open_regular(folder / EVENTS_FILE) as handle:
                 stat = os.fstat(handle.fileno())
                 if stat.st_size < CACHE_MIN_BYTES:
                     return
-                loaded = _load(self.where, folder, handle.fileno(), stat)
-                if loaded is None:
-                    self.fold = Fold(folder.name, EventIds(_expected_rows(handle, stat.st_size)))
-                else:
-                    self.fold, self.start = loaded[0], loaded[1]
+                self.expected = _expected_rows(handle, stat.st_size)
         except OSError:
             return
-        self.offset = self.start
+        self.live = True
 
-    def feed(self, stat: os.stat_result, start: int, end: int, rows: list[dict[str, Any]]) -> None:
-        if self.fold is None:
+    def _begin(self, start: int, before: bytes) -> bool:
+        """The fold the first step grows: a fresh one at offset 0, else the saved one ending at ``start``
+        whose prefix hash is ``before``."""
+        from orchestrator.missions import Fold
+
+        if start == 0:
+            self.fold = Fold(self.folder.name, EventIds(self.expected))
+        else:
+            state = _read_state(self.where, self.folder) if real_folders(self.where) else None
+            if state is None or state["log"]["offset"] != start or state["log"]["digest"] != before.hex():
+                return False
+            opened = _open_state(state, self.where, self.folder)
+            if opened is None:
+                return False
+            self.fold = opened[0]
+        self.start = self.offset = start
+        return True
+
+    def feed(self, seen: logproof.Seen, start: int, end: int, rows: list[dict[str, Any]], before: bytes,
+             after: bytes) -> None:
+        if not self.live:
             return
-        if start != self.offset or (self.stat is not None and (stat.st_dev, stat.st_ino) != (
-                self.stat.st_dev, self.stat.st_ino)):
+        try:
+            if self.fold is None and not self._begin(start, before):
+                self.close()
+                return
+        except Exception:  # a saved fold that cannot be read whole is never grown
             self.close()
             return
-        self.stat = stat
+        if start != self.offset or (self.seen is not None and (seen.dev, seen.ino) != (self.seen.dev, self.seen.ino)):
+            self.close()
+            return
+        assert self.fold is not None
+        self.seen, self.digest = seen, after
         add, admit = self.fold.add, self.admit
         for row in rows:
             if admit(row):
@@ -186,7 +243,7 @@ class Growing:
 
     def save(self) -> None:
         """Save what was grown (only up to a newline: a last line without one is read again later)."""
-        if self.fold is None or self.stat is None or self.offset <= self.start:
+        if self.fold is None or self.seen is None or self.offset <= self.start:
             return
         try:
             with open_regular(self.folder / EVENTS_FILE) as handle:
@@ -194,9 +251,10 @@ class Growing:
                     return
         except OSError:
             return
-        _save(self.where, self.folder, self.fold, self.stat, self.offset, 0, [])
+        _save(self.where, self.folder, self.fold, self.seen, self.offset, 0, [], self.digest)
 
     def close(self) -> None:
+        self.live = False
         if self.fold is not None:
             self.fold.seen.close()
         self.fold = None
@@ -223,71 +281,104 @@ def _expected_rows(handle: Any, size: int) -> int:
     return int(size / (len(sample) / lines) * 1.05) + 16
 
 
-def fingerprint(fd: int, offset: int) -> list[int]:
-    """CRC-32s of the prefix ``[0, offset)``: its first and last 64 KiB and 32 blocks of 4 KiB spread over it."""
-    import zlib  # only cached (big) logs are fingerprinted
+class Loaded(NamedTuple):
+    """A saved fold proven to describe ``[0, offset)`` of the log, and the running hash of that prefix."""
 
-    spans = [(0, min(EDGE, offset)), (max(0, offset - EDGE), min(EDGE, offset))]
-    for k in range(1, SAMPLES + 1):
-        start = (offset * k) // (SAMPLES + 1)
-        spans.append((start, min(BLOCK, offset - start)))
-    return [zlib.crc32(os.pread(fd, length, start)) if length > 0 else 0 for start, length in spans]
+    fold: Fold
+    offset: int
+    lines: int
+    problems: list[Problem]
+    running: Any
 
 
-def _load(where: Path, folder: Path, fd: int, stat: os.stat_result) -> tuple[Fold, int, int, list[Problem]] | None:
-    """The saved fold when it still describes a prefix of this very log, else None (fold from scratch)."""
-    from orchestrator.missions import Fold, Problem
-
+def _read_state(where: Path, folder: Path) -> dict[str, Any] | None:
+    """The saved fold's JSON when it is of this version and mission (not yet proven), else None."""
     try:
         state = json.loads((where / f"{folder.name}.json").read_bytes())
-        log, ids_state = state["log"], state["ids"]
-        if (state["version"] != VERSION or state["slug"] != folder.name or log["dev"] != stat.st_dev
-                or log["ino"] != stat.st_ino):
+        if state["version"] != VERSION or state["slug"] != folder.name:
             return None
-        if stat.st_size == log["size"] and stat.st_mtime_ns != log["mtime_ns"]:
-            return None  # changed without growing: rewritten, not appended
-        offset = int(log["offset"])
-        if not 0 < offset <= stat.st_size or os.pread(fd, 1, offset - 1) != b"\n":
+        log = state["log"]
+        if not (isinstance(log["offset"], int) and isinstance(log["digest"], str)):
             return None
-        if fingerprint(fd, offset) != log["print"]:
-            return None
-        table = where / str(ids_state["file"])
-        if table.parent != where or not table.name.startswith(f"{folder.name}."):
-            return None
-        slots = int(ids_state["slots"])
-        table_fd = os.open(table, os.O_RDONLY)
-        try:
-            if slots <= 0 or os.fstat(table_fd).st_size != 16 * slots:
-                return None
-            ids = EventIds.over_file(table_fd, slots, int(ids_state["used"]), list(ids_state["strings"]),
-                                     list(ids_state["delta"]))
-            ids.base_name = table.name
-        finally:
-            os.close(table_fd)
-        fold = Fold.from_state(folder.name, state["fold"], ids)
-        path = folder / EVENTS_FILE
-        problems = [Problem(path, int(number), str(reason)) for number, reason in state["problems"]]
-        return fold, offset, int(log["lines"]), problems
+        return state if isinstance(state, dict) else None
     except Exception:  # a cache that cannot be read whole is never trusted: fold from scratch
         return None
 
 
-def _save(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
-          problems: list[Problem]) -> None:
-    """Save the fold covering ``[0, offset)`` of the log; any failure leaves the old cache (or none)."""
+def _load(where: Path, folder: Path, fd: int, stat: os.stat_result, limit: int) -> Loaded | None:
+    """The saved fold when it still describes a prefix of this very log's content, else None.
+
+    Proven by the log's ``stat`` (unwritten since the fold read it: no read) or by hashing the prefix it
+    covers. A fold trusted by ``stat`` that must grow gets its running hash by that hashing too."""
+    state = _read_state(where, folder) if real_folders(where) else None
+    if state is None:
+        return None
+    try:
+        log = state["log"]
+        offset, digest = int(log["offset"]), bytes.fromhex(str(log["digest"]))
+        if not 0 < offset <= stat.st_size:
+            return None
+        same = logproof.Seen(int(log["dev"]), int(log["ino"]), int(log["size"]), int(log["mtime_ns"]),
+                             int(log["ctime_ns"]), bool(log["settled"])).same_file(stat)
+        running = None
+        if not same or limit > offset:
+            running = logproof.prove(fd, offset, digest)
+            if running is None:
+                return None
+        opened = _open_state(state, where, folder)
+        if opened is None:
+            return None
+        fold, lines, problems = opened
+        return Loaded(fold, offset, lines, problems, running)
+    except Exception:  # a cache that cannot be read whole is never trusted: fold from scratch
+        return None
+
+
+def _open_state(state: dict[str, Any], where: Path, folder: Path) -> tuple[Fold, int, list[Problem]] | None:
+    """The fold, line count and malformed lines a saved state holds (its id table mapped), else None."""
+    from orchestrator.missions import Fold, Problem
+
+    ids_state = state["ids"]
+    table = where / str(ids_state["file"])
+    if table.parent != where or not table.name.startswith(f"{folder.name}."):
+        return None
+    slots = int(ids_state["slots"])
+    table_fd = os.open(table, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        if slots <= 0 or os.fstat(table_fd).st_size != 16 * slots:
+            return None
+        ids = EventIds.over_file(table_fd, slots, int(ids_state["used"]), list(ids_state["strings"]),
+                                 list(ids_state["delta"]))
+        ids.base_name = table.name
+    finally:
+        os.close(table_fd)
+    fold = Fold.from_state(folder.name, state["fold"], ids)
+    path = folder / EVENTS_FILE
+    problems = [Problem(path, int(number), str(reason)) for number, reason in state["problems"]]
+    return fold, int(state["log"]["lines"]), problems
+
+
+def _save(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: int, lines: int,
+          problems: list[Problem], digest: bytes) -> None:
+    """Save the fold covering ``[0, offset)`` of the log (``digest``: the hash of those bytes as folded,
+    ``seen``: the log's stat before they were read); any failure leaves the old cache (or none)."""
     with contextlib.suppress(OSError):
-        _write(where, folder, fold, stat, offset, lines, problems)
+        _write(where, folder, fold, seen, offset, lines, problems, digest)
 
 
-def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: int, lines: int,
-           problems: list[Problem]) -> None:
+def _write(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: int, lines: int,
+           problems: list[Problem], digest: bytes) -> None:
     from orchestrator.ulid import new_ulid
 
+    if not real_folders(where):
+        return
     where.mkdir(parents=True, exist_ok=True)
+    if not real_folders(where):  # a link swapped in while the folders were made
+        return
     ignore = where.parent / ".gitignore"
     if not ignore.exists():
         _replace(ignore, b"# spec-kitty-sync's cache: never committed\n*\n")
-    lock_fd = os.open(where / f"{folder.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock_fd = os.open(where / f"{folder.name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -302,15 +393,11 @@ def _write(where: Path, folder: Path, fold: Fold, stat: os.stat_result, offset: 
             ids.merge_base()
             name = f"{folder.name}.{new_ulid()}.ids"
             _replace(where / name, ids.table_bytes(), durable=True)
-        with open_regular(folder / EVENTS_FILE) as log:
-            now = os.fstat(log.fileno())
-            if (now.st_dev, now.st_ino) != (stat.st_dev, stat.st_ino) or now.st_size < offset:
-                return  # replaced meanwhile: this fold describes a file that is gone
-            printed = fingerprint(log.fileno(), offset)
         state = {
             "version": VERSION, "slug": folder.name,
-            "log": {"dev": stat.st_dev, "ino": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                    "offset": offset, "lines": lines, "print": printed},
+            "log": {"dev": seen.dev, "ino": seen.ino, "size": seen.size, "mtime_ns": seen.mtime_ns,
+                    "ctime_ns": seen.ctime_ns, "settled": seen.settled, "offset": offset, "lines": lines,
+                    "digest": digest.hex()},
             "ids": {"file": name, "slots": ids.base_slots if ids.base is not None else ids.slots,
                     "used": ids.base_used if ids.base is not None else ids.used,
                     "strings": sorted(ids.strings), "delta": sorted(ids.delta)},

@@ -14,6 +14,7 @@ command that acts on one mission needs ``--mission``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from typing import Any, NamedTuple
 from orchestrator import foldcache
 from orchestrator.errors import MissionChoiceError, MissionError, UsageProblem
 from orchestrator.eventids import EventIds
-from orchestrator.fsutil import write_all
+from orchestrator.fsutil import read_small, write_all
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
@@ -83,7 +84,7 @@ def mission_id_of(folder: Path) -> str | None:
 
 def _meta_mission_id(folder: Path) -> str | None:
     try:
-        meta = json.loads((folder / META_FILE).read_bytes())
+        meta = json.loads(read_small(folder / META_FILE))  # a FIFO or /dev/zero there is never read
     except (OSError, ValueError, RecursionError):
         return None
     if isinstance(meta, dict) and isinstance(meta.get("mission_id"), str) and meta["mission_id"]:
@@ -661,7 +662,12 @@ def append_transition(
     folder = status_folder(primary, create=True)
     path = folder / EVENTS_FILE
     with statuslock.held(primary.parent.parent, folder.name, path):
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        try:  # never through a link: one committed to the repository could point at any file of the operator's
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise MissionError(catalog.LOG_IS_LINK.format(path=path)) from None
+            raise
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or /dev/zero would swallow the row
                 raise MissionError(catalog.LOG_NOT_REGULAR_REFUSED.format(path=path))

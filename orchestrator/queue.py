@@ -9,9 +9,11 @@ daemon. Design points, each answering a way such queues lose or double events:
 - *Idempotent by event id*: ``(mission, event_id)`` is unique in ``pending`` and remembered in ``acked``,
   so re-scanning a log, a ``wp move`` queueing the row it just wrote, and a daemon and a CLI racing on
   the same log all queue each row at most once.
-- *Incremental, verbatim scans*: a checkpoint (byte offset, file identity, size and the bytes just
-  before the offset) per log lets a scan read only what was appended; the row text is kept exactly as
-  the log holds it, so the upload is byte-identical to the log. Rows and checkpoint commit together.
+- *Incremental, verbatim scans*: a checkpoint per log (byte offset, and the SHA-256 of every byte before
+  it, hashed as the scan read them) lets a scan parse only what was appended, once the prefix of the log
+  as it is now hashes the same (``orchestrator.logproof``: a log's identity is its content, never its
+  inode, which git reuses); the row text is kept exactly as the log holds it, so the upload is
+  byte-identical to the log. Rows and checkpoint commit together.
 - *Several processes*: WAL (readers never block the writer), a busy timeout, and ``BEGIN IMMEDIATE``
   for every write so two writers queue up instead of failing on a lock upgrade.
 - *Durability*: ``synchronous=NORMAL`` under WAL survives any process crash; a power cut may forget the
@@ -24,6 +26,7 @@ standard library's cheap modules and never creates the file on a read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -35,12 +38,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
+from orchestrator import logproof
 from orchestrator.errors import SpecKittyError
 from states.contract import WP_ID as WP_ID_ASCII  # ASCII digits, bounded: what the SaaS accepts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SCHEMA_VERSION = 2  # 2 added the dead-letter (parked), conflicts and synced_lanes tables
+SCHEMA_VERSION = 3  # 2 added the dead-letter (parked), conflicts and synced_lanes tables; 3: content-proven
+# checkpoints (a version 2 checkpoint, trusted by inode and last bytes, is dropped: one full rescan)
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
 SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory (parsed rows ~5x)
 # One row must fit one request as an envelope: the hosted ingress refuses a batch over 512 KiB decompressed
@@ -50,8 +55,6 @@ ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned 
 WAL_KEEP = 4 * 1024 * 1024  # bytes the -wal file is truncated to after a checkpoint
 COMPACT_MIN_PAGES = 64  # free pages (512 KiB) before ``compact`` bothers
 WAL_IDLE = 256 * 1024  # a ``-wal`` file bigger than this after a sync is checkpointed and truncated
-TAIL_BYTES = 1024  # bytes before the checkpoint remembered to notice a log rewritten in place (covers
-# the last row or two, event ids included: rows differ mostly there)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS missions (
@@ -80,8 +83,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     dev INTEGER NOT NULL,
     ino INTEGER NOT NULL,
     size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    settled INTEGER NOT NULL,
     offset INTEGER NOT NULL,
-    tail BLOB NOT NULL,
+    digest BLOB NOT NULL,
     PRIMARY KEY (mission, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS parked (
@@ -154,7 +160,10 @@ def _event_id(row: object) -> str | None:
     return None
 
 
-ScanFold = Callable[[os.stat_result, int, int, list[dict[str, Any]]], None]
+# ``fold(seen, start, end, rows, before, after)``: the rows of ``[start, end)`` of the log ``seen``
+# describes (its stat before the scan read it), with the SHA-256 of the log's bytes ``[0, start)`` and
+# ``[0, end)`` as the scan read them (see ``EventQueue.scan_log``)
+ScanFold = Callable[[logproof.Seen, int, int, list[dict[str, Any]], bytes, bytes], None]
 
 
 class ScanStep(NamedTuple):
@@ -415,6 +424,8 @@ class EventQueue:
                     columns = {r[1] for r in db.execute("PRAGMA table_info(pending)")}
                     if columns and "queued_at" not in columns:  # a version 1 queue
                         db.execute("ALTER TABLE pending ADD COLUMN queued_at REAL")
+                    if "tail" in {r[1] for r in db.execute("PRAGMA table_info(checkpoints)")}:
+                        db.execute("DROP TABLE checkpoints")  # trusted by inode: never proven, rescan once
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             db.execute(statement)
@@ -452,15 +463,17 @@ class EventQueue:
     def scan_log(self, mission_key: str, log_path: Path, fold: ScanFold | None = None) -> int:
         """Queue the log's rows this queue has not seen yet; returns how many were new.
 
-        Reads from the checkpoint when the file is the one checkpointed (same device and inode, not
-        shorter, the bytes before the offset unchanged), else from the start: a shrunk, replaced or
-        rewritten log is rescanned whole, and idempotency skips what was already queued or acked. A row
+        Parses from the checkpoint when the log's bytes before it hash as the ones the checkpoint read
+        did (``orchestrator.logproof``; a file unwritten since a whole scan is not read at all), else
+        from the start: a shrunk, rewritten or other branch's log is rescanned whole, and idempotency
+        skips what was already queued or acked. A row
         that can never be uploaded (malformed, too large, not a WP id) is parked with its reason and the
         scan moves on. A last line without a newline counts once it is a whole JSON object; anything
         else there is a row still being written, read again once its newline arrives.
 
-        ``fold(stat, start, end, rows)`` is called after each committed step with the rows parsed from
-        ``[start, end)`` of the file ``stat`` describes, so the sync folds lanes in the same pass.
+        ``fold(seen, start, end, rows, before, after)`` is called after each committed step with the rows
+        parsed from ``[start, end)`` of the file ``seen`` describes and the hashes of ``[0, start)`` and
+        ``[0, end)``, so the sync folds lanes in the same pass (and proves its saved fold without a read).
         """
         return sum(step.added for step in self.scan_steps(mission_key, log_path, fold))
 
@@ -491,22 +504,26 @@ class EventQueue:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return
         except OSError as exc:
-            if exc.errno == 40:  # ELOOP: a symlink planted where the log should be is not followed
+            if exc.errno == errno.ELOOP:  # a symlink planted where the log should be is not followed
                 return
             raise
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             return
+        seen = logproof.seen(st)  # taken before the first byte is read (see logproof: "settled")
         path_key = os.path.abspath(log_path)
         with open(fd, "rb", closefd=True) as handle:
             db = self._require()
-            offset = self._resume_offset(db, mission_key, path_key, st, fd)
-            if offset == st.st_size:
-                return
+            resumed = self._resume(db, mission_key, path_key, st, fd)
+            if resumed is None:
+                return  # unwritten since a scan read all of it
+            offset, running, stored = resumed
             handle.seek(offset)
             remaining = st.st_size - offset  # rows appended during the scan wait for the next scan
             start, carry = offset, b""  # ``carry`` (an incomplete line) begins at file offset ``start``
+            before = running.copy().digest()  # of ``[0, start)``: the prefix hash grows with each step
+            whole = False  # whether the last checkpoint stored covers every byte this scan meant to read
             while remaining > 0 or carry:
                 block = handle.read(min(chunk, remaining)) if remaining > 0 else b""
                 remaining -= len(block)
@@ -520,20 +537,28 @@ class EventQueue:
                         break
                     continue
                 end = start + cut
-                tail = os.pread(fd, min(TAIL_BYTES, end), end - min(TAIL_BYTES, end))
+                running.update(memoryview(data)[:cut])  # each byte hashed once, in order, as it is read
+                after = running.copy().digest()
                 rows: list[dict[str, Any]] | None = [] if fold is not None else None
                 pairs, parked = _parse_lines(data[:cut], start, rows)
+                whole = remaining <= 0
                 with _transaction(db):
                     mission = self._mission_id(db, mission_key)
                     self._park(db, mission, parked)
                     added = self._insert(db, mission, pairs) if pairs else 0
-                    self._store_checkpoint(db, mission, path_key, st, end, tail)
+                    self._store_checkpoint(db, mission, path_key, seen, end, after, whole)
                 if fold is not None and rows is not None:
-                    fold(st, start, end, rows)
+                    fold(seen, start, end, rows, before, after)
                 yield ScanStep(added, end - offset, st.st_size - offset)
-                start = end
+                start, before = end, after
                 if not block:
                     break
+            # nothing new (or only a line still being written): remember the file as read, unless the
+            # checkpoint already says exactly that (fifty commands scanning one log write nothing)
+            if not whole and stored != (*seen[:5], start, int(seen.settled)):
+                with _transaction(db):
+                    self._store_checkpoint(db, self._mission_id(db, mission_key), path_key, seen, start, before,
+                                           True)
 
     @_guarded
     def compact(self) -> None:
@@ -887,36 +912,44 @@ class EventQueue:
             now = _now_text()
             db.executemany(_PARK, [(mission, r.ref, r.text, r.reason, now) for r in rows])
 
-    def _resume_offset(self, db: sqlite3.Connection, mission_key: str, path_key: str, st: os.stat_result,
-                       fd: int) -> int:
-        """Where the last scan of this very file stopped, or 0 when the file is not that file any more."""
+    def _resume(self, db: sqlite3.Connection, mission_key: str, path_key: str, st: os.stat_result,
+                fd: int) -> tuple[int, Any, tuple[int, ...] | None] | None:
+        """Where to resume this log, the running hash of the bytes before it, and the checkpoint as stored
+        (stat, offset, settled; None when there is none): the checkpoint's offset once the log's prefix
+        hashes as the checkpointed one did (whatever its inode: git reuses them), else 0 and a fresh
+        hash. None when the checkpoint proves the file unwritten since a scan read every byte of it
+        (``logproof.Seen.same_file``): nothing to read."""
         found = db.execute(
-            "SELECT c.dev, c.ino, c.size, c.offset, c.tail FROM checkpoints c JOIN missions m ON m.id = c.mission "
-            "WHERE m.key = ? AND c.path = ?",
+            "SELECT c.dev, c.ino, c.size, c.mtime_ns, c.ctime_ns, c.settled, c.offset, c.digest FROM checkpoints c "
+            "JOIN missions m ON m.id = c.mission WHERE m.key = ? AND c.path = ?",
             (mission_key, path_key),
         ).fetchone()
-        if not found:
-            return 0
-        dev, ino, size, offset, tail = found
-        if (dev, ino) != (st.st_dev, st.st_ino) or st.st_size < size or st.st_size < offset:
-            return 0
-        if os.pread(fd, len(tail), offset - len(tail)) != bytes(tail):
-            return 0  # same inode, but rewritten in place (an editor, a `git checkout` without rename)
-        return int(offset)
+        if found:
+            dev, ino, size, mtime_ns, ctime_ns, settled, offset, digest = found
+            if logproof.Seen(dev, ino, size, mtime_ns, ctime_ns, bool(settled)).same_file(st):
+                return None
+            if st.st_size >= offset:
+                running = logproof.prove(fd, int(offset), bytes(digest))
+                if running is not None:
+                    return int(offset), running, (dev, ino, size, mtime_ns, ctime_ns, offset, settled)
+        return 0, logproof.new_hash(), None
 
     @staticmethod
-    def _store_checkpoint(db: sqlite3.Connection, mission: int, path_key: str, st: os.stat_result, offset: int,
-                          tail: bytes) -> None:
-        """Advance the checkpoint; a concurrent scan that got further on the same file is never undone."""
+    def _store_checkpoint(db: sqlite3.Connection, mission: int, path_key: str, seen: logproof.Seen, offset: int,
+                          digest: bytes, whole: bool) -> None:
+        """Advance the checkpoint: ``digest`` is the SHA-256 of the log's ``[0, offset)``, ``seen`` its stat
+        before the scan read it, ``whole`` whether the scan read all of that (only then may a later scan
+        skip the file unread). A concurrent scan that got further on the same file is never undone."""
         found = db.execute(
-            "SELECT dev, ino, offset FROM checkpoints WHERE mission = ? AND path = ?", (mission, path_key)
+            "SELECT dev, ino, size, offset FROM checkpoints WHERE mission = ? AND path = ?", (mission, path_key)
         ).fetchone()
-        if found and (found[0], found[1]) == (st.st_dev, st.st_ino) and found[2] > offset:
+        if found and (found[0], found[1], found[2]) == (seen.dev, seen.ino, seen.size) and found[3] > offset:
             return
         db.execute(
-            "INSERT OR REPLACE INTO checkpoints (mission, path, dev, ino, size, offset, tail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (mission, path_key, st.st_dev, st.st_ino, max(st.st_size, offset), offset, tail),
+            "INSERT OR REPLACE INTO checkpoints (mission, path, dev, ino, size, mtime_ns, ctime_ns, settled, offset, "
+            "digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (mission, path_key, seen.dev, seen.ino, seen.size, seen.mtime_ns, seen.ctime_ns,
+             int(whole and seen.settled), offset, digest),
         )
 
 

@@ -193,7 +193,8 @@ class _Scan:
     def close(self) -> None:
         """Stop (the steps committed so far stay committed) and let the fold go."""
         self.done = True
-        self.steps.close()
+        with contextlib.suppress(ValueError):  # Ctrl-C: a step still running in the drain's worker thread
+            self.steps.close()  # finishes (and commits) there; closing it here would raise mid-step
         self.growing.close()
 
 

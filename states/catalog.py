@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILURE = 1
     USAGE = 2
+    INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
 
 
 # A NamedTuple, not a dataclass: defining a frozen dataclass costs ~3.6M instructions at import
@@ -468,3 +469,21 @@ DAEMON_FOREIGN = Failure(
 # --- which distribution answers (issue 17): spec-kitty-cli installs a `spec-kitty` script too -------------
 DISTRIBUTION = "spec-kitty-sync"
 VERSION_LINE = f"%(prog)s ({DISTRIBUTION}) %(version)s"  # click fills prog and version
+
+# --- issue 16: trust under full disks, planted links, hostile files, bounded locks and Ctrl-C ----------
+DISK_FULL = "The disk is full: {path} was not written (it is as it was); free some space and retry."
+# a token from the environment serves only the process that holds it: its job is never handed to the daemon
+DAEMON_REASON_ENV_TOKEN = f"`{SAAS_TOKEN_ENV_VAR}` is set, and a token from the environment never leaves this process"
+# a start-up file (auth.json, config.toml, ...) that is a FIFO, a device, a link or huge is never read
+FILE_REFUSED = "warning: {path} is not a regular file of at most 1 MiB (a link, a FIFO or a device?); ignored."
+# a mission log committed as a symbolic link is never appended to (it could point anywhere)
+LOG_IS_LINK = "{path} is a symbolic link; nothing was recorded (a mission log must be a regular file)."
+# a lock another process keeps too long: name it instead of waiting for ever
+LOCK_BUSY = "{path} is held by {holder} for more than {seconds:g} seconds; retry once it is done (or end it)."
+LOCK_HOLDER_PID = "process {pid}"
+LOCK_HOLDER_UNKNOWN = "another process"
+# Ctrl-C is an answer: what is still waiting, never a traceback or "unexpected ValueError"
+INTERRUPTED = "Interrupted; {count} events still queued."
+INTERRUPTED_NOTHING_QUEUED = "Interrupted."
+# a config value read as `config set` would have refused it: named with its key and file, never guessed
+CONFIG_BAD_VALUE = "{path} `{key}`: {error}"

@@ -106,8 +106,8 @@ def write(folder: Path, count: int, *, first_at: str = "2026-03-01T10:00:00") ->
 
 @pytest.mark.parametrize("where", ["head", "middle", "end"])
 def test_given_a_saved_fold_when_the_log_is_rewritten_in_place_then_it_is_rebuilt(mission: Path, where: str) -> None:
-    """Same size, same inode, one forced flag flipped (force_count changes): the fingerprint covers the
-    first and last 64 KiB and blocks spread over the prefix; this log is small enough to be covered whole."""
+    """Same size, same inode, one forced flag flipped (force_count changes): the saved fold's prefix hash
+    no longer matches, wherever the flip is."""
     write(mission, 300)
     before = incremental(mission)
     log = mission / EVENTS

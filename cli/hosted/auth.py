@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cli.gate import facts, json_errors, requires
+from cli.gate import facts, json_errors, print_warnings, requires
 from orchestrator import login as login_ops
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
@@ -64,6 +64,7 @@ def status(as_json: bool) -> None:
 
     current = facts()
     sessions = list(current.auth.sessions.values())
+    print_warnings(current)
     if current.env_token:  # the env token is for the effective host and hides a stored one there
         env_session = current.session
         assert env_session is not None

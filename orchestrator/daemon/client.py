@@ -71,9 +71,11 @@ def spawn() -> subprocess.Popen[bytes]:
 
     ``sys.executable`` is the interpreter this CLI runs on, so the child imports the very same install
     (pipx, venv or editable); ``-P`` keeps the home folder (the child's cwd) off ``sys.path``. The
-    child's stdio is /dev/null so it never holds a caller's pipe open.
+    child's stdio is /dev/null so it never holds a caller's pipe open. It inherits no credential: a
+    ``SPEC_KITTY_SAAS_TOKEN`` is a fact about one host and one process, and a daemon outlives both (it
+    re-reads each host's session from auth.json for every job instead).
     """
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != catalog.SAAS_TOKEN_ENV_VAR}
     env[catalog.HOME_ENV_VAR] = str(paths.home().absolute())
     cwd = Path.home() if Path.home().is_dir() else Path("/")
     try:
@@ -156,8 +158,12 @@ def sync_now(current: LiveFacts, *, budget: float = BUDGET) -> dict[str, Any]:
     """Ask the daemon (started if needed) to sync now and wait for the result (a ``SyncResult`` as JSON).
 
     A sync failure comes back as the exception ``sync run`` would raise (same wording, same exit
-    code); daemon trouble raises DaemonUnavailable.
+    code); daemon trouble raises DaemonUnavailable, and so does a command holding its token in
+    ``SPEC_KITTY_SAAS_TOKEN``: that token serves only the process that holds it, so its job runs here
+    (the caller's in-process fallback) and never reaches a daemon that serves other commands and hosts.
     """
+    if current.env_token:
+        raise DaemonUnavailable(catalog.DAEMON_REASON_ENV_TOKEN)
     deadline = time.monotonic() + budget
     request = sync_request(current)
     while True:

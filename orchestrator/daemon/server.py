@@ -142,6 +142,7 @@ def run(lock: DaemonLock) -> int:
     """Serve until retired; always remove our own files and release the lock on the way out."""
     setup_logging()
     daemon: Daemon | None = None
+    code = 1  # a crash (any exception, or one the ``except`` below does not see) is never a success
     try:
         async def main() -> None:
             nonlocal daemon
@@ -149,10 +150,11 @@ def run(lock: DaemonLock) -> int:
             await daemon.serve()
 
         asyncio.run(main())
-        return 0
+        code = 0
+        return code
     except Exception:
         log.exception("daemon failed")
-        return 1
+        return code
     finally:
         if daemon is not None:
             daemon.remove_own_state()
@@ -160,4 +162,4 @@ def run(lock: DaemonLock) -> int:
         log.info("daemon exited")
         logging.shutdown()
         if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-            os._exit(0)  # an upload thread outlived the grace period; the queue is transactional
+            os._exit(code)  # an upload thread outlived the grace period; the queue is transactional

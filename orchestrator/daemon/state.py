@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from orchestrator import paths
 from orchestrator.daemon import MODULE
-from orchestrator.fsutil import atomic_write_text
+from orchestrator.fsutil import atomic_write_text, read_small
 
 UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
 PROC_LOCKS = Path("/proc/locks")  # Linux only: an optional cross-check, never required
@@ -48,7 +48,7 @@ class DaemonState:
 def read_state(path: Path | None = None) -> DaemonState | None:
     """The published state, or None when absent or unreadable (a torn file cannot occur: writes replace)."""
     try:
-        data = json.loads((path or paths.daemon_state_file()).read_text(encoding="utf-8"))
+        data = json.loads(read_small(path or paths.daemon_state_file()))  # never a FIFO's endless wait
         return DaemonState(pid=int(data["pid"]), port=int(data["port"]), secret=str(data["secret"]),
                            version=str(data["version"]), started_at=str(data.get("started_at") or ""))
     except (OSError, ValueError, KeyError, TypeError):

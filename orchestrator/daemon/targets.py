@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import CatalogFailure, SpecKittyError
-from states.catalog import DAEMON_TARGET_GONE, SAAS_URL_ENV_VAR
+from states.catalog import DAEMON_TARGET_GONE, SAAS_TOKEN_ENV_VAR, SAAS_URL_ENV_VAR
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
@@ -33,10 +33,13 @@ class TargetKey:
         return f"{Path(self.repo_root).name}/{self.mission}"
 
     def facts(self) -> LiveFacts:
-        """Fresh facts as the requesting client would see them: its repository, mission and host env."""
+        """Fresh facts as the requesting client would see them: its repository, mission and host env.
+
+        Never a token from the environment: one that reached the daemon anyway (a daemon started by an
+        older version) would otherwise be attached to every host a client names."""
         from orchestrator.facts import LiveFacts
 
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k != SAAS_TOKEN_ENV_VAR}
         env.pop(SAAS_URL_ENV_VAR, None)
         if self.saas_url:
             env[SAAS_URL_ENV_VAR] = self.saas_url

@@ -40,6 +40,7 @@ class Faults:
     lose_answers: int = 0  # store this many uploads, then drop the connection instead of answering
     withhold_acks: set[str] = field(default_factory=set)  # log rows (event ids) stored but never answered
     stall_bodies: bool = False  # send headers, then never finish the body (until the server stops)
+    refuse_uploads_from: int | None = None  # answer 400 to the Nth upload (0-based) and every later one
 
 
 class LoopbackSaas:
@@ -104,6 +105,8 @@ class LoopbackSaas:
                                      headers={"Retry-After": "0"})
         if faults.fail_uploads_from is not None and index >= faults.fail_uploads_from:
             return web.json_response({"error": "internal", "detail": "injected"}, status=500)
+        if faults.refuse_uploads_from is not None and index >= faults.refuse_uploads_from:
+            return web.json_response({"error": "bad_request", "detail": "injected"}, status=400)
         text = (await request.read()).decode("utf-8")
         response = await handler(request)
         causes = {e["event_id"]: e.get("causation_id") for e in json.loads(text)["events"]}

@@ -191,19 +191,41 @@ def test_scan_picks_up_only_appended_rows(qpath: Path, log: Path) -> None:
         assert pending_ids(queue) == [json.loads(line)["event_id"] for line in first + second]
 
 
-def test_scan_resumes_at_its_checkpoint_instead_of_rereading(qpath: Path, log: Path) -> None:
-    """A row changed in place far before the checkpoint (same length, same inode) is not re-read: proof the
-    scan starts where it stopped. A fresh queue does see it."""
+def test_a_row_changed_in_place_before_the_checkpoint_is_queued(qpath: Path, log: Path) -> None:
+    """Issue 16 item 2: a row changed in place far before the checkpoint (same length, same inode, the last
+    KiB untouched) is a different log: its prefix no longer hashes as the checkpoint's did, so it is read
+    again from the start and the changed row is queued (it used to be skipped for good)."""
     lines = [f'{{"event_id": "01A{i:03d}", "pad": "{"x" * 60}"}}' for i in range(50)]
     write_log(log, lines)
     with EventQueue(qpath) as queue:
         assert queue.scan_log(KEY, log) == 50
+        inode = log.stat().st_ino
         with log.open("r+b") as handle:
             handle.write(b'{"event_id": "01Z000"')
-        assert queue.scan_log(KEY, log) == 0
-    with EventQueue(qpath.with_name("fresh.sqlite3")) as fresh:
-        assert fresh.scan_log(KEY, log) == 50
-        assert "01Z000" in pending_ids(fresh)
+        assert log.stat().st_ino == inode
+        assert queue.scan_log(KEY, log) == 1
+        assert "01Z000" in pending_ids(queue)
+
+
+def test_scan_parses_only_what_was_appended(qpath: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proven prefix is hashed, not parsed: after an append only the new bytes reach the parser."""
+    lines = [f'{{"event_id": "01A{i:03d}", "pad": "{"x" * 60}"}}' for i in range(50)]
+    write_log(log, lines)
+    parsed: list[tuple[int, int]] = []
+    real = queue_module._parse_lines
+
+    def spy(chunk: bytes, offset: int, rows: Any = None) -> Any:
+        parsed.append((offset, len(chunk)))
+        return real(chunk, offset, rows)
+
+    monkeypatch.setattr(queue_module, "_parse_lines", spy)
+    with EventQueue(qpath) as queue:
+        assert queue.scan_log(KEY, log) == 50
+        size = log.stat().st_size
+        parsed.clear()
+        write_log(log, ['{"event_id": "01B000"}'], mode="a")
+        assert queue.scan_log(KEY, log) == 1
+    assert parsed == [(size, len('{"event_id": "01B000"}') + 1)]
 
 
 def test_a_torn_last_line_waits_for_its_newline(qpath: Path, log: Path) -> None:
@@ -361,3 +383,30 @@ def test_two_processes_scanning_one_log_queue_each_row_once(qpath: Path, log: Pa
     assert sum(added) == 300 - parked
     with EventQueue(qpath) as queue:
         assert queue.count(KEY) == 300 - parked
+
+
+def test_a_log_unwritten_since_a_settled_scan_is_not_read_again(qpath: Path, log: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's racily-clean rule: the whole stat as the last scan took it, with a ctime already old then (the
+    clock is moved, not waited for), proves the file unwritten; a ctime as fresh as the scan does not."""
+    from orchestrator import logproof
+
+    write_log(log, [f'{{"event_id": "01A{i:03d}"}}' for i in range(5)])
+    proofs: list[int] = []
+    real = logproof.prove
+    monkeypatch.setattr(logproof, "prove", lambda fd, offset, digest: proofs.append(offset) or real(fd, offset,
+                                                                                                      digest))
+    ctime = log.stat().st_ctime_ns
+    with EventQueue(qpath) as queue:
+        monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS - 1)  # still racy
+        assert queue.scan_log(KEY, log) == 5
+        assert queue.scan_log(KEY, log) == 0
+        assert proofs == [log.stat().st_size]  # not settled: the prefix was hashed again
+        monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS)  # settled now
+        assert queue.scan_log(KEY, log) == 0  # proven once more, and remembered as settled
+        proofs.clear()
+        assert queue.scan_log(KEY, log) == 0
+        assert proofs == []  # unwritten since a settled scan: not read at all
+        with log.open("r+b") as handle:  # a write moves ctime: read again
+            handle.write(b'{"event_id": "01Z000"}')
+        assert queue.scan_log(KEY, log) == 1
