@@ -33,14 +33,14 @@ def test_ctrl_c_during_a_long_sync_run_says_what_is_still_queued(operator: Shell
                                   "from_lane": "planned", "at": "2026-01-01T00:00:00+00:00",
                                   "reason": "x" * 300}, sort_keys=True) + "\n")
     running = operator.popen("sync", "run", cwd=repo)
-    assert wait_for(lambda: saas.events("demo-repo", MISSION), 60)  # batches are on the wire
+    assert wait_for(lambda: saas.row_ids(MISSION), 60)  # batches are on the wire
     running.send_signal(signal.SIGINT)
     out, err = running.communicate(timeout=60)
     with sqlite3.connect(operator.home / "sync-queue.sqlite3") as db:
         queued = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
     assert (out, err, running.returncode) == ("", f"Interrupted; {queued} events still queued.\n", 130)
-    stored = len(saas.events("demo-repo", MISSION))
+    stored = len(saas.row_ids(MISSION))
     assert 0 < stored < rows
     rest = operator.run("sync", "run", cwd=repo, timeout=300)
     assert rest.exit_code == 0, rest.describe()
-    assert len(saas.events("demo-repo", MISSION)) == rows
+    assert len(saas.row_ids(MISSION)) == rows
