@@ -264,6 +264,17 @@ class SaasClient:
     async def sync_health(self) -> dict[str, Any]:
         return await self._json("GET", f"{API}/sync/health/")
 
+    async def batch_takes_requests(self) -> bool:
+        """Whether the batch endpoint judges what it is sent: an empty batch is answered ``400 "No events
+        provided"`` (the reference client's own probe, ``cli/commands/sync.py``). A host that refuses a
+        split batch's every half may be refusing the rows, or every request: only this tells them apart."""
+        try:
+            await self._json("POST", EVENTS_BATCH_PATH, {"events": []}, headers={
+                "X-Spec-Kitty-Sync-Protocol": SYNC_PROTOCOL})
+        except RequestFailed as answer:
+            return answer.status == 400 and (answer.body or {}).get("error") == "No events provided"
+        return True
+
     async def put_binding(self, project: str, mission: str, body: dict[str, Any]) -> dict[str, Any]:
         return await self._json("PUT", f"{self._mission(project, mission)}/binding", body)
 

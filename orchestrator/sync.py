@@ -416,9 +416,10 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
     """Find the events the host refuses by halving the refused batch: the others are uploaded and acked,
     each refused one is parked with the host's reason, so one bad event never blocks the rest.
 
-    Before parking, the sync health endpoint checks that the host takes requests at all: if it refuses
-    that too, the trouble is not the event, and the original error is raised instead of parking everything."""
-    from orchestrator.client import RequestFailed, SaasError
+    Before parking, an empty batch checks that the host judges what it is sent (``400 "No events
+    provided"``): if it refuses that some other way, the trouble is not the event, and the original error
+    is raised instead of parking everything."""
+    from orchestrator.client import RequestFailed
 
     key = target.key
     checked = False
@@ -436,9 +437,7 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
                 pending.extend([rows[middle:], rows[:middle]])  # the first half goes first
                 continue
             if not checked:
-                try:
-                    await client.sync_health()
-                except SaasError:
+                if not await client.batch_takes_requests():
                     raise refusal from None
                 checked = True
             event_id, text = rows[0]

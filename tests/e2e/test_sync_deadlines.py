@@ -52,8 +52,6 @@ class Fake:
         self.requests.append((request.method, request.path, request.headers.get("Host", "")))
         if request.path == "/api/v1/events/batch/":
             return await self.events(request)
-        if request.path == "/api/v1/sync/health/":
-            return web.json_response({"status": "ok"})
         if request.path.endswith("/tracker/sync"):
             return await self.tracker(request)
         return web.json_response({"error": "not_found"}, status=404)
@@ -177,6 +175,8 @@ def test_a_row_the_host_refuses_alone_is_parked_and_the_rest_upload(operator: Sh
     async def picky(request: web.Request) -> web.Response:
         """Refuses a whole batch with a 400 that names no event when it holds the third row's envelope."""
         envelopes = json.loads(await request.read())["events"]
+        if not envelopes:  # the protocol's answer to an empty batch (the client's probe before parking)
+            return web.json_response({"error": "No events provided"}, status=400)
         for index, envelope in enumerate(envelopes):
             if envelope["causation_id"] == rows[2]["event_id"]:
                 return web.json_response({"error": "invalid_event",
