@@ -43,7 +43,7 @@ from orchestrator.auth import REFRESH_MARGIN, Credentials, Session, locked, read
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
 from states import catalog
-from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
+from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL, one_line
 
 log = logging.getLogger("spec_kitty.client")
 
@@ -158,21 +158,12 @@ class DeadlinePassed(CatalogFailure, SaasError):
     """The call did not finish within its deadline."""
 
 
-def _one_line(text: str, limit: int = 200) -> str:
-    """A host's words as one printable line: whitespace runs become one space, and any other control or
-    format character is shown escaped (a hostile host must not drive the operator's terminal)."""
-    from states.contract import printable
-
-    text = printable(" ".join(str(text).split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _describe(status: int, code: str | None, detail: str) -> str:
     """``HTTP 413 too_large (more than 5000 rows)``: the detail only when it adds something."""
     text = f"HTTP {status}" + (f" {code}" if code else "")
     if detail and detail.strip().lower() != (code or "").replace("_", " "):
         text += f" ({detail})"
-    return _one_line(text)
+    return one_line(text)
 
 
 class SaasClient:
@@ -551,12 +542,12 @@ class SaasClient:
             words = parsed.get("detail") or parsed.get("error_description") or parsed.get("message") or ""
             detail = scrub(str(words), self._token)  # before _describe shortens it
         if 300 <= status < 400:
-            where = catalog.SAAS_REDIRECT_TARGET.format(location=_one_line(location, 120)) if location else ""
+            where = catalog.SAAS_REDIRECT_TARGET.format(location=one_line(location, 120)) if location else ""
             error: SaasError = RequestFailed(
                 catalog.SAAS_REDIRECT.format(url=self.base_url, status=status, where=where))
         elif status == 412:
             error = ProtocolMismatch(catalog.SYNC_PROTOCOL_MISMATCH.filled(
-                url=self.base_url, guidance=_one_line(_guidance(parsed) or detail or f"HTTP {status}")))
+                url=self.base_url, guidance=one_line(_guidance(parsed) or detail or f"HTTP {status}")))
         elif status == 409 and code == "refresh_replay_benign_retry":
             error = RefreshReplayed(catalog.REFRESH_REPLAYED)
         elif status == 404 and code == "not_bound":

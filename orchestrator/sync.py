@@ -33,6 +33,7 @@ from orchestrator.errors import SpecKittyError
 from orchestrator.missions import LANES, WP_ID, append_transition
 from orchestrator.queue import WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
+from states.contract import one_line
 
 if TYPE_CHECKING:
     from orchestrator.auth import Credentials
@@ -300,7 +301,7 @@ class _Batch:
                 acked.append(row_id)
             elif status == "rejected" and str(result.get("error_category")) in TERMINAL_REJECTIONS:
                 parked.append(Parked(row_id, texts[row_id], catalog.SYNC_REJECTED_REASON.format(
-                    category=result.get("error_category"), error=_one_line(result.get("error")))))
+                    category=result.get("error_category"), error=one_line(result.get("error")))))
         if parked:
             queue.park(key, parked)
         return list(dict.fromkeys(acked)), len(parked)
@@ -309,13 +310,6 @@ class _Batch:
 # The host's per-event refusals that no re-send will change (the reference client's
 # delivery/receivers.py TERMINAL_REJECTION_CATEGORIES): parked until `sync retry`.
 TERMINAL_REJECTIONS = frozenset({"project_not_admitted", "project_not_consented", "project_refused"})
-
-
-def _one_line(text: object) -> str:
-    from states.contract import printable
-
-    shown = printable(" ".join(str(text or "").split()))
-    return shown if len(shown) <= 200 else shown[:199] + "…"
 
 
 async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run, batch_size: int,

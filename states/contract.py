@@ -36,3 +36,11 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def one_line(text: object, limit: int = 200) -> str:
+    """A host's words as one printable line: whitespace runs become one space, any other control or format
+    character is shown escaped (``printable``: a hostile host must not drive the operator's terminal), and
+    a long answer is cut at ``limit`` characters."""
+    shown = printable(" ".join(str(text if text is not None else "").split()))
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
