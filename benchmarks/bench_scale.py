@@ -153,11 +153,12 @@ def floor_events_per_s(url: str, token: str, log: Path, mission: str) -> float:
 
     import aiohttp
 
-    from orchestrator.envelopes import EnvelopeContext, build
+    from orchestrator.envelopes import EnvelopeContext, build, lane_row
 
     context = EnvelopeContext(str(uuid.uuid4()), "floor", "b805cd5cee74", str(uuid.uuid4()), "bench-private",
                               "main", None, None)
     rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    rows = [row for row in rows if lane_row(row)]  # what travels: annotations stay local
     texts = [build(context, row, str(row["event_id"]), n + 1, mission).text for n, row in enumerate(rows)]
     bodies = [gzip.compress(('{"events":[' + ",".join(texts[i:i + BATCH]) + "]}").encode(), compresslevel=3)
               for i in range(0, len(texts), BATCH)]
