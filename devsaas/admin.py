@@ -70,25 +70,16 @@ async def admin_issue_set(request: web.Request) -> web.Response:
     return web.json_response({"wp_id": wp_id, "lane": lane, "seq": seq})
 
 
-async def admin_events(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    bodies = request.app[STORE].event_bodies(project, mission)
-    # The rows are already JSON text; splice them instead of parsing and re-dumping.
-    text = '{"events":[' + ",".join(bodies) + '],"count":' + str(len(bodies)) + "}"
-    return web.Response(text=text, content_type="application/json")
-
-
 async def admin_issues(request: web.Request) -> web.Response:
     project, mission = scope(request)
     return web.json_response({"issues": request.app[STORE].issues(project, mission)})
 
 
 async def admin_stats(request: web.Request) -> web.Response:
-    """``events`` counts the old per-mission rows, ``envelopes`` the batch endpoint's; ``requests`` per route name."""
+    """What the server holds (envelopes, artifact bodies, tracker bindings) and ``requests`` per route name."""
     store = request.app[STORE]
-    events, bindings = store.counts()
-    return web.json_response({"events": events, "envelopes": store.envelopes.count(),
-                              "dossier_bodies": store.envelopes.body_count(), "bindings": bindings,
+    return web.json_response({"envelopes": store.envelopes.count(), "dossier_bodies": store.envelopes.body_count(),
+                              "bindings": store.binding_count(),
                               "requests": dict(sorted(request.app[REQUESTS].items()))})
 
 

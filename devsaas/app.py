@@ -1,8 +1,9 @@
 """The dev SaaS server: docs/api.md's routes, the middleware that gates them, and the process loop.
 
 The handlers live beside it by concern: the Spec Kitty SaaS protocol in ``oauth`` (login, identity)
-and ``batch`` (event sync), the old protocol in ``auth`` and ``tracker``, then ``admin`` and ``pages``;
-shared request checks in ``api``, the upload scanner in ``rows``. Only these server modules import aiohttp; ``cli.py``
+and ``batch`` (event sync), the old tracker routes in ``tracker`` (until the tracker issue moves them),
+then ``admin`` and ``pages``, with the device approval rules they share in ``auth``; shared request
+checks in ``api``, the batch body scanner in ``rows``. Only these server modules import aiohttp; ``cli.py``
 imports this one lazily so ``spec-kitty-dev-saas --help`` stays cheap, and ``testing.py`` never does.
 """
 
@@ -20,7 +21,6 @@ from devsaas.admin import (
     admin_device_approve,
     admin_dossier,
     admin_envelopes,
-    admin_events,
     admin_faults_arm,
     admin_faults_clear,
     admin_issue_set,
@@ -54,12 +54,11 @@ from devsaas.api import (
     authenticate,
     require_loopback,
 )
-from devsaas.auth import device_code, device_token, token_refresh, token_revoke, whoami
 from devsaas.batch import dossier_push_content, events_batch, root, sync_health, ws_token
 from devsaas.oauth import me, oauth_device, oauth_revoke, oauth_token, session_status
 from devsaas.pages import device_form, device_page
 from devsaas.store import REFRESH_TTL, NotBound, Store
-from devsaas.tracker import binding_delete, binding_get, binding_put, events_upload, tracker_sync
+from devsaas.tracker import binding_delete, binding_get, binding_put, tracker_sync
 
 log = logging.getLogger("spec_kitty.devsaas")
 
@@ -72,6 +71,8 @@ def _version() -> str:
 
 
 async def health(request: web.Request) -> web.Response:
+    """``GET /api/v1/health``: the reference client's ``saas_client/client.py`` ``health_probe`` (the widen
+    prerequisite check) wants a 200; the body is this server's own."""
     return web.json_response({"status": "ok", "service": SERVICE, "version": _version()})
 
 
@@ -97,13 +98,6 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", "/device", device_page, "device_page", "public"),
     ("POST", "/device", device_form, "device_form", "public"),
     ("GET", "/api/v1/health", health, "health", "public"),
-    # Old protocol, removed when the client switches: this project's own paths, not the hosted SaaS's.
-    ("POST", "/api/v1/auth/device/code", device_code, "device_code", "public"),
-    ("POST", "/api/v1/auth/device/token", device_token, "device_token", "public"),
-    ("POST", "/api/v1/auth/token/refresh", token_refresh, "token_refresh", "public"),
-    ("POST", "/api/v1/auth/revoke", token_revoke, "token_revoke", "public"),
-    ("GET", "/api/v1/whoami", whoami, "whoami", "user"),
-    ("POST", f"{_MISSION}/events", events_upload, "events_upload", "user"),
     # Old protocol, kept until the tracker moves to /api/v1/tracker/ (the tracker issue).
     ("PUT", f"{_MISSION}/binding", binding_put, "binding_put", "user"),
     ("GET", f"{_MISSION}/binding", binding_get, "binding_get", "user"),
@@ -115,7 +109,6 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("POST", "/api/v1/admin/device/approve", admin_device_approve, "admin_device_approve", "admin"),
     ("POST", "/api/v1/admin/projects/{project}/members", admin_project_grant, "admin_project_grant", "admin"),
     ("POST", f"{_ADMIN_MISSION}/issues/{{wp_id}}", admin_issue_set, "admin_issue_set", "admin"),
-    ("GET", f"{_ADMIN_MISSION}/events", admin_events, "admin_events", "admin"),
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
     ("GET", "/api/v1/admin/stats", admin_stats, "admin_stats", "admin"),
     ("GET", "/api/v1/admin/events", admin_envelopes, "admin_envelopes", "admin"),

@@ -1,7 +1,7 @@
-"""Split an upload body into its event rows (or envelopes), keeping each one's exact text.
+"""Split a batch body into its envelopes, keeping each one's exact text.
 
 A hand-written walker over the outer JSON object; each element is parsed in place by the C scanner.
-Used by the batch endpoint (``split_envelopes``) and by the old per-mission upload (``split_event_rows``).
+Used by the batch endpoint (``split_envelopes``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from devsaas.api import MAX_EVENTS_PER_REQUEST, ApiError
+from devsaas.api import ApiError
 
 # The batch endpoint's cap (specify_cli/sync/queue.py and delivery send at most 1000 per request).
 MAX_ENVELOPES_PER_BATCH = 1000
@@ -46,8 +46,8 @@ class _Scanner:
             raise ApiError(400, "invalid_request", f"body is not JSON: {exc}") from None
         return parsed, self.text[start : self.i]
 
-    def event_rows(self, limit: int, too_large: str) -> list[tuple[Any, str]]:
-        """Each element of the array as (parsed value, exact text); 413 ``too_large`` past ``limit``.
+    def event_rows(self, limit: int) -> list[tuple[Any, str]]:
+        """Each element of the array as (parsed value, exact text); 413 ``request_too_large`` past ``limit``.
 
         The hot loop of an upload, hence the local aliases and the inlined whitespace skips.
         """
@@ -61,7 +61,7 @@ class _Scanner:
         try:
             while True:
                 if len(rows) == limit:
-                    raise ApiError(413, too_large, f"at most {limit} events per request")
+                    raise ApiError(413, "request_too_large", f"at most {limit} events per request")
                 start = skip(text, i).end()  # type: ignore[union-attr]
                 row, i = decode(text, start)
                 rows.append((row, text[start:i]))
@@ -76,38 +76,22 @@ class _Scanner:
         return rows
 
 
-def split_event_rows(text: str) -> list[tuple[str, str]]:
-    """Old protocol, removed when the client switches: `{"events": [...]}` as (event_id, raw row text).
-
-    Every row must be an object with a non-empty string ``event_id``, else the whole upload is a 400.
-    """
-    pairs: list[tuple[str, str]] = []
-    for index, (row, raw) in enumerate(_events_array(text, MAX_EVENTS_PER_REQUEST, "too_large")):
-        if type(row) is not dict:
-            raise ApiError(400, "invalid_event", f"row {index}: not a JSON object")
-        event_id = row.get("event_id")
-        if type(event_id) is not str or not event_id:
-            raise ApiError(400, "invalid_event", f"row {index}: event_id must be a non-empty string")
-        pairs.append((event_id, raw))
-    return pairs
-
-
 def split_envelopes(text: str) -> list[tuple[Any, str]]:
     """The batch endpoint's `{"events": [...]}` as (parsed element, exact text); at most 1000 elements.
 
     No element is judged here: the batch handler answers each one on its own (success, duplicate or
     rejected), and only an element it cannot even name turns the request into a 400 with details.
     """
-    return _events_array(text, MAX_ENVELOPES_PER_BATCH, "request_too_large")
+    return _events_array(text, MAX_ENVELOPES_PER_BATCH)
 
 
-def _events_array(text: str, limit: int, too_large: str) -> list[tuple[Any, str]]:
+def _events_array(text: str, limit: int) -> list[tuple[Any, str]]:
     """Parse `{"events": [...]}` into (element, raw element text) pairs.
 
-    Rows are stored as the exact text the client sent. Rather than parse the whole body and re-dump
-    every row (slower, and not byte-identical: escapes, float spelling, spacing), this walks the outer
-    object by hand and lets the C scanner (`raw_decode`) parse each row in place, so a row's text is
-    simply the slice the scanner consumed. Each row is still fully parsed, which is what validates it.
+    Envelopes are stored as the exact text the client sent. Rather than parse the whole body and
+    re-dump every element (slower, and not byte-identical: escapes, float spelling, spacing), this walks
+    the outer object by hand and lets the C scanner (`raw_decode`) parse each element in place, so an
+    element's text is simply the slice the scanner consumed. Each element is still fully parsed.
     Other top-level keys are parsed and ignored; a repeated `events` key wins last, as in `json.loads`.
     """
     scan = _Scanner(text)
@@ -124,7 +108,7 @@ def _events_array(text: str, limit: int, too_large: str) -> list[tuple[Any, str]
             if key == "events":
                 if scan.peek() != "[":
                     raise ApiError(400, "invalid_request", "'events' must be an array")
-                rows = scan.event_rows(limit, too_large)
+                rows = scan.event_rows(limit)
             else:
                 scan.value()
             if scan.peek() == "}":

@@ -25,7 +25,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +36,8 @@ from devsaas.envelopes import Envelopes
 
 log = logging.getLogger("spec_kitty.devsaas")
 
-SCHEMA_VERSION = 1
+# 2: the old per-mission upload's `events` table is dropped (batch envelopes, devsaas/envelopes.py, replaced it).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -92,15 +93,6 @@ CREATE TABLE IF NOT EXISTS bindings (
     created_at   REAL NOT NULL,
     PRIMARY KEY (project, mission)
 );
-CREATE TABLE IF NOT EXISTS events (
-    seq         INTEGER PRIMARY KEY,
-    project     TEXT NOT NULL,
-    mission     TEXT NOT NULL,
-    event_id    TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    UNIQUE (project, mission, event_id)
-);
 CREATE TABLE IF NOT EXISTS issues (
     project       TEXT NOT NULL,
     mission       TEXT NOT NULL,
@@ -120,6 +112,7 @@ CREATE TABLE IF NOT EXISTS changes (
     changed_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS changes_by_issue ON changes (project, mission, wp_id, seq);
+DROP TABLE IF EXISTS events;
 """
 
 # RFC 8628 §6.1: no vowels (no words), no look-alike digits; 20^8 codes.
@@ -528,34 +521,9 @@ class Store:
         return Binding(*row) if row else None
 
     def delete_binding(self, project: str, mission: str) -> None:
-        """Events and issues stay: re-binding the same mission picks up where it left off."""
+        """Issues and their changes stay: re-binding the same mission picks up where it left off."""
         with self._tx() as db:
             db.execute("DELETE FROM bindings WHERE project = ? AND mission = ?", (project, mission))
-
-    # -- events -----------------------------------------------------------------------------------
-
-    def insert_events(self, project: str, mission: str, rows: Sequence[tuple[str, str]], now: float) -> int:
-        """Store (event_id, raw JSON text) rows once each; returns how many were new. Raises NotBound.
-
-        INSERT OR IGNORE against UNIQUE(project, mission, event_id) is what makes uploads idempotent,
-        and one executemany in one transaction is what makes them fast and all-or-nothing.
-        """
-        with self._tx() as db:
-            self._require_binding(db, project, mission)
-            cur = db.executemany(
-                "INSERT OR IGNORE INTO events (project, mission, event_id, body, received_at) VALUES (?, ?, ?, ?, ?)",
-                [(project, mission, event_id, body, now) for event_id, body in rows],
-            )
-            return cur.rowcount
-
-    def event_bodies(self, project: str, mission: str) -> list[str]:
-        """Raw row texts in arrival order (rowid order; rows are never deleted)."""
-        return [
-            body
-            for (body,) in self._db.execute(
-                "SELECT body FROM events WHERE project = ? AND mission = ? ORDER BY seq", (project, mission)
-            )
-        ]
 
     # -- tracker ----------------------------------------------------------------------------------
 
@@ -642,8 +610,6 @@ class Store:
 
     # -- stats ------------------------------------------------------------------------------------
 
-    def counts(self) -> tuple[int, int]:
-        """(total event rows, bindings)."""
-        (events,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
+    def binding_count(self) -> int:
         (bindings,) = self._db.execute("SELECT COUNT(*) FROM bindings").fetchone()
-        return events, bindings
+        return int(bindings)

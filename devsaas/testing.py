@@ -208,21 +208,30 @@ class DevSaas:
 
     # -- HTTP -------------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, body: object = None, *, token: str | None = None) -> tuple[int, Any]:
-        """One request with an optional JSON body; returns (status, parsed JSON or text, or None if empty).
+    def request(self, method: str, path: str, body: object = None, *, token: str | None = None,
+                form: dict[str, str] | None = None) -> tuple[int, Any]:
+        """One request with an optional JSON ``body``, or ``form`` fields form-encoded as the ``/oauth/*``
+        endpoints want them; returns (status, parsed JSON or text, or None if empty).
 
         Never raises on an HTTP error status: tests want to assert on 4xx answers.
         """
         import urllib.error
         import urllib.request
 
+        if body is not None and form is not None:
+            raise ValueError("a request carries a JSON body or form fields, not both")
         if self._opener is None:
             # Loopback must never go through an http_proxy from the environment.
             self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        data = None if body is None else json.dumps(body).encode("utf-8")
+        if form is not None:
+            data: bytes | None = urlencode(form).encode("ascii")
+            content_type = "application/x-www-form-urlencoded"
+        else:
+            data = None if body is None else json.dumps(body).encode("utf-8")
+            content_type = "application/json"
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", content_type)
         if token is not None:
             req.add_header("Authorization", f"Bearer {token}")
         try:
@@ -277,9 +286,6 @@ class DevSaas:
         """A change made on the SaaS side (origin `remote`), which the next tracker sync pulls."""
         path = f"{self._admin_mission(project, mission)}/issues/{_q(wp_id)}"
         return self._call("POST", path, {"lane": lane})
-
-    def events(self, project: str, mission: str) -> list[dict[str, Any]]:
-        return self._call("GET", f"{self._admin_mission(project, mission)}/events")["events"]
 
     def issues(self, project: str, mission: str) -> dict[str, Any]:
         return self._call("GET", f"{self._admin_mission(project, mission)}/issues")["issues"]

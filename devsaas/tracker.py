@@ -1,4 +1,5 @@
-"""Bindings, event uploads and tracker sync: the endpoints a bound mission talks to."""
+"""Bindings and tracker sync: the old protocol's tracker routes, kept until the tracker issue moves the
+tracker to ``/api/v1/tracker/``. Events travel by ``POST /api/v1/events/batch/`` (``batch``)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from devsaas.api import (
     ApiError,
     authorize,
     body_field,
-    body_text,
     json_object,
     now,
     scope,
     valid_lane,
     valid_name,
 )
-from devsaas.rows import split_event_rows
-from devsaas.store import Binding, NotBound, iso
+from devsaas.store import Binding, iso
 
 
 def binding_body(binding: Binding) -> dict[str, Any]:
@@ -57,18 +56,6 @@ async def binding_delete(request: web.Request) -> web.Response:
     authorize(request, project)
     request.app[STORE].delete_binding(project, mission)
     return web.Response(status=204)
-
-
-async def events_upload(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    authorize(request, project)
-    store = request.app[STORE]
-    if store.get_binding(project, mission) is None:  # fail fast, before reading a big body
-        raise NotBound(f"{project}/{mission}")
-    rows = split_event_rows(await body_text(request))
-    stored = store.insert_events(project, mission, rows, now(request))
-    acked = list(dict.fromkeys(event_id for event_id, _ in rows))
-    return web.json_response({"acked": acked, "stored": stored, "duplicates": len(rows) - stored})
 
 
 async def tracker_sync(request: web.Request) -> web.Response:

@@ -138,7 +138,7 @@ def dev_saas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DevSaas
     """A dev SaaS process on a free loopback port with its database in ``tmp_path``.
 
     Yields ``devsaas.testing.DevSaas``: ``.url``, ``.approve(user_code)``,
-    ``.issue_token()``, ``.events(project, mission)``, ``.issues(project, mission)``, ``.stop()``,
+    ``.issue_token()``, ``.envelopes(project_uuid=...)``, ``.issues(project, mission)``, ``.stop()``,
     ``.kill()``, ``.restart()``. Options come from ``@pytest.mark.dev_saas(...)`` (default:
     ``auto_approve=True``). After the test the server is stopped; if its process is still alive the
     test fails, because a leaked server would hold a port and a database for the rest of the run.

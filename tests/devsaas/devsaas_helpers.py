@@ -56,50 +56,33 @@ def http(
             return Reply(err.code, dict(err.headers), err.read().decode())
 
 
-# Shapes copied from real spec-kitty status.events.jsonl files: a lane transition with nested
-# policy metadata, and an annotation row without lanes.
-_TRANSITION: dict[str, Any] = {
-    "actor": "claude:sonnet:orchestrator:implementer",
-    "at": "2026-06-03T06:45:29.716931+00:00",
-    "event_id": "",
-    "evidence": None,
-    "execution_mode": "worktree",
-    "force": False,
-    "from_lane": "planned",
-    "mission_id": "01KT5YTQ9HXWAFSEHSFZ61K3HX",
-    "mission_slug": "agent-harness-install-audit-follow-through-01KT5YTQ",
-    "policy_metadata": {"agent": "claude:sonnet:orchestrator:reviewer", "shell_pid": 51739},
-    "reason": "State contract module complete: 4 StrEnum classes, frozen StateSurface dataclass, ruff clean",
-    "review_ref": None,
-    "review_result": None,
-    "to_lane": "claimed",
-    "wp_id": "WP01",
-}
-_ANNOTATION: dict[str, Any] = {
-    "actor": "migration:backfill_runtime_state",
-    "at": "2026-03-18T19:03:57.949152+00:00",
-    "delta": {"subtasks": {"T001": "done", "T002": "done", "T003": "planned"}},
-    "event_id": "",
-    "kind": "annotation",
-    "wp_id": "WP01",
-}
-
-
-def make_rows(n: int, *, tag: str = "") -> list[dict[str, Any]]:
-    """`n` real-shaped rows (~600 bytes) with distinct event ids; `tag` keeps batches apart."""
-    rows = []
-    for i in range(n):
-        row = dict(_ANNOTATION if i % 5 == 4 else _TRANSITION)
-        row["event_id"] = f"01KT{tag}{i:08d}"
-        row["wp_id"] = f"WP{i % 12 + 1:02d}"
-        rows.append(row)
-    return rows
-
-
 def form(saas: DevSaas, path: str, **fields: str) -> Reply:
     """A form-encoded POST, as the reference client's OAuth calls are (httpx ``data=``)."""
     data = urllib.parse.urlencode(fields).encode()
     return http(saas, "POST", path, raw=data, headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def new_code(saas: Any) -> dict[str, Any]:
+    """``POST /oauth/device`` as the reference client sends it: the device answer."""
+    reply = form(saas, "/oauth/device", client_id="cli_native", scope="offline_access")
+    assert reply.status == 200, reply.text
+    return reply.json
+
+
+def poll(saas: Any, device_code: str) -> Reply:
+    """One device-grant poll of ``POST /oauth/token``."""
+    return form(saas, "/oauth/token", grant_type=DEVICE_GRANT, device_code=device_code, client_id="cli_native")
+
+
+def post_batch(saas: Any, token: str, events: list[Any], headers: dict[str, str] | None = None) -> Reply:
+    """``POST /api/v1/events/batch/`` as the reference client posts: gzip, JSON, the protocol header."""
+    body = json.dumps({"events": events}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    protocol = {"X-Spec-Kitty-Sync-Protocol": "2.0"} if headers is None else headers
+    return http(saas, "POST", "/api/v1/events/batch/", raw=body, gzipped=True, token=token,
+                headers={"Content-Type": "application/json", **protocol})
 
 
 def envelope(project_uuid: str, *, event_type: str = "WPStatusChanged", **overrides: Any) -> dict[str, Any]:

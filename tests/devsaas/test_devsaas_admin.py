@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from devsaas_helpers import Reply, make_rows
+from devsaas_helpers import Reply
 
 from devsaas.api import ApiError, require_loopback
 from devsaas.testing import DevSaas
@@ -16,22 +16,43 @@ from devsaas.testing import DevSaas
 Call = Callable[..., Reply]
 
 
-def test_stats_count_rows_bindings_and_requests(saas: DevSaas, call: Call, bound: str) -> None:
+def test_stats_count_bindings_and_requests_by_route_name(saas: DevSaas, call: Call, mission_path: str) -> None:
     before = saas.stats()
-    call("POST", f"{bound}/events", {"events": make_rows(7)})
-    call("GET", "/api/v1/whoami")
-    call("GET", "/api/v1/whoami")
+    assert set(before) == {"envelopes", "dossier_bodies", "bindings", "requests"}
+    call("PUT", f"{mission_path}/binding")
+    call("GET", "/api/v1/me")
+    call("GET", "/api/v1/me")
     after = saas.stats()
-    assert after["events"] == before["events"] + 7
-    assert after["bindings"] == before["bindings"]
-    assert after["requests"]["whoami"] == before["requests"].get("whoami", 0) + 2
-    assert after["requests"]["events_upload"] == before["requests"].get("events_upload", 0) + 1
+    assert after["bindings"] == before["bindings"] + 1
+    assert after["envelopes"] == before["envelopes"]
+    assert after["requests"]["me"] == before["requests"].get("me", 0) + 2
+    assert after["requests"]["binding_put"] == before["requests"].get("binding_put", 0) + 1
     assert after["requests"]["admin_stats"] == before["requests"]["admin_stats"] + 1
 
 
-def test_admin_views_of_an_unknown_mission_are_empty(saas: DevSaas) -> None:
-    assert saas.events("nobody", "nothing") == []
+def test_admin_views_of_an_unknown_project_are_empty(saas: DevSaas) -> None:
+    assert saas.envelopes(project_uuid="nobody") == []
+    assert saas.dossier_bodies("nobody") == []
     assert saas.issues("nobody", "nothing") == {}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/auth/device/code"),
+        ("POST", "/api/v1/auth/device/token"),
+        ("POST", "/api/v1/auth/token/refresh"),
+        ("POST", "/api/v1/auth/revoke"),
+        ("GET", "/api/v1/whoami"),
+        ("POST", "/api/v1/projects/p/missions/m/events"),
+        ("GET", "/api/v1/admin/projects/p/missions/m/events"),
+    ],
+)
+def test_the_old_protocol_is_not_served(call: Call, method: str, path: str) -> None:
+    """The project's own login, identity and upload paths are gone: a client still on them gets a 404,
+    never a half-working session."""
+    reply = call(method, path, {})
+    assert (reply.status, reply.json["error"]) == (404, "not_found")
 
 
 def test_unrouted_api_paths_answer_in_the_error_shape(call: Call) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from devsaas_helpers import Reply, envelope, http
+from devsaas_helpers import Reply, envelope, http, post_batch
 
 from devsaas.testing import DevSaas, start_dev_saas
 
@@ -35,13 +35,6 @@ def clean_faults(saas: DevSaas) -> Iterator[None]:
     saas.clear_faults()
 
 
-def post(saas: DevSaas, token: str, events: list[Any], headers: dict[str, str] | None = None) -> Reply:
-    """As the reference client posts: gzip, JSON, the protocol header."""
-    body = json.dumps({"events": events}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return http(saas, "POST", BATCH, raw=body, gzipped=True, token=token,
-                headers={"Content-Type": "application/json", **(PROTOCOL if headers is None else headers)})
-
-
 def statuses(reply: Reply) -> list[str]:
     assert reply.status == 200, reply.text
     return [result["status"] for result in reply.json["results"]]
@@ -51,12 +44,13 @@ def test_each_envelope_is_stored_once_by_event_id_whatever_its_type(saas: DevSaa
     first = [envelope(project), envelope(project, event_type="MissionCreated", aggregate_type="Mission",
                                          aggregate_id="01M94DG5XS0GHRQSGS69H312JT", payload={"wp_count": 0}),
              envelope(project, event_type="BuildRegistered", aggregate_id="build", payload={"build_id": "b"})]
-    reply = post(saas, token, first)
+    reply = post_batch(saas, token, first)
     assert reply.json == {"results": [{"event_id": e["event_id"], "status": "success"} for e in first]}
 
     # A re-send after a lost answer, with a new envelope, and one envelope twice in the same batch.
     late = envelope(project, aggregate_id="WP02")
-    assert statuses(post(saas, token, [*first[1:], late, late])) == ["duplicate", "duplicate", "success", "duplicate"]
+    resent = post_batch(saas, token, [*first[1:], late, late])
+    assert statuses(resent) == ["duplicate", "duplicate", "success", "duplicate"]
 
     assert saas.envelopes(project_uuid=project) == [*first, late]  # arrival order, each once, as sent
     assert saas.envelopes(project_uuid=project, event_type="MissionCreated") == [first[1]]
@@ -65,7 +59,7 @@ def test_each_envelope_is_stored_once_by_event_id_whatever_its_type(saas: DevSaa
 
 def test_envelopes_are_kept_byte_for_byte(saas: DevSaas, token: str, project: str) -> None:
     sent = envelope(project, payload={"note": "caf\u00e9 \u2603", "n": 1.50})
-    post(saas, token, [sent])
+    post_batch(saas, token, [sent])
     raw = http(saas, "GET", f"/api/v1/admin/events?project_uuid={project}").text
     assert json.dumps(sent, sort_keys=True, separators=(",", ":"), ensure_ascii=False) in raw
 
@@ -87,7 +81,7 @@ def test_an_envelope_without_event_id_is_a_400_with_details(saas: DevSaas, token
     good = envelope(project)
     nameless = envelope(project)
     del nameless["event_id"]
-    reply = post(saas, token, [good, nameless, "not an object"])
+    reply = post_batch(saas, token, [good, nameless, "not an object"])
     assert reply.status == 400
     assert reply.json["details"] == [
         {"index": 1, "event_id": None, "error": "event_id must be a non-empty string",
@@ -112,7 +106,7 @@ def test_an_envelope_without_event_id_is_a_400_with_details(saas: DevSaas, token
 def test_a_bad_envelope_is_rejected_alone(saas: DevSaas, token: str, project: str, override: dict[str, Any],
                                           error: str) -> None:
     bad, good = {**envelope(project), **override}, envelope(project)
-    reply = post(saas, token, [bad, good])
+    reply = post_batch(saas, token, [bad, good])
     assert reply.json["results"] == [
         {"event_id": bad["event_id"], "status": "rejected", "error": error, "error_category": "schema_mismatch"},
         {"event_id": good["event_id"], "status": "success"},
@@ -125,14 +119,14 @@ def test_a_refused_project_is_rejected_with_its_category_until_admitted(saas: De
     other = str(uuid.uuid4())
     saas.refuse_project(project)
     refused, fine = envelope(project), envelope(other)
-    result = post(saas, token, [refused, fine]).json["results"]
+    result = post_batch(saas, token, [refused, fine]).json["results"]
     assert result[0]["status"] == "rejected"
     assert result[0]["error_category"] == "project_not_admitted"
     assert result[1] == {"event_id": fine["event_id"], "status": "success"}
     assert saas.envelopes(project_uuid=project) == []
 
     saas.admit_project(project)
-    assert statuses(post(saas, token, [refused])) == ["success"]
+    assert statuses(post_batch(saas, token, [refused])) == ["success"]
 
 
 def small(project: str) -> dict[str, Any]:
@@ -143,15 +137,15 @@ def small(project: str) -> dict[str, Any]:
 
 def test_more_than_1000_envelopes_is_413(saas: DevSaas, token: str, project: str) -> None:
     events = [small(project) for _ in range(1001)]
-    reply = post(saas, token, events)
+    reply = post_batch(saas, token, events)
     assert (reply.status, reply.json["error"]) == (413, "request_too_large")
-    assert statuses(post(saas, token, events[:1000])) == ["success"] * 1000
+    assert statuses(post_batch(saas, token, events[:1000])) == ["success"] * 1000
 
 
 def test_a_batch_over_the_byte_ceiling_is_413(saas: DevSaas, token: str, project: str) -> None:
     """512 KiB decompressed, as the hosted ingress (the gzip body on the wire is far smaller)."""
     big = envelope(project, payload={"blob": "x" * (512 * 1024)})
-    reply = post(saas, token, [big])
+    reply = post_batch(saas, token, [big])
     assert (reply.status, reply.json["error"]) == (413, "request_too_large")
     assert saas.envelopes(project_uuid=project) == []
 
@@ -162,7 +156,7 @@ def test_a_batch_over_the_byte_ceiling_is_413(saas: DevSaas, token: str, project
 )
 def test_another_protocol_major_is_412_with_guidance(saas: DevSaas, token: str, project: str, sent: str,
                                                      code: str) -> None:
-    reply = post(saas, token, [envelope(project)], headers={"X-Spec-Kitty-Sync-Protocol": sent})
+    reply = post_batch(saas, token, [envelope(project)], headers={"X-Spec-Kitty-Sync-Protocol": sent})
     assert reply.status == 412
     assert reply.json["error_code"] == code
     assert "2.0" in reply.json["sync_protocol"]["upgrade_guidance"]
@@ -171,11 +165,11 @@ def test_another_protocol_major_is_412_with_guidance(saas: DevSaas, token: str, 
 
 @pytest.mark.parametrize("sent", ["2.0", "2", "2.7"])
 def test_any_2_x_protocol_is_served(saas: DevSaas, token: str, project: str, sent: str) -> None:
-    assert post(saas, token, [envelope(project)], headers={"X-Spec-Kitty-Sync-Protocol": sent}).status == 200
+    assert post_batch(saas, token, [envelope(project)], headers={"X-Spec-Kitty-Sync-Protocol": sent}).status == 200
 
 
 def test_no_protocol_header_is_served(saas: DevSaas, token: str, project: str) -> None:
-    assert post(saas, token, [envelope(project)], headers={}).status == 200
+    assert post_batch(saas, token, [envelope(project)], headers={}).status == 200
 
 
 @pytest.mark.parametrize(
@@ -194,18 +188,18 @@ def test_an_armed_fault_answers_the_next_requests(saas: DevSaas, token: str, pro
     saas.arm_fault(status, count=2, guidance="pin spec-kitty-cli 3.2")
     events = [envelope(project)]
     for _ in range(2):
-        reply = post(saas, token, events)
+        reply = post_batch(saas, token, events)
         assert reply.status == status
         assert body_check(reply.json)
     assert saas.envelopes(project_uuid=project) == []
-    assert statuses(post(saas, token, events)) == ["success"]
+    assert statuses(post_batch(saas, token, events)) == ["success"]
 
 
 @pytest.mark.usefixtures("clean_faults")
 def test_a_fault_waits_for_an_authenticated_request(saas: DevSaas, token: str, project: str) -> None:
     saas.arm_fault(500)
-    assert post(saas, "skd_unknown", [envelope(project)]).status == 401
-    assert post(saas, token, [envelope(project)]).status == 500
+    assert post_batch(saas, "skd_unknown", [envelope(project)]).status == 401
+    assert post_batch(saas, token, [envelope(project)]).status == 500
 
 
 def test_fault_arguments_are_checked(saas: DevSaas) -> None:
@@ -281,7 +275,7 @@ def test_an_artifact_body_of_a_refused_project_is_403_correlated(saas: DevSaas, 
 
 def test_stats_count_envelopes_and_the_new_route_names(saas: DevSaas, token: str, project: str) -> None:
     before = saas.stats()
-    post(saas, token, [envelope(project), envelope(project)])
+    post_batch(saas, token, [envelope(project), envelope(project)])
     http(saas, "GET", "/api/v1/sync/health/", token=token)
     after = saas.stats()
     assert after["envelopes"] == before["envelopes"] + 2
@@ -293,4 +287,4 @@ def test_max_batch_bytes_is_a_serve_option() -> None:
     with start_dev_saas(extra_args=["--max-batch-bytes", "0"]) as saas:
         token = saas.issue_token()
         big = envelope(str(uuid.uuid4()), payload={"blob": "x" * (600 * 1024)})
-        assert statuses(post(saas, token, [big])) == ["success"]
+        assert statuses(post_batch(saas, token, [big])) == ["success"]

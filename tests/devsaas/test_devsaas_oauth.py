@@ -14,23 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devsaas_helpers import Reply, form, http
+from devsaas_helpers import DEVICE_GRANT, Reply, form, http, new_code, poll
 from support.clock import HandClock
 from support.loopback_saas import LoopbackSaas
 
 from devsaas.testing import DevSaas, start_dev_saas
-
-DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-def new_code(saas: Any) -> dict[str, Any]:
-    reply = form(saas, "/oauth/device", client_id="cli_native", scope="offline_access")
-    assert reply.status == 200, reply.text
-    return reply.json
-
-
-def poll(saas: Any, device_code: str) -> Reply:
-    return form(saas, "/oauth/token", grant_type=DEVICE_GRANT, device_code=device_code, client_id="cli_native")
 
 
 def refresh(saas: Any, refresh_token: str, client_id: str = "cli_native") -> Reply:
@@ -142,10 +130,20 @@ def test_polling_faster_than_the_interval_is_slow_down(hand_saas: LoopbackSaas, 
     assert poll(hand_saas, code["device_code"]).json["error"] == "authorization_pending"
 
 
-def test_a_device_code_past_its_expiry_is_expired_token(hand_saas: LoopbackSaas, clock: HandClock) -> None:
+def test_a_device_code_is_pending_until_its_expiry_then_expired_token(hand_saas: LoopbackSaas,
+                                                                      clock: HandClock) -> None:
+    code = new_code(hand_saas)
+    clock.now += code["expires_in"] - 0.1
+    assert poll(hand_saas, code["device_code"]).json["error"] == "authorization_pending"
+    clock.now += 0.1
+    reply = poll(hand_saas, code["device_code"])
+    assert (reply.status, reply.json["error"]) == (400, "expired_token")
+
+
+def test_an_expired_device_code_cannot_be_approved(hand_saas: LoopbackSaas, clock: HandClock) -> None:
     code = new_code(hand_saas)
     clock.now += code["expires_in"]
-    reply = poll(hand_saas, code["device_code"])
+    reply = http(hand_saas, "POST", "/api/v1/admin/device/approve", {"user_code": code["user_code"]})  # type: ignore[arg-type]
     assert (reply.status, reply.json["error"]) == (400, "expired_token")
 
 

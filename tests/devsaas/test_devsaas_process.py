@@ -6,15 +6,18 @@ import gc
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from devsaas_helpers import http, make_rows
+from devsaas_helpers import envelope, http, post_batch
 
 from devsaas.cli import main
+from devsaas.store import Store
 from devsaas.testing import DevSaas, DevSaasError, start_dev_saas
 
 pytestmark = pytest.mark.e2e
@@ -58,8 +61,10 @@ def test_restart_after_kill_9_keeps_data_and_port(tmp_path: Path) -> None:
         token = server.issue_token(login="carol")
         path = "/api/v1/projects/p/missions/m"
         assert http(server, "PUT", f"{path}/binding", token=token).status == 201
-        rows = make_rows(300)
-        assert http(server, "POST", f"{path}/events", {"events": rows}, token=token).json["stored"] == 300
+        project = str(uuid.uuid4())
+        sent = [envelope(project, aggregate_id=f"WP{i % 12 + 1:02d}") for i in range(300)]
+        answer = post_batch(server, token, sent).json
+        assert {result["status"] for result in answer["results"]} == {"success"}
         server.set_issue_lane("p", "m", "WP01", "blocked")
         port, old_pid = server.port, server.pid
 
@@ -68,12 +73,31 @@ def test_restart_after_kill_9_keeps_data_and_port(tmp_path: Path) -> None:
 
         assert (server.port, server.db) == (port, db)
         assert server.pid != old_pid
-        assert server.events("p", "m") == rows
+        assert server.envelopes(project_uuid=project) == sent
         assert server.issues("p", "m")["WP01"]["lane"] == "blocked"
-        assert http(server, "GET", "/api/v1/whoami", token=token).json["login"] == "carol"
+        assert http(server, "GET", "/api/v1/me", token=token).json["name"] == "carol"
+        assert post_batch(server, token, sent[:1]).json["results"][0]["status"] == "duplicate"
         assert server.stop() == 0
     assert db.exists()  # a db we passed in is ours, not the handle's
     assert oct(db.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_database_from_before_the_protocol_switch_opens_without_the_old_upload_table(tmp_path: Path) -> None:
+    db = tmp_path / "saas.sqlite3"
+    with sqlite3.connect(db) as old:
+        old.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, project TEXT, mission TEXT, event_id TEXT,"
+                    " body TEXT, received_at REAL)")
+        old.execute("INSERT INTO events (project, mission, event_id, body, received_at) VALUES ('p', 'm', 'e', '', 0)")
+        old.execute("PRAGMA user_version=1")
+    old.close()
+    store = Store(db)
+    store.close()
+    with sqlite3.connect(db) as reopened:
+        tables = {name for (name,) in reopened.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (version,) = reopened.execute("PRAGMA user_version").fetchone()
+    reopened.close()
+    assert "events" not in tables and "envelopes" in tables
+    assert version == 2
 
 
 def test_a_dropped_handle_leaks_neither_process_nor_files() -> None:

@@ -1,9 +1,10 @@
 """Issue 9: a token never leaves the origin that issued it; sessions and bindings per host.
 
-Given two real dev SaaS instances on loopback (A and C) and a recording listener (B) that answers
-health probes and refuses everything else, when the operator runs the installed ``spec-kitty``, then
-no byte of A's tokens ever reaches B or C, bindings live per mission, host and project, expiry is
-decided locally, fifty concurrent commands share one refresh, and logout revokes on the server.
+Given two real dev SaaS instances on loopback (A and C) and a recording listener (B) that refuses every
+request (the readiness probe is a TCP connect, which it accepts), when the operator runs the installed
+``spec-kitty``, then no byte of A's tokens ever reaches B or C, bindings live per mission, host and
+project, expiry is decided locally, fifty concurrent commands share one refresh, and logout revokes on
+the server.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.e2e
 
 
 class Recorder:
-    """Host B: records every byte it receives; answers the health probe, refuses the rest with 401."""
+    """Host B: records every byte it receives and refuses every request with 401."""
 
     def __init__(self) -> None:
         received: list[bytes] = []
@@ -41,9 +42,8 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 received.append(self.requestline.encode() + b"\n" + bytes(self.headers) + body)
-                ok = self.path == "/api/v1/health"
-                payload = b'{"status":"ok"}' if ok else b'{"error":"unauthorized","detail":"who are you"}'
-                self.send_response(200 if ok else 401)
+                payload = b'{"error":"unauthorized","detail":"who are you"}'
+                self.send_response(401)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -324,7 +324,8 @@ def test_logout_revokes_on_the_server_so_the_token_is_refused_afterwards(
     out = operator.run("auth", "logout", cwd=repo)
     assert (out.stdout, out.exit_code) == (f"Logged out of {saas.url}.\n", 0)
     assert saas.request("GET", "/api/v1/me", token=session["access_token"])[0] == 401
-    status, answer = saas.request("POST", "/api/v1/auth/token/refresh", {"refresh_token": session["refresh_token"]})
+    status, answer = saas.request("POST", "/oauth/token", form={
+        "grant_type": "refresh_token", "refresh_token": session["refresh_token"], "client_id": "cli_native"})
     assert (status, answer["error"]) == (400, "invalid_grant")
     assert not (operator.home / "auth.json").exists()
 

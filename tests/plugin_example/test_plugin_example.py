@@ -101,13 +101,17 @@ def test_config_set_writes_only_its_own_file(
 
 @pytest.mark.dev_saas(auto_approve=False)
 def test_a_device_code_waits_for_approval(dev_saas: DevSaas) -> None:
-    status, grant = dev_saas.request("POST", "/api/v1/auth/device/code", {"client_id": "spec-kitty-cli"})
+    status, grant = dev_saas.request("POST", "/oauth/device", form={"client_id": "cli_native"})
     assert status == 200
-    status, answer = dev_saas.request("POST", "/api/v1/auth/device/token", {"device_code": grant["device_code"]})
+    poll = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": grant["device_code"],
+            "client_id": "cli_native"}
+    status, answer = dev_saas.request("POST", "/oauth/token", form=poll)
     assert (status, answer["error"]) == (400, "authorization_pending")
     dev_saas.approve(grant["user_code"], login="ada")
-    status, answer = dev_saas.request("POST", "/api/v1/auth/device/token", {"device_code": grant["device_code"]})
-    assert status == 200 and answer["user"]["login"] == "ada"
+    status, answer = dev_saas.request("POST", "/oauth/token", form=poll)
+    assert status == 200
+    status, me = dev_saas.request("GET", "/api/v1/me", token=answer["access_token"])
+    assert (status, me["email"]) == (200, "ada@dev-saas.spec-kitty.invalid")
 
 
 def test_login_and_bind_against_the_dev_saas(

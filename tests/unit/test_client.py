@@ -273,7 +273,7 @@ def test_a_redirect_is_refused_and_the_token_never_reaches_the_other_host() -> N
     async def main() -> None:
         async with serving(scripted(elsewhere, [ok()])) as other:
             def moved() -> web.StreamResponse:
-                return web.Response(status=307, headers={"Location": f"{other}/api/v1/whoami"})
+                return web.Response(status=307, headers={"Location": f"{other}/api/v1/me"})
 
             async with serving(scripted(recorder, [moved])) as url, client(url) as saas:
                 await saas.me()

@@ -29,12 +29,12 @@ def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
 def test_the_call_gets_the_answer_with_the_options_given_and_the_client_is_closed(saas: LoopbackSaas) -> None:
     used: list[SaasClient] = []
 
-    async def whoami(client: SaasClient) -> dict[str, Any]:
+    async def me(client: SaasClient) -> dict[str, Any]:
         used.append(client)
         assert (client.retries, client.timeout) == (1, 10)
         return await client.me()
 
-    assert run_with_client(saas.url, saas.token, whoami, retries=1, timeout=10)["name"] == "dev"
+    assert run_with_client(saas.url, saas.token, me, retries=1, timeout=10)["name"] == "dev"
     assert used[0]._session is None  # closed
 
 
