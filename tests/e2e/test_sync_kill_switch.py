@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from support.cli import run_cli
 from support.shell import Shell
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator.daemon.state import pid_alive
+
+pytestmark = pytest.mark.e2e  # a dev SaaS and a daemon: real processes
 
 
 def test_a_flag_off_help_ends_a_live_daemon_without_a_socket_or_a_write(operator: Shell, saas: DevSaas,
