@@ -21,7 +21,6 @@ from devsaas.api import (
     json_object,
     now,
     scope,
-    valid_lane,
     valid_name,
 )
 from devsaas.auth import decide_device
@@ -61,15 +60,6 @@ async def admin_device_approve(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def admin_issue_set(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    wp_id = valid_name(request.match_info["wp_id"], "wp_id")
-    store = request.app[STORE]
-    lane = valid_lane((await json_object(request)).get("lane"))
-    seq = store.set_issue_lane(project, mission, wp_id, lane, now(request))
-    return web.json_response({"wp_id": wp_id, "lane": lane, "seq": seq})
-
-
 async def admin_events(request: web.Request) -> web.Response:
     project, mission = scope(request)
     bodies = request.app[STORE].event_bodies(project, mission)
@@ -78,13 +68,9 @@ async def admin_events(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="application/json")
 
 
-async def admin_issues(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    return web.json_response({"issues": request.app[STORE].issues(project, mission)})
-
-
 async def admin_stats(request: web.Request) -> web.Response:
-    """``events`` counts the old per-mission rows, ``envelopes`` the batch endpoint's; ``requests`` per route name."""
+    """``events`` counts the old per-mission rows, ``envelopes`` the batch endpoint's, ``bindings`` the
+    tracker's; ``requests`` per route name."""
     store = request.app[STORE]
     events, bindings = store.counts()
     return web.json_response({"events": events, "envelopes": store.envelopes.count(),
