@@ -57,7 +57,7 @@ from devsaas.auth import device_code, device_token, token_refresh, token_revoke,
 from devsaas.batch import dossier_push_content, events_batch, root, sync_health, ws_token
 from devsaas.oauth import me, oauth_device, oauth_revoke, oauth_token, session_status
 from devsaas.pages import device_form, device_page
-from devsaas.store import REFRESH_TTL, NotBound, Store
+from devsaas.store import REFRESH_TTL, Store
 from devsaas.tracker import events_upload
 from devsaas.trackerapi import (
     ASYNC,
@@ -178,8 +178,6 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except ApiError as exc:
         return exc.response()
-    except NotBound as exc:
-        return ApiError(404, "not_bound", f"{exc} has no tracker binding").response()
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(_JSON_PATHS):
             raise

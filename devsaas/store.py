@@ -86,15 +86,6 @@ CREATE TABLE IF NOT EXISTS device_codes (
     login       TEXT
 );
 CREATE INDEX IF NOT EXISTS device_codes_by_user_code ON device_codes (user_code, created_at);
-CREATE TABLE IF NOT EXISTS bindings (
-    project      TEXT NOT NULL,
-    mission      TEXT NOT NULL,
-    binding_id   TEXT NOT NULL UNIQUE,
-    repo_name    TEXT,
-    mission_slug TEXT,
-    created_at   REAL NOT NULL,
-    PRIMARY KEY (project, mission)
-);
 CREATE TABLE IF NOT EXISTS events (
     seq         INTEGER PRIMARY KEY,
     project     TEXT NOT NULL,
@@ -171,20 +162,6 @@ class Refreshed:
 
     outcome: str
     token: IssuedToken | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Binding:
-    binding_id: str
-    project: str
-    mission: str
-    repo_name: str | None
-    mission_slug: str | None
-    created_at: float
-
-
-class NotBound(LookupError):
-    """The mission has no tracker binding; checked inside the write's transaction, so it cannot race."""
 
 
 class _Checkpointer:
@@ -472,22 +449,13 @@ class Store:
 
     # -- bindings ---------------------------------------------------------------------------------
 
-    def get_binding(self, project: str, mission: str) -> Binding | None:
-        row = self._db.execute(
-            "SELECT binding_id, project, mission, repo_name, mission_slug, created_at FROM bindings"
-            " WHERE project = ? AND mission = ?",
-            (project, mission),
-        ).fetchone()
-        return Binding(*row) if row else None
-
     def insert_events(self, project: str, mission: str, rows: Sequence[tuple[str, str]], now: float) -> int:
-        """Store (event_id, raw JSON text) rows once each; returns how many were new. Raises NotBound.
+        """Store (event_id, raw JSON text) rows once each; returns how many were new.
 
         INSERT OR IGNORE against UNIQUE(project, mission, event_id) is what makes uploads idempotent,
         and one executemany in one transaction is what makes them fast and all-or-nothing.
         """
         with self._tx() as db:
-            self._require_binding(db, project, mission)
             cur = db.executemany(
                 "INSERT OR IGNORE INTO events (project, mission, event_id, body, received_at) VALUES (?, ?, ?, ?, ?)",
                 [(project, mission, event_id, body, now) for event_id, body in rows],
@@ -502,15 +470,6 @@ class Store:
                 "SELECT body FROM events WHERE project = ? AND mission = ? ORDER BY seq", (project, mission)
             )
         ]
-
-    # -- tracker ----------------------------------------------------------------------------------
-
-    def _require_binding(self, db: sqlite3.Connection, project: str, mission: str) -> None:
-        if (
-            db.execute("SELECT 1 FROM bindings WHERE project = ? AND mission = ?", (project, mission)).fetchone()
-            is None
-        ):
-            raise NotBound(f"{project}/{mission}")
 
     # -- stats ------------------------------------------------------------------------------------
 

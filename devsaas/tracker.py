@@ -12,15 +12,12 @@ from devsaas.api import (
     scope,
 )
 from devsaas.rows import split_event_rows
-from devsaas.store import NotBound
 
 
 async def events_upload(request: web.Request) -> web.Response:
     project, mission = scope(request)
-    authorize(request, project)
+    authorize(request, project, claim=True)  # the first uploader owns the project
     store = request.app[STORE]
-    if store.get_binding(project, mission) is None:  # fail fast, before reading a big body
-        raise NotBound(f"{project}/{mission}")
     rows = split_event_rows(await body_text(request))
     stored = store.insert_events(project, mission, rows, now(request))
     acked = list(dict.fromkeys(event_id for event_id, _ in rows))

@@ -388,8 +388,11 @@ async def admin_issues(request: web.Request) -> web.Response:
     from devsaas.api import valid_name
     from devsaas.store import iso
 
-    binding = _admin_binding(request)
     mission = valid_name(request.match_info["mission"], "mission")
+    found = _tables(request).bindings_of(request.match_info["project"])
+    if not found:  # a view of nothing is empty
+        return web.json_response({"issues": {}, "binding_ref": None})
+    binding = found[0]
     issues = _tables(request).issues(binding.binding_ref, mission)
     for issue in issues.values():
         issue["updated_at"] = iso(issue["updated_at"])

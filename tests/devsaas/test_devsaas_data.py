@@ -1,4 +1,4 @@
-"""Bindings and idempotent event upload, over real HTTP."""
+"""Idempotent event upload on the old per-mission route, over real HTTP."""
 
 from __future__ import annotations
 
@@ -13,36 +13,11 @@ from devsaas.testing import DevSaas
 Call = Callable[..., Reply]
 
 
-def test_binding_crud(call: Call, mission: tuple[str, str], mission_path: str) -> None:
-    path = f"{mission_path}/binding"
-    assert call("GET", path).json["error"] == "not_found"
-
-    created = call("PUT", path, {"repo_name": "spec-kitty", "mission_slug": "082-x"})
-    assert created.status == 201
-    binding = created.json
-    assert binding["binding_id"].startswith("bnd_")
-    assert (binding["project"], binding["mission"]) == mission
-    assert (binding["repo_name"], binding["mission_slug"]) == ("spec-kitty", "082-x")
-
-    again = call("PUT", path)  # body optional; keeps what it had
-    assert (again.status, again.json) == (200, binding)
-    assert (call("GET", path).status, call("GET", path).json) == (200, binding)
-
-    assert call("DELETE", path).status == 204
-    assert call("DELETE", path).status == 204
-    assert call("GET", path).status == 404
-
-
 @pytest.mark.parametrize("name", ["bad%20name", ".hidden", "-dash", "x" * 129, "%C3%A9t%C3%A9"])
 def test_names_are_validated(call: Call, name: str) -> None:
-    for path in (f"/api/v1/projects/{name}/missions/m/binding", f"/api/v1/projects/p/missions/{name}/binding"):
-        reply = call("PUT", path)
+    for path in (f"/api/v1/projects/{name}/missions/m/events", f"/api/v1/projects/p/missions/{name}/events"):
+        reply = call("POST", path, {"events": []})
         assert (reply.status, reply.json["error"]) == (400, "invalid_name")
-
-
-def test_upload_needs_a_binding(call: Call, mission_path: str) -> None:
-    reply = call("POST", f"{mission_path}/events", {"events": make_rows(1)})
-    assert (reply.status, reply.json["error"]) == (404, "not_bound")
 
 
 def test_upload_is_idempotent_by_event_id(saas: DevSaas, call: Call, bound: str, mission: tuple[str, str]) -> None:
