@@ -42,8 +42,8 @@ def bound(call: Call, identity: dict[str, Any]) -> dict[str, Any]:
     assert resolved.status == 200 and resolved.json["match_type"] == "candidates"
     [candidate] = [c for c in resolved.json["candidates"] if c["display_label"] == "dev-saas/issues"]
     assert set(candidate) == {"candidate_token", "display_label", "confidence", "match_reason", "sort_position"}
-    confirmed = call("POST", f"{T}/bind-confirm/", {"provider": "github", "candidate_token": candidate["candidate_token"],
-                                                   "project_identity": identity}, headers=headers(str(uuid.uuid4())))
+    body = {"provider": "github", "candidate_token": candidate["candidate_token"], "project_identity": identity}
+    confirmed = call("POST", f"{T}/bind-confirm/", body, headers=headers(str(uuid.uuid4())))
     assert confirmed.status == 200, confirmed.text
     assert {"binding_ref", "display_label", "provider", "provider_context", "bound_at", "project_slug"} <= set(
         confirmed.json)
