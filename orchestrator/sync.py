@@ -594,16 +594,16 @@ MAX_PULL_PAGES = 100  # a host that keeps saying has_more stops here; the rest c
 
 
 async def _pull(client: SaasClient, route: Any, mission: str, cursor: int | None) -> tuple[list[dict[str, Any]], int]:
-    """Every change since ``cursor`` for this mission (``filters.mission_slug``), page after page; the new
-    cursor. A cursor this client cannot store (not a number) counts as none: the pull starts over."""
+    """Every change since ``cursor``, page after page, kept when it is this mission's (each item names its
+    ``mission_slug``; the request carries only spec-kitty's keys); the new cursor. A cursor this client
+    cannot store (not a number) counts as none: the pull starts over."""
     binding = route.binding
     changes: list[dict[str, Any]] = []
     text = str(cursor) if cursor is not None else None
     for _ in range(MAX_PULL_PAGES):
-        answer = await client.tracker_pull(route.team, binding.provider, binding.routing(), cursor=text,
-                                           filters={"mission_slug": mission})
+        answer = await client.tracker_pull(route.team, binding.provider, binding.routing(), cursor=text)
         changes += [item for item in answer.get("items") or [] if isinstance(item, dict)
-                    and item.get("mission_slug", mission) == mission]
+                    and item.get("mission_slug") == mission]
         following = answer.get("next_cursor")
         text = str(following) if following is not None else text
         if not answer.get("has_more"):

@@ -77,8 +77,7 @@ def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True, ref:
 
 def pulled_with(saas: LoopbackSaas, cursor: int | None = None) -> dict[str, Any]:
     """The body of a tracker pull of this mission (``cursor`` absent on the first one)."""
-    body = {"route": "tracker_pull", "provider": "github", "binding_ref": saas.binding_ref, "limit": 100,
-            "filters": {"mission_slug": MISSION}}
+    body = {"route": "tracker_pull", "provider": "github", "binding_ref": saas.binding_ref, "limit": 100}
     return body if cursor is None else {**body, "cursor": str(cursor)}
 
 
