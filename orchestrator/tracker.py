@@ -74,11 +74,12 @@ def identity_body(identity: ProjectIdentity) -> dict[str, Any]:
 
 
 async def team_of(client: SaasClient, facts_session: Any, url: str) -> str:
-    """The one shared team of the session (asked of ``/api/v1/me`` when the session does not list teams)."""
+    """The one shared team of the session; asked of ``/api/v1/me`` when the stored session does not name
+    exactly one (no teams stored, or stale ones: spec-kitty rehydrates its membership the same way)."""
     from orchestrator.auth import Session
 
-    shared = facts_session.shared_teams if facts_session is not None and facts_session.teams else None
-    if shared is None:
+    shared = facts_session.shared_teams if facts_session is not None else []
+    if len(shared) != 1:
         shared = Session("-", url).with_identity(await client.me()).shared_teams
     if len(shared) != 1:
         raise SpecKittyError(catalog.TRACKER_NO_SHARED_TEAM.format(url=url, count=len(shared)))
