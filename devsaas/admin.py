@@ -20,8 +20,6 @@ from devsaas.api import (
     body_field,
     json_object,
     now,
-    scope,
-    valid_lane,
     valid_name,
 )
 from devsaas.auth import decide_device
@@ -59,20 +57,6 @@ async def admin_device_approve(request: web.Request) -> web.Response:
     login = valid_name(body_field(body, "login", str, default=DEFAULT_LOGIN), "login")
     decide_device(request.app[STORE], body_field(body, "user_code", str), login, True, now(request))
     return web.Response(status=204)
-
-
-async def admin_issue_set(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    wp_id = valid_name(request.match_info["wp_id"], "wp_id")
-    store = request.app[STORE]
-    lane = valid_lane((await json_object(request)).get("lane"))
-    seq = store.set_issue_lane(project, mission, wp_id, lane, now(request))
-    return web.json_response({"wp_id": wp_id, "lane": lane, "seq": seq})
-
-
-async def admin_issues(request: web.Request) -> web.Response:
-    project, mission = scope(request)
-    return web.json_response({"issues": request.app[STORE].issues(project, mission)})
 
 
 async def admin_stats(request: web.Request) -> web.Response:

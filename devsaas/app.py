@@ -1,9 +1,9 @@
 """The dev SaaS server: docs/api.md's routes, the middleware that gates them, and the process loop.
 
-The handlers live beside it by concern: the Spec Kitty SaaS protocol in ``oauth`` (login, identity)
-and ``batch`` (event sync), the old tracker routes in ``tracker`` (until the tracker issue moves them),
-then ``admin`` and ``pages``, with the device approval rules they share in ``auth``; shared request
-checks in ``api``, the batch body scanner in ``rows``. Only these server modules import aiohttp; ``cli.py``
+The handlers live beside it by concern: the Spec Kitty SaaS protocol in ``oauth`` (login, identity),
+``batch`` (event sync) and ``trackerapi`` (the hosted tracker; tables in ``trackerstore``), then ``admin``
+and ``pages``, with the device approval rules they share in ``auth``; shared request checks in ``api``,
+the batch body scanner in ``rows``. Only these server modules import aiohttp; ``cli.py``
 imports this one lazily so ``spec-kitty-dev-saas --help`` stays cheap, and ``testing.py`` never does.
 """
 
@@ -23,8 +23,6 @@ from devsaas.admin import (
     admin_envelopes,
     admin_faults_arm,
     admin_faults_clear,
-    admin_issue_set,
-    admin_issues,
     admin_project_admit,
     admin_project_grant,
     admin_project_refuse,
@@ -57,8 +55,27 @@ from devsaas.api import (
 from devsaas.batch import dossier_push_content, events_batch, root, sync_health, ws_token
 from devsaas.oauth import me, oauth_device, oauth_revoke, oauth_token, session_status
 from devsaas.pages import device_form, device_page
-from devsaas.store import REFRESH_TTL, NotBound, Store
-from devsaas.tracker import binding_delete, binding_get, binding_put, tracker_sync
+from devsaas.store import REFRESH_TTL, Store
+from devsaas.trackerapi import (
+    ASYNC,
+    SEEN,
+    admin_async,
+    admin_bindings,
+    admin_issue_set,
+    admin_issues,
+    admin_requests,
+    admin_resource_add,
+    bind_confirm,
+    bind_resolve,
+    bind_validate,
+)
+from devsaas.trackerapi import mappings as tracker_mappings
+from devsaas.trackerapi import operation as tracker_operation
+from devsaas.trackerapi import pull as tracker_pull
+from devsaas.trackerapi import push as tracker_push
+from devsaas.trackerapi import resources as tracker_resources
+from devsaas.trackerapi import run as tracker_run
+from devsaas.trackerapi import status as tracker_status
 
 log = logging.getLogger("spec_kitty.devsaas")
 
@@ -80,6 +97,7 @@ async def health(request: web.Request) -> web.Response:
 
 _MISSION = "/api/v1/projects/{project}/missions/{mission}"
 _ADMIN_MISSION = "/api/v1/admin/projects/{project}/missions/{mission}"
+_TRACKER = "/api/v1/tracker"
 
 # (method, path, handler, route name, access). The route name is also the key in admin stats.
 ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
@@ -98,17 +116,27 @@ ROUTES: tuple[tuple[str, str, Handler, str, Access], ...] = (
     ("GET", "/device", device_page, "device_page", "public"),
     ("POST", "/device", device_form, "device_form", "public"),
     ("GET", "/api/v1/health", health, "health", "public"),
-    # Old protocol, kept until the tracker moves to /api/v1/tracker/ (the tracker issue).
-    ("PUT", f"{_MISSION}/binding", binding_put, "binding_put", "user"),
-    ("GET", f"{_MISSION}/binding", binding_get, "binding_get", "user"),
-    ("DELETE", f"{_MISSION}/binding", binding_delete, "binding_delete", "user"),
-    ("POST", f"{_MISSION}/tracker/sync", tracker_sync, "tracker_sync", "user"),
+    # The hosted tracker (devsaas/trackerapi.py): a built-in provider's issues, bound per project.
+    ("GET", f"{_TRACKER}/resources/", tracker_resources, "tracker_resources", "user"),
+    ("POST", f"{_TRACKER}/bind-resolve/", bind_resolve, "tracker_bind_resolve", "user"),
+    ("POST", f"{_TRACKER}/bind-confirm/", bind_confirm, "tracker_bind_confirm", "user"),
+    ("POST", f"{_TRACKER}/bind-validate/", bind_validate, "tracker_bind_validate", "user"),
+    ("GET", f"{_TRACKER}/status/", tracker_status, "tracker_status", "user"),
+    ("GET", f"{_TRACKER}/mappings/", tracker_mappings, "tracker_mappings", "user"),
+    ("POST", f"{_TRACKER}/pull/", tracker_pull, "tracker_pull", "user"),
+    ("POST", f"{_TRACKER}/push/", tracker_push, "tracker_push", "user"),
+    ("POST", f"{_TRACKER}/run/", tracker_run, "tracker_run", "user"),
+    ("GET", f"{_TRACKER}/operations/{{operation_id}}/", tracker_operation, "tracker_operation", "user"),
     # Loopback-only admin: this server's own test surface.
     ("POST", "/api/v1/admin/tokens", admin_token_issue, "admin_token_issue", "admin"),
     ("POST", "/api/v1/admin/tokens/revoke", admin_token_revoke, "admin_token_revoke", "admin"),
     ("POST", "/api/v1/admin/device/approve", admin_device_approve, "admin_device_approve", "admin"),
     ("POST", "/api/v1/admin/projects/{project}/members", admin_project_grant, "admin_project_grant", "admin"),
     ("POST", f"{_ADMIN_MISSION}/issues/{{wp_id}}", admin_issue_set, "admin_issue_set", "admin"),
+    ("GET", "/api/v1/admin/projects/{project}/tracker-bindings", admin_bindings, "admin_tracker_bindings", "admin"),
+    ("POST", "/api/v1/admin/tracker/resources", admin_resource_add, "admin_tracker_resource_add", "admin"),
+    ("POST", "/api/v1/admin/tracker/async", admin_async, "admin_tracker_async", "admin"),
+    ("GET", "/api/v1/admin/tracker/requests", admin_requests, "admin_tracker_requests", "admin"),
     ("GET", f"{_ADMIN_MISSION}/issues", admin_issues, "admin_issues", "admin"),
     ("GET", "/api/v1/admin/stats", admin_stats, "admin_stats", "admin"),
     ("GET", "/api/v1/admin/events", admin_envelopes, "admin_envelopes", "admin"),
@@ -141,8 +169,6 @@ async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except ApiError as exc:
         return exc.response()
-    except NotBound as exc:
-        return ApiError(404, "not_bound", f"{exc} has no tracker binding").response()
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith(_JSON_PATHS):
             raise
@@ -169,6 +195,8 @@ def make_app(store: Store, *, auto_approve: bool, device_expiry: int, token_ttl:
     app[CLOCK] = clock
     app[FAULTS] = []
     app[POLLS] = {}
+    app[ASYNC] = {}
+    app[SEEN] = []
     for method, path, handler, name, _ in ROUTES:
         app.router.add_route(method, path, handler, name=name)
     return app

@@ -129,9 +129,9 @@ def steps(url: str) -> list[tuple[str, dict[str, str], list[Step]]]:
                     exact(catalog.UNBOUND.render().format(slug="empty-repo"), 1),
                 ),
                 Step(
-                    "5a. bind the mission",
+                    "5a. bind the repository",
                     "cd $DEMO_TMP/empty-repo && spec-kitty tracker bind",
-                    code_is(0, contains="Bound mission `empty-repo`"),
+                    code_is(0, contains="Bound this repository to github `dev-saas/issues`"),
                 ),
                 Step(
                     "5b. a remote command runs end to end",

@@ -25,6 +25,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from pathlib import Path
 
 from devsaas.envelopes import SCHEMA as ENVELOPE_SCHEMA
 from devsaas.envelopes import Envelopes
+from devsaas.trackerstore import SCHEMA as TRACKER_SCHEMA
+from devsaas.trackerstore import Tracker
 
 log = logging.getLogger("spec_kitty.devsaas")
 
@@ -84,34 +87,6 @@ CREATE TABLE IF NOT EXISTS device_codes (
     login       TEXT
 );
 CREATE INDEX IF NOT EXISTS device_codes_by_user_code ON device_codes (user_code, created_at);
-CREATE TABLE IF NOT EXISTS bindings (
-    project      TEXT NOT NULL,
-    mission      TEXT NOT NULL,
-    binding_id   TEXT NOT NULL UNIQUE,
-    repo_name    TEXT,
-    mission_slug TEXT,
-    created_at   REAL NOT NULL,
-    PRIMARY KEY (project, mission)
-);
-CREATE TABLE IF NOT EXISTS issues (
-    project       TEXT NOT NULL,
-    mission       TEXT NOT NULL,
-    wp_id         TEXT NOT NULL,
-    lane          TEXT NOT NULL,
-    last_event_id TEXT,
-    updated_at    REAL NOT NULL,
-    PRIMARY KEY (project, mission, wp_id)
-);
-CREATE TABLE IF NOT EXISTS changes (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    project    TEXT NOT NULL,
-    mission    TEXT NOT NULL,
-    wp_id      TEXT NOT NULL,
-    lane       TEXT NOT NULL,
-    origin     TEXT NOT NULL CHECK (origin IN ('client', 'remote')),
-    changed_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS changes_by_issue ON changes (project, mission, wp_id, seq);
 DROP TABLE IF EXISTS events;
 """
 
@@ -182,35 +157,6 @@ class Refreshed:
     token: IssuedToken | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Binding:
-    binding_id: str
-    project: str
-    mission: str
-    repo_name: str | None
-    mission_slug: str | None
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    wp_id: str
-    lane: str
-    changed_at: float
-    seq: int
-
-
-@dataclass(frozen=True, slots=True)
-class SyncResult:
-    cursor: int
-    pushed: int
-    changes: list[Change]
-
-
-class NotBound(LookupError):
-    """The mission has no tracker binding; checked inside the write's transaction, so it cannot race."""
-
-
 class _Checkpointer:
     """Runs PASSIVE WAL checkpoints on its own thread and connection, at most every `pause` seconds."""
 
@@ -269,13 +215,18 @@ class Store:
         try:
             with self._tx():
                 # Not executescript(): it commits on its own, and the schema should land atomically.
-                for statement in filter(str.strip, (_SCHEMA + ENVELOPE_SCHEMA).split(";")):
+                for statement in filter(str.strip, (_SCHEMA + ENVELOPE_SCHEMA + TRACKER_SCHEMA).split(";")):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except BaseException:
             self.close()
             raise
         self.envelopes = Envelopes(self._db, self._tx)
+        try:
+            self.tracker = Tracker(self._db, self._tx, time.time())
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         """Stop the checkpointer, then fold the whole WAL into the main file so it is self-contained."""
@@ -489,127 +440,7 @@ class Store:
             db.execute("UPDATE device_codes SET status = 'consumed' WHERE device_code = ?", (device_code,))
             return "ok", self._insert_token(db, login, None, token_ttl, now, refresh_ttl=refresh_ttl)
 
-    # -- bindings ---------------------------------------------------------------------------------
-
-    def put_binding(
-        self, project: str, mission: str, repo_name: str | None, mission_slug: str | None, now: float
-    ) -> tuple[Binding, bool]:
-        """Create or refresh a binding; True when it was created. Optional fields only ever get filled."""
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO bindings"
-                " (project, mission, binding_id, repo_name, mission_slug, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (project, mission, "bnd_" + secrets.token_hex(8), repo_name, mission_slug, now),
-            )
-            created = cur.rowcount == 1
-            if not created:
-                db.execute(
-                    "UPDATE bindings SET repo_name = COALESCE(?, repo_name),"
-                    " mission_slug = COALESCE(?, mission_slug) WHERE project = ? AND mission = ?",
-                    (repo_name, mission_slug, project, mission),
-                )
-            binding = self.get_binding(project, mission)
-        assert binding is not None
-        return binding, created
-
-    def get_binding(self, project: str, mission: str) -> Binding | None:
-        row = self._db.execute(
-            "SELECT binding_id, project, mission, repo_name, mission_slug, created_at FROM bindings"
-            " WHERE project = ? AND mission = ?",
-            (project, mission),
-        ).fetchone()
-        return Binding(*row) if row else None
-
-    def delete_binding(self, project: str, mission: str) -> None:
-        """Issues and their changes stay: re-binding the same mission picks up where it left off."""
-        with self._tx() as db:
-            db.execute("DELETE FROM bindings WHERE project = ? AND mission = ?", (project, mission))
-
-    # -- tracker ----------------------------------------------------------------------------------
-
-    def _require_binding(self, db: sqlite3.Connection, project: str, mission: str) -> None:
-        if (
-            db.execute("SELECT 1 FROM bindings WHERE project = ? AND mission = ?", (project, mission)).fetchone()
-            is None
-        ):
-            raise NotBound(f"{project}/{mission}")
-
-    def _append_change(
-        self, db: sqlite3.Connection, project: str, mission: str, wp_id: str, lane: str, origin: str, now: float
-    ) -> int:
-        cur = db.execute(
-            "INSERT INTO changes (project, mission, wp_id, lane, origin, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (project, mission, wp_id, lane, origin, now),
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
-    def sync(
-        self, project: str, mission: str, cursor: int, lanes: dict[str, tuple[str, str]], now: float
-    ) -> SyncResult:
-        """Push then pull, in one transaction (see docs/api.md, "Tracker sync").
-
-        Push before pull so a WP the client just overrode is not echoed back to it as a remote change.
-        """
-        pushed = 0
-        with self._tx() as db:
-            self._require_binding(db, project, mission)
-            for wp_id, (lane, last_event_id) in lanes.items():
-                row = db.execute(
-                    "SELECT lane, last_event_id FROM issues WHERE project = ? AND mission = ? AND wp_id = ?",
-                    (project, mission, wp_id),
-                ).fetchone()
-                if row is not None and row[1] == last_event_id:
-                    continue  # a re-push of what we already took: never clobber a remote change
-                db.execute(
-                    "INSERT INTO issues (project, mission, wp_id, lane, last_event_id, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (project, mission, wp_id) DO UPDATE SET"
-                    " lane = excluded.lane, last_event_id = excluded.last_event_id,"
-                    " updated_at = excluded.updated_at",
-                    (project, mission, wp_id, lane, last_event_id, now),
-                )
-                if row is None or row[0] != lane:
-                    self._append_change(db, project, mission, wp_id, lane, "client", now)
-                    pushed += 1
-            changes = [
-                Change(*row)
-                for row in db.execute(
-                    "SELECT c.wp_id, c.lane, c.changed_at, c.seq FROM changes c JOIN"
-                    " (SELECT MAX(seq) AS seq FROM changes WHERE project = ? AND mission = ? GROUP BY wp_id)"
-                    " latest ON c.seq = latest.seq WHERE c.seq > ? AND c.origin = 'remote' ORDER BY c.seq",
-                    (project, mission, cursor),
-                )
-            ]
-            (new_cursor,) = db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE project = ? AND mission = ?",
-                (project, mission),
-            ).fetchone()
-        return SyncResult(new_cursor, pushed, changes)
-
-    def set_issue_lane(self, project: str, mission: str, wp_id: str, lane: str, now: float) -> int:
-        """A change made on the server side (origin `remote`); keeps `last_event_id` so re-pushes stay no-ops."""
-        with self._tx() as db:
-            self._require_binding(db, project, mission)
-            db.execute(
-                "INSERT INTO issues (project, mission, wp_id, lane, last_event_id, updated_at)"
-                " VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (project, mission, wp_id) DO UPDATE SET"
-                " lane = excluded.lane, updated_at = excluded.updated_at",
-                (project, mission, wp_id, lane, now),
-            )
-            return self._append_change(db, project, mission, wp_id, lane, "remote", now)
-
-    def issues(self, project: str, mission: str) -> dict[str, dict[str, object]]:
-        return {
-            wp_id: {"lane": lane, "last_event_id": last_event_id, "updated_at": iso(updated_at)}
-            for wp_id, lane, last_event_id, updated_at in self._db.execute(
-                "SELECT wp_id, lane, last_event_id, updated_at FROM issues"
-                " WHERE project = ? AND mission = ? ORDER BY wp_id",
-                (project, mission),
-            )
-        }
-
     # -- stats ------------------------------------------------------------------------------------
 
     def binding_count(self) -> int:
-        (bindings,) = self._db.execute("SELECT COUNT(*) FROM bindings").fetchone()
-        return int(bindings)
+        return int(self.tracker.count())

@@ -283,9 +283,26 @@ class DevSaas:
         self._call("POST", "/api/v1/admin/device/approve", body, expect=204)
 
     def set_issue_lane(self, project: str, mission: str, wp_id: str, lane: str) -> dict[str, Any]:
-        """A change made on the SaaS side (origin `remote`), which the next tracker sync pulls."""
+        """A change made on the tracker side (origin `remote`), which the next tracker sync pulls;
+        ``project`` is the bound project's uuid, slug (its newest binding) or binding_ref."""
         path = f"{self._admin_mission(project, mission)}/issues/{_q(wp_id)}"
         return self._call("POST", path, {"lane": lane})
+
+    def tracker_bindings(self, project: str) -> list[dict[str, Any]]:
+        """A project's tracker bindings (by uuid, slug or binding_ref), newest first."""
+        return self._call("GET", f"/api/v1/admin/projects/{_q(project)}/tracker-bindings")["bindings"]
+
+    def add_tracker_resource(self, display_label: str) -> None:
+        """Another resource of the built-in provider to bind (bind-resolve then offers several)."""
+        self._call("POST", "/api/v1/admin/tracker/resources", {"display_label": display_label}, expect=201)
+
+    def tracker_async(self, path: str, polls: int | None) -> None:
+        """``push``/``pull``/``run`` answer 202 and their operation reports ``running`` for ``polls`` polls."""
+        self._call("POST", "/api/v1/admin/tracker/async", {"path": path, "polls": polls})
+
+    def tracker_requests(self) -> list[dict[str, Any]]:
+        """Every ``/api/v1/tracker/`` request's shape: method, path, query and body keys, team, key present."""
+        return self._call("GET", "/api/v1/admin/tracker/requests")["requests"]
 
     def issues(self, project: str, mission: str) -> dict[str, Any]:
         return self._call("GET", f"{self._admin_mission(project, mission)}/issues")["issues"]

@@ -89,6 +89,13 @@ class Session(NamedTuple):  # not a dataclass: read on every hosted command's st
         return None
 
     @property
+    def shared_teams(self) -> list[str]:
+        """The ids of the non-private teams: the tracker's ``X-Team-Slug`` is the one of them
+        (specify_cli/tracker/saas_client.py ``_hosted_authority_for_token`` sends the team's ``id``)."""
+        return [str(team.get("id")) for team in self.teams
+                if not team.get("is_private_teamspace") and str(team.get("id") or "").strip()]
+
+    @property
     def team_names(self) -> list[str]:
         return [str(team.get("slug") or team.get("name") or team.get("id")) for team in self.teams]
 

@@ -1,18 +1,34 @@
-"""Tracker bindings, stored in the repository at ``.kittify/config.toml``: one per mission *and host*.
+"""The repository's tracker binding, where spec-kitty keeps it: the ``tracker:`` block of ``.kittify/config.yaml``.
 
-Each binding records its own project key, host and server binding id, so binding one mission never
-touches another's, a binding made on host A does not count on host B, and ``unbind`` deletes exactly
-the server binding it made. Layout (tomlkit keeps whatever else the file holds)::
+A binding ties the *repository* (its ``project:`` identity) to one resource of one tracker the host
+fronts; every mission of the repository syncs through it. spec-kitty-cli 3.2.7 writes the block as
+``tracker/config.py``'s ``TrackerProjectConfig.to_dict`` does, and so do we, key for key and in its
+order (keys we do not know first, then)::
 
-    [[tracker.binding]]
-    mission = "082-my-mission"
-    project = "my-repo"
-    server_url = "https://…"
-    binding_id = "…"
-    bound_at = "2026-…Z"
+    tracker:
+      provider: github
+      binding_ref: br_…
+      project_slug: my-repo
+      display_label: dev-saas/issues
+      provider_context:
+        resource: dev-saas/issues
+      workspace:
+      ownership:
+        mode: spec_kitty_authoritative
+        field_owners: {}
 
-The layout written before (one repo-wide ``[tracker] project`` plus ``[tracker.missions."<slug>"]``)
-is still read; the next write converts it, each old entry keeping the project it was made with.
+(plus ``egress`` when the file records one). The rest of the file and its comments stay as they were:
+a ruamel.yaml round-trip, written whole to a temp file and renamed, under the file's lock.
+
+A block counts (the readiness fact "bound") when its provider is one of the SaaS-backed ones (the host
+fronts the tracker; ``beads``/``fp`` are local trackers spec-kitty drives itself) and it names a
+``binding_ref`` or a ``project_slug`` to route by: spec-kitty's ``is_configured``. The block names no
+host: a binding the session's host does not know is refused by that host (``binding_not_found``),
+and its answer says to bind again.
+
+The older layouts of ``.kittify/config.toml`` (``[[tracker.binding]]`` per mission, or ``[tracker]
+project``) are read once more: a repository bound that way stays bound, and the next write of the
+binding (``tracker bind``, ``tracker unbind``, or the sync converting it) removes them, with one line.
 """
 
 from __future__ import annotations
@@ -21,131 +37,211 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from orchestrator import paths
-from orchestrator.config import edit_document, read_toml
+
+SAAS_PROVIDERS = ("github", "gitlab", "jira", "linear")  # spec-kitty's SAAS_PROVIDERS, in a fixed order
+OWNERSHIP_MODES = ("spec_kitty_authoritative", "external_authoritative", "split_ownership")
+DEFAULT_MODE = "spec_kitty_authoritative"  # the mission log wins a conflict (our rule before modes existed)
+_KNOWN = ("provider", "binding_ref", "project_slug", "display_label", "provider_context", "workspace",
+          "ownership", "doctrine", "egress")
 
 
 class Binding(NamedTuple):  # not a dataclass: read on every hosted command's start-up
-    project: str
-    mission: str
-    server_url: str
-    binding_id: str
-    bound_at: str
+    provider: str
+    binding_ref: str | None
+    project_slug: str | None
+    display_label: str | None
+    ownership_mode: str = DEFAULT_MODE
+    field_owners: tuple[tuple[str, str], ...] = ()
+    legacy_project: str | None = None  # read from `.kittify/config.toml`'s old tables, not converted yet
+
+    @property
+    def legacy(self) -> bool:
+        return self.legacy_project is not None
+
+    @property
+    def label(self) -> str:
+        return self.display_label or self.binding_ref or self.project_slug or self.legacy_project or "?"
+
+    def routing(self) -> dict[str, str]:
+        """spec-kitty's routing keys: ``binding_ref`` when known, else ``project_slug``."""
+        if self.binding_ref:
+            return {"binding_ref": self.binding_ref}
+        return {"project_slug": self.project_slug or ""}
+
+    def status_owner(self) -> str:
+        """Who owns a work package's status: ``external`` (the tracker), ``local`` (the log) or ``shared``
+        (``split_ownership`` without an owner for ``status``: the log keeps its lane on a conflict)."""
+        if self.ownership_mode == "external_authoritative":
+            return "external"
+        if self.ownership_mode == "split_ownership":
+            return dict(self.field_owners).get("status", "shared")
+        return "local"
 
 
-def _legacy(tracker: dict[str, Any], repo_root: Path) -> list[Binding]:
-    project = str(tracker.get("project") or repo_root.name)
-    missions = tracker.get("missions")
-    if not isinstance(missions, dict):
-        return []
-    return [
-        Binding(project, slug, str(entry.get("server_url") or ""), str(entry.get("binding_id") or ""),
-                str(entry.get("bound_at") or ""))
-        for slug, entry in missions.items() if isinstance(entry, dict)
-    ]
+def config_yaml(repo_root: Path) -> Path:
+    return repo_root / ".kittify" / "config.yaml"
 
 
-def _parse(tracker: object, repo_root: Path) -> list[Binding]:
-    if tracker is None:
-        return []
-    if not isinstance(tracker, dict):  # a bind could not record itself there: say so before any call
-        from orchestrator.errors import ConfigError
-        from states.catalog import CONFIG_NOT_A_TABLE
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
-        raise ConfigError(CONFIG_NOT_A_TABLE.format(table="tracker", path=paths.repo_config_file(repo_root)))
+
+def _ownership(block: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The mode and field owners, from ``ownership`` (or the retired ``doctrine`` key), spec-kitty's way."""
+    for key in ("ownership", "doctrine"):
+        found = block.get(key)
+        if isinstance(found, dict):
+            mode = _text(found.get("mode")) or "external_authoritative"  # spec-kitty's reading of a bare block
+            owners = found.get("field_owners")
+            pairs = tuple((str(k), str(v)) for k, v in owners.items() if str(k).strip() and str(v).strip()) \
+                if isinstance(owners, dict) else ()
+            return mode, pairs
+    return DEFAULT_MODE, ()
+
+
+def parse_block(block: object) -> Binding | None:
+    """The binding a ``tracker:`` block records, or None when it records none we sync through."""
+    if not isinstance(block, dict):
+        return None
+    provider = _text(block.get("provider"))
+    ref, slug = _text(block.get("binding_ref")), _text(block.get("project_slug"))
+    if provider not in SAAS_PROVIDERS or not (ref or slug):
+        return None
+    mode, owners = _ownership(block)
+    return Binding(str(provider), ref, slug, _text(block.get("display_label")), mode, owners)
+
+
+def _has_tracker_key(path: Path) -> bool:
+    """Cheap pre-check (no YAML parser): does any line open a top-level ``tracker`` key?"""
+    try:
+        with open(path, "rb") as handle:
+            return any(line.startswith((b"tracker:", b"tracker :", b'"tracker"', b"'tracker'")) for line in handle)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def read_block(repo_root: Path) -> object:
+    """The ``tracker:`` value of ``.kittify/config.yaml`` (None when absent); an unreadable file raises."""
+    path = config_yaml(repo_root)
+    if not _has_tracker_key(path):
+        return None
+    from orchestrator.project import load_document
+
+    document = load_document(path)
+    return document.get("tracker") if document else None
+
+
+def legacy_project(repo_root: Path) -> str | None:
+    """The project key of an old ``.kittify/config.toml`` binding (either layout), else None."""
+    from orchestrator.config import read_toml
+
+    tracker = read_toml(paths.repo_config_file(repo_root)).get("tracker")
+    if not isinstance(tracker, dict):
+        return None
     entries = tracker.get("binding")
-    found = [Binding(str(e.get("project") or repo_root.name), str(e["mission"]), str(e.get("server_url") or ""),
-                     str(e.get("binding_id") or ""), str(e.get("bound_at") or ""))
-             for e in (entries if isinstance(entries, list) else []) if isinstance(e, dict) and e.get("mission")]
-    return found + _legacy(tracker, repo_root)
-
-
-def read_bindings(repo_root: Path) -> list[Binding]:
-    """Every binding in the repository, new layout first, then the old one's entries."""
-    return _parse(read_toml(paths.repo_config_file(repo_root)).get("tracker"), repo_root)
-
-
-def check_host(repo_root: Path, binding: Binding) -> None:
-    """Refuse a binding whose host URL breaks the rules every host URL follows, naming file and mission."""
-    from orchestrator.config import validate_source
-    from states.catalog import BINDING_HOST_SOURCE
-
-    if binding.server_url:
-        validate_source(binding.server_url, BINDING_HOST_SOURCE.format(
-            path=paths.repo_config_file(repo_root), mission=binding.mission))
-
-
-def read_binding(repo_root: Path, slug: str, host: str) -> Binding | None:
-    """The mission's binding on ``host``'s origin (its URL validated like every other host URL)."""
-    from orchestrator.auth import origin
-
-    want = origin(host) if host else None
-    for binding in read_bindings(repo_root):
-        if binding.mission != slug:
-            continue
-        check_host(repo_root, binding)
-        if want is None or origin(binding.server_url) == want:
-            return binding
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("mission"):
+            return str(entry.get("project") or repo_root.name)
+    if isinstance(tracker.get("missions"), dict) and tracker["missions"]:
+        return str(tracker.get("project") or repo_root.name)
+    if isinstance(tracker.get("project"), str) and tracker["project"]:
+        return str(tracker["project"])
     return None
 
 
-def _rewrite(doc: Any, keep: list[Binding]) -> None:
-    """Replace both layouts with ``keep`` in the new one (other ``[tracker]`` keys stay)."""
-    import tomlkit
-
-    tracker = doc.setdefault("tracker", tomlkit.table())
-    for old in ("project", "missions", "binding"):
-        if old in tracker:
-            del tracker[old]
-    if keep:
-        table = tomlkit.aot()
-        for binding in keep:
-            entry = tomlkit.table()
-            entry.update({"mission": binding.mission, "project": binding.project, "server_url": binding.server_url,
-                          "binding_id": binding.binding_id, "bound_at": binding.bound_at})
-            table.append(entry)
-        tracker["binding"] = table
+def read_binding(repo_root: Path) -> Binding | None:
+    """The repository's binding: the ``tracker:`` block, else an old ``config.toml`` one (read once more)."""
+    found = parse_block(read_block(repo_root))
+    if found is not None:
+        return found
+    old = legacy_project(repo_root)
+    return Binding("", None, None, None, legacy_project=old) if old else None
 
 
-def _same(a: Binding, b: Binding) -> bool:
-    from orchestrator.auth import origin
+def _block(existing: object, provider: str, binding_ref: str, project_slug: str | None, display_label: str | None,
+           provider_context: dict[str, str] | None, mode: str | None) -> dict[str, Any]:
+    """The block spec-kitty's ``_persist_binding`` + ``to_dict`` write: unknown keys first, then its keys
+    in its order; an existing block's mode, owners and ``egress`` carried over (``mode`` overrides)."""
+    old = existing if isinstance(existing, dict) else {}
+    same = _text(old.get("provider")) == provider
+    kept_mode, owners = _ownership(old) if old else (DEFAULT_MODE, ())
+    block: dict[str, Any] = {key: value for key, value in old.items() if key not in _KNOWN}
+    block.update({
+        "provider": provider,
+        "binding_ref": binding_ref,
+        "project_slug": project_slug or (_text(old.get("project_slug")) if same else None),
+        "display_label": display_label if display_label is not None else (
+            _text(old.get("display_label")) if same else None),
+        "provider_context": dict(provider_context) if provider_context else None,
+        "workspace": _text(old.get("workspace")) if same else None,
+        "ownership": {"mode": mode or kept_mode, "field_owners": dict(owners)},
+    })
+    if "egress" in old:
+        block["egress"] = old["egress"]
+    return block
 
-    return a.mission == b.mission and origin(a.server_url) == origin(b.server_url)
+
+def write_binding(repo_root: Path, provider: str, binding_ref: str, project_slug: str | None,
+                  display_label: str | None, provider_context: dict[str, str] | None,
+                  mode: str | None) -> tuple[Binding, bool]:
+    """Record the binding in ``tracker:`` (every other key and comment kept); returns it and whether an old
+    ``config.toml`` binding was converted (removed) on the way."""
+    from orchestrator.fsutil import interprocess_lock
+    from orchestrator.project import load_document, write_document
+
+    path = config_yaml(repo_root)
+    with interprocess_lock(paths.lock_file_for(path)):
+        document = load_document(path)
+        from ruamel.yaml.comments import CommentedMap
+
+        if document is None:
+            document = CommentedMap()
+        document["tracker"] = _block(document.get("tracker"), provider, binding_ref, project_slug, display_label,
+                                     provider_context, mode)
+        write_document(path, document)
+        written = parse_block(document["tracker"])
+    assert written is not None
+    return written, drop_legacy(repo_root)
 
 
-def write_binding(repo_root: Path, binding: Binding) -> None:
-    """Record (or replace) the binding for its mission and host, in one locked, atomic edit."""
+def remove_binding(repo_root: Path) -> tuple[Binding | None, bool]:
+    """Remove the ``tracker:`` block (keeping a recorded ``egress`` decision, as spec-kitty's
+    ``clear_tracker_config`` does) and any old ``config.toml`` binding; (what was there, old removed)."""
+    from orchestrator.fsutil import interprocess_lock
+    from orchestrator.project import load_document, write_document
+
+    path = config_yaml(repo_root)
+    removed: Binding | None = None
+    if _has_tracker_key(path):
+        with interprocess_lock(paths.lock_file_for(path)):
+            document = load_document(path)
+            if document is not None and "tracker" in document:
+                block = document["tracker"]
+                removed = parse_block(block)
+                if isinstance(block, dict) and "egress" in block:
+                    document["tracker"] = {"egress": block["egress"]}
+                else:
+                    del document["tracker"]
+                write_document(path, document)
+    return removed, drop_legacy(repo_root)
+
+
+def drop_legacy(repo_root: Path) -> bool:
+    """Remove the old layouts' keys from ``.kittify/config.toml`` (other ``[tracker]`` keys stay)."""
+    if legacy_project(repo_root) is None:
+        return False
+    from orchestrator.config import edit_document
 
     def change(doc: Any) -> bool:
-        current = read_bindings_from(doc, repo_root)
-        _rewrite(doc, [b for b in current if not _same(b, binding)] + [binding])
+        tracker = doc.get("tracker")
+        if tracker is None:
+            return False
+        for old in ("project", "missions", "binding"):
+            if old in tracker:
+                del tracker[old]
+        if not tracker:
+            del doc["tracker"]
         return True
 
     edit_document(paths.repo_config_file(repo_root), change, mode=0o644)
-
-
-def read_bindings_from(doc: Any, repo_root: Path) -> list[Binding]:
-    """``read_bindings`` over a tomlkit document being edited (so the edit sees what it replaces)."""
-    import tomllib
-
-    import tomlkit
-
-    return _parse(tomllib.loads(tomlkit.dumps(doc)).get("tracker"), repo_root)
-
-
-def remove_binding(repo_root: Path, binding: Binding) -> bool:
-    """Forget exactly this mission's binding on this host; returns whether there was one (idempotent)."""
-    target = paths.repo_config_file(repo_root)
-    removed = False
-
-    def change(doc: Any) -> bool:
-        nonlocal removed
-        current = read_bindings_from(doc, repo_root)
-        keep = [b for b in current if not _same(b, binding)]
-        removed = len(keep) != len(current)
-        if removed:
-            _rewrite(doc, keep)
-        return removed
-
-    if target.exists():
-        edit_document(target, change, mode=0o644)
-    return removed
+    return True

@@ -59,6 +59,11 @@ CLIENT_ID = "cli_native"  # the reference client's OAuth client (auth/config.py)
 OAUTH_SCOPE = "offline_access"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 FORM = "application/x-www-form-urlencoded"
+TRACKER_API = f"{API}/tracker"
+TRACKER_LIMIT = 100  # the reference client's default page
+POLL_FIRST = 0.05  # seconds before the first poll of a 202's operation; doubling, capped
+POLL_CAP = 2.0
+STALE_BINDING = frozenset({"binding_not_found", "mapping_disabled", "project_mismatch"})  # saas_service.py
 
 T = TypeVar("T")
 
@@ -198,6 +203,7 @@ class SaasClient:
         self.read_timeout = min(read_timeout, self.deadline)
         self.max_body = max_body
         self._session: aiohttp.ClientSession | None = None
+        self._last_status: int | None = None  # of the last 2xx answer (a tracker 202 is polled)
 
     def __repr__(self) -> str:
         return f"SaasClient({self.base_url!r})"
@@ -266,21 +272,6 @@ class SaasClient:
             return answer.status == 400 and (answer.body or {}).get("error") == "No events provided"
         return True
 
-    async def put_binding(self, project: str, mission: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._json("PUT", f"{self._mission(project, mission)}/binding", body)
-
-    async def get_binding(self, project: str, mission: str) -> dict[str, Any] | None:
-        """The remote binding, or ``None`` when the host has none."""
-        try:
-            return await self._json("GET", f"{self._mission(project, mission)}/binding")
-        except RequestFailed as exc:
-            if exc.status == 404 and exc.code == "not_found":
-                return None
-            raise
-
-    async def delete_binding(self, project: str, mission: str) -> None:
-        await self._json("DELETE", f"{self._mission(project, mission)}/binding")
-
     @staticmethod
     def events_body(envelopes: list[str]) -> bytes:
         """The gzip batch body for envelope texts. Pure CPU work, so a caller may build the next body in a
@@ -309,14 +300,96 @@ class SaasClient:
             raise self._malformed("event upload")
         return results
 
-    async def tracker_sync(self, project: str, mission: str, cursor: int | None,
-                           lanes: dict[str, dict[str, str]]) -> dict[str, Any]:
-        """Push local lanes, pull remote changes newer than ``cursor`` (see docs/api.md)."""
-        answer = await self._json("POST", f"{self._mission(project, mission)}/tracker/sync",
-                                  {"cursor": cursor, "lanes": lanes}, mission=mission)
-        if not isinstance(answer.get("cursor"), int) or not isinstance(answer.get("changes"), list):
-            raise self._malformed("tracker sync")
+    # --- the tracker (specify_cli/tracker/saas_client.py; docs/api.md "Tracker") ------------------------
+    async def bind_resolve(self, team: str, provider: str, identity: dict[str, Any]) -> dict[str, Any]:
+        """``POST bind-resolve/``: ``match_type`` exact (with ``binding_ref``), candidates, or none."""
+        return await self._tracker("POST", "bind-resolve/", team, {"provider": provider, "project_identity": identity})
+
+    async def bind_confirm(self, team: str, provider: str, candidate_token: str,
+                           identity: dict[str, Any]) -> dict[str, Any]:
+        """``POST bind-confirm/`` (a write): ``binding_ref``, ``display_label``, ``provider_context``, ..."""
+        return await self._tracker("POST", "bind-confirm/", team, {
+            "provider": provider, "candidate_token": candidate_token, "project_identity": identity}, write=True)
+
+    async def bind_validate(self, team: str, provider: str, binding_ref: str,
+                            identity: dict[str, Any]) -> dict[str, Any]:
+        """``POST bind-validate/``: ``valid`` (and ``reason``/``guidance`` when not)."""
+        return await self._tracker("POST", "bind-validate/", team, {
+            "provider": provider, "binding_ref": binding_ref, "project_identity": identity})
+
+    async def tracker_status(self, team: str, provider: str, routing: dict[str, str]) -> dict[str, Any]:
+        """``GET status/?provider=&binding_ref=`` (or ``project_slug``)."""
+        return await self._tracker("GET", "status/", team, params={"provider": provider, **routing})
+
+    async def tracker_pull(self, team: str, provider: str, routing: dict[str, str], *, cursor: str | None,
+                           limit: int = TRACKER_LIMIT, filters: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``POST pull/``: the tracker's changes since ``cursor`` (``items``, ``next_cursor``, ``has_more``)."""
+        body: dict[str, Any] = {"provider": provider, **routing, "limit": limit}
+        if cursor is not None:
+            body["cursor"] = cursor
+        if filters is not None:
+            body["filters"] = filters
+        answer = await self._tracker("POST", "pull/", team, body)
+        if not isinstance(answer.get("items", []), list):
+            raise self._malformed("tracker pull")
         return answer
+
+    async def tracker_push(self, team: str, provider: str, routing: dict[str, str],
+                           items: list[dict[str, Any]]) -> dict[str, Any]:
+        """``POST push/`` (a write): one ``PushItem`` per change, one result per item."""
+        return await self._tracker("POST", "push/", team, {"provider": provider, **routing, "items": items}, write=True)
+
+    async def tracker_run(self, team: str, provider: str, routing: dict[str, str], *, pull_first: bool = True,
+                          limit: int = TRACKER_LIMIT) -> dict[str, Any]:
+        """``POST run/`` (a write): a whole cycle on the host's side; usually a 202, polled to its result."""
+        return await self._tracker("POST", "run/", team, {
+            "provider": provider, **routing, "pull_first": pull_first, "limit": limit}, write=True)
+
+    async def _tracker(self, method: str, path: str, team: str, body: dict[str, Any] | None = None, *,
+                       params: dict[str, str] | None = None, write: bool = False) -> dict[str, Any]:
+        """One tracker call: bearer, ``X-Team-Slug``, an ``Idempotency-Key`` on a write (the same on each
+        retry, so a retried write happens once); a 202 is polled at ``operations/{id}/`` to its result."""
+        from urllib.parse import urlencode
+        from uuid import uuid4
+
+        headers = {"X-Team-Slug": team}
+        if write:
+            headers["Idempotency-Key"] = str(uuid4())
+        full = f"{TRACKER_API}/{path}" + (f"?{urlencode(params)}" if params else "")
+        answer = await self._json(method, full, body, headers=headers, idempotent=True)
+        if self._last_status == 202:
+            return await self._operation(team, answer)
+        return answer
+
+    async def _operation(self, team: str, accepted: dict[str, Any]) -> dict[str, Any]:
+        """Poll ``operations/{id}/`` until ``completed`` (its ``result``) or ``failed``, within the deadline."""
+        operation = accepted.get("operation_id")
+        if not isinstance(operation, str) or not operation.strip():
+            raise self._malformed("an asynchronous tracker call (no operation_id)")
+        ends = time.monotonic() + self.deadline
+        pause = POLL_FIRST
+        path = f"{TRACKER_API}/operations/{quote(operation, safe='')}/"
+        while True:
+            answer = await self._json("GET", path, headers={"X-Team-Slug": team})
+            state = answer.get("status")
+            if state == "completed":
+                result = answer.get("result", answer)
+                return result if isinstance(result, dict) else {}
+            if state == "failed":
+                error = answer.get("error")
+                words = error.get("message") if isinstance(error, dict) else error
+                raise self._fail(RequestFailed(catalog.TRACKER_OPERATION_FAILED.format(
+                    operation=one_line(operation, 80), url=self.base_url,
+                    message=one_line(str(words or "no reason given")))))
+            if state not in ("pending", "running"):
+                raise self._malformed("a tracker operation")
+            if time.monotonic() + pause >= ends:
+                raise self._fail(DeadlinePassed(catalog.SYNC_DEADLINE.filled(url=self.base_url,
+                                                                             seconds=self.deadline)._replace(
+                    message=catalog.TRACKER_OPERATION_LATE.format(operation=one_line(operation, 80),
+                                                                  url=self.base_url, seconds=self.deadline))))
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, POLL_CAP)
 
     # --- transport --------------------------------------------------------------------------------
     @staticmethod
@@ -465,6 +538,7 @@ class SaasClient:
                 reason = type(exc).__name__
             else:
                 if 200 <= status < 300:
+                    self._last_status = status
                     return data
                 if status == 401:
                     raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), status)
@@ -537,8 +611,11 @@ class SaasClient:
             parsed = json.loads(data) if data.strip() else None
         except ValueError:
             parsed = None
+        envelope = isinstance(parsed, dict) and isinstance(parsed.get("error_code"), str)
         if isinstance(parsed, dict):
             code = str(parsed["error"]) if isinstance(parsed.get("error"), str) else None
+            if envelope:  # the tracker's {error_code, error_category, message, retryable, user_action_required}
+                code = str(parsed.get("error_category") or parsed["error_code"])
             words = parsed.get("detail") or parsed.get("error_description") or parsed.get("message") or ""
             detail = scrub(str(words), self._token)  # before _describe shortens it
         if 300 <= status < 400:
@@ -556,6 +633,9 @@ class SaasClient:
             error = _DEVICE_ERRORS[code](catalog.SAAS_DEVICE_ANSWER.format(code=code))
         elif status == 400 and code == "invalid_grant":
             error = DeviceFlowError(catalog.LOGIN_CODE_INVALID)
+        elif envelope and status < 500 and status != 429:
+            assert isinstance(parsed, dict)
+            error = RequestFailed(_tracker_line(self.base_url, parsed, detail))
         elif status >= 500 or status == 429:
             error = ServerFailed(catalog.SERVER_ERROR.filled(url=self.base_url, detail=_describe(status, code, detail)))
         else:
@@ -581,6 +661,21 @@ class SaasClient:
                 failure = error.failure
                 error.failure = failure._replace(message=failure.message.replace(secret, "[token]"))
         return error
+
+
+def _tracker_line(url: str, envelope: dict[str, Any], detail: str) -> str:
+    """A tracker error envelope as one line: the host's message and code, and what to do about it."""
+    code = str(envelope.get("error_code") or "")
+    if code in STALE_BINDING or envelope.get("error_category") in STALE_BINDING:
+        hint = catalog.TRACKER_HINT_REBIND
+    elif envelope.get("retryable") is True:
+        hint = catalog.TRACKER_HINT_RETRY
+    elif envelope.get("user_action_required") is True:
+        hint = catalog.TRACKER_HINT_ACTION
+    else:
+        hint = ""
+    return catalog.TRACKER_REFUSED.format(url=url, message=one_line(detail or code).rstrip("."),
+                                          code=one_line(code, 60), hint=hint)
 
 
 def _guidance(parsed: object) -> str:

@@ -194,17 +194,18 @@ class LiveFacts:
 
     @cached_property
     def bound_missions(self) -> list[str]:
-        """The missions (slug order) bound on the effective host: what `sync run` covers without --mission."""
-        from orchestrator.binding import read_binding
-
-        return [slug for slug in self.missions if read_binding(self.repo_root, slug, self.host_url or "") is not None]
+        """The missions (slug order) the repository's binding covers: what `sync run` covers without
+        --mission (a binding is the repository's, so every mission or none)."""
+        return list(self.missions) if self.binding is not None else []
 
     @cached_property
     def binding(self) -> Binding | None:
-        """This mission's binding *on the effective host* (a binding made on another host is not one)."""
+        """The repository's tracker binding: the ``tracker:`` block of ``.kittify/config.yaml`` with a
+        SaaS-backed provider (the session's host fronts it) and a routing key, spec-kitty's own test; or a
+        binding of the older ``config.toml`` layout, read once more until the next write converts it."""
         from orchestrator.binding import read_binding
 
-        return read_binding(self.repo_root, self.mission_slug, self.host_url or "")
+        return read_binding(self.repo_root)
 
     @cached_property
     def is_bound(self) -> bool:
@@ -234,7 +235,10 @@ class LiveFacts:
         if fact == "daemon_policy":
             return f"{paths.config_file()} [sync].background_daemon"
         if fact in ("is_bound", "binding"):
-            return f'{paths.repo_config_file(self.repo_root)} [tracker.missions."{self.mission_slug}"]'
+            from orchestrator.binding import config_yaml
+            from states.catalog import BINDING_SOURCE
+
+            return BINDING_SOURCE.format(path=config_yaml(self.repo_root))
         return fact  # pragma: no cover - a new prerequisite shows its fact name until it gets a source here
 
     # --- the one fact that needs the network ------------------------------------------------------

@@ -169,15 +169,15 @@ def _missing(path: Path) -> ProjectIdentity:
     raise IdentityError(catalog.PROJECT_CONFIG_UNREADABLE.format(path=path, error="project block incomplete"))
 
 
+def load_document(path: Path) -> Any:
+    """The round-trip document of a ``config.yaml`` (None when absent or empty); refuses what it cannot read."""
+    return _load(path)
+
+
 def _write_block(path: Path, document: Any, block: dict[str, str]) -> None:
     """Set ``project:`` in the round-trip document and write it back whole (temp file, rename)."""
-    import io
-
-    from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    yaml = YAML()
-    yaml.preserve_quotes = True
     if document is None:
         document = CommentedMap()
     existing = document.get("project")
@@ -186,6 +186,18 @@ def _write_block(path: Path, document: Any, block: dict[str, str]) -> None:
             existing[key] = value
     else:
         document["project"] = block
+    write_document(path, document)
+
+
+def write_document(path: Path, document: Any) -> None:
+    """Write a round-trip document back whole, as spec-kitty's ruamel ``YAML()`` dumps it (quotes kept),
+    to a temp file then renamed; an existing file keeps its mode. The caller holds the file's lock."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
     out = io.StringIO()
     yaml.dump(document, out)
     try:  # an existing file keeps its mode; a new one is born 0600, as spec-kitty's mkstemp makes it

@@ -44,7 +44,7 @@ from states.contract import WP_ID as WP_ID_ASCII  # ASCII digits, bounded: what 
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SCHEMA_VERSION = 3  # 2 added the dead-letter (parked), conflicts and synced_lanes tables; 3: content-proven
+SCHEMA_VERSION = 4  # 2 added the dead-letter (parked), conflicts and synced_lanes tables; 3: content-proven
 # checkpoints (a version 2 checkpoint, trusted by inode and last bytes, is dropped: one full rescan)
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction (a big scan holds one briefly)
 SCAN_CHUNK = 1024 * 1024  # bytes read (and committed) per step of a log scan: bounds memory (parsed rows ~5x)
@@ -106,7 +106,8 @@ CREATE TABLE IF NOT EXISTS conflicts (
     wp_id TEXT NOT NULL,
     local_lane TEXT NOT NULL,
     remote_lane TEXT NOT NULL,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    kept TEXT
 );
 CREATE TABLE IF NOT EXISTS health (
     mission INTEGER PRIMARY KEY,
@@ -424,6 +425,9 @@ class EventQueue:
                     columns = {r[1] for r in db.execute("PRAGMA table_info(pending)")}
                     if columns and "queued_at" not in columns:  # a version 1 queue
                         db.execute("ALTER TABLE pending ADD COLUMN queued_at REAL")
+                    conflict_columns = {r[1] for r in db.execute("PRAGMA table_info(conflicts)")}
+                    if conflict_columns and "kept" not in conflict_columns:  # version 4: who won a conflict
+                        db.execute("ALTER TABLE conflicts ADD COLUMN kept TEXT")
                     if "tail" in {r[1] for r in db.execute("PRAGMA table_info(checkpoints)")}:
                         db.execute("DROP TABLE checkpoints")  # trusted by inode: never proven, rescan once
                     for statement in _SCHEMA.split(";"):
@@ -769,21 +773,24 @@ class EventQueue:
                            [(mission, wp, eid) for wp, eid in lanes.items()])
 
     @_guarded
-    def add_conflict(self, mission_key: str, wp_id: str, local_lane: str, remote_lane: str) -> None:
+    def add_conflict(self, mission_key: str, wp_id: str, local_lane: str, remote_lane: str,
+                     kept: str = "local") -> None:
+        """Record a conflict and which side's lane was kept (``local``, or ``remote``: the tracker's)."""
         db = self._require()
         with _transaction(db):
             mission = self._mission_id(db, mission_key)
-            db.execute("INSERT INTO conflicts (mission, wp_id, local_lane, remote_lane, at) VALUES (?, ?, ?, ?, ?)",
-                       (mission, wp_id, local_lane, remote_lane, _now_text()))
+            db.execute("INSERT INTO conflicts (mission, wp_id, local_lane, remote_lane, at, kept)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", (mission, wp_id, local_lane, remote_lane, _now_text(), kept))
             db.execute("DELETE FROM conflicts WHERE mission = ? AND seq NOT IN "
                        "(SELECT seq FROM conflicts WHERE mission = ? ORDER BY seq DESC LIMIT ?)",
                        (mission, mission, KEEP_CONFLICTS))
 
     @_guarded
     def conflicts(self, mission_key: str) -> list[dict[str, str]]:
-        found = self._read("SELECT c.at, c.wp_id, c.local_lane, c.remote_lane FROM conflicts c "
+        found = self._read("SELECT c.at, c.wp_id, c.local_lane, c.remote_lane, c.kept FROM conflicts c "
                            "JOIN missions m ON m.id = c.mission WHERE m.key = ? ORDER BY c.seq", (mission_key,))
-        return [{"time": at, "wp_id": wp, "local_lane": lo, "remote_lane": re_} for at, wp, lo, re_ in found]
+        return [{"time": at, "wp_id": wp, "local_lane": lo, "remote_lane": re_, "kept": kept or "local"}
+                for at, wp, lo, re_, kept in found]
 
     # --- reading (never creates the file) -------------------------------------------------------------
     @_guarded

@@ -37,6 +37,7 @@ from states.contract import one_line
 
 if TYPE_CHECKING:
     from orchestrator.auth import Credentials
+    from orchestrator.binding import Binding
     from orchestrator.client import SaasClient
     from orchestrator.envelopes import EnvelopeContext
 
@@ -59,8 +60,8 @@ class SyncTarget:
 
     ``project`` is the repository's ``project_uuid`` (how the host and the queue know the project);
     ``context`` what every envelope carries (None: a drain-only caller that builds none, e.g. a test);
-    ``tracker_project`` the tracker binding's project key when the mission is bound (the tracker step
-    runs only then)."""
+    ``tracker`` the repository's tracker binding when it has one (the tracker step runs only then), made
+    in ``tracker_team`` (the session's one shared team; asked of the host when None)."""
 
     server_url: str
     token: str | Credentials = field(repr=False)  # never in a repr, a log line or a traceback
@@ -69,7 +70,8 @@ class SyncTarget:
     repo_root: Path
     mission_dir: Path | None
     context: EnvelopeContext | None = None
-    tracker_project: str | None = None
+    tracker: Binding | None = None
+    tracker_team: str | None = None
 
     @property
     def key(self) -> str:
@@ -84,6 +86,7 @@ class SyncResult:
     cursor: int | None  # the tracker cursor now stored
     parked: int = 0  # rows in the dead-letter table (see `sync status`)
     conflicts: list[dict[str, str]] = field(default_factory=list)  # found by this run: wp_id, local/remote lane
+    notes: list[str] = field(default_factory=list)  # one line each for the operator (a binding converted)
 
 
 @dataclass
@@ -94,6 +97,7 @@ class _Run:
     pulled: int = 0
     cursor: int | None = None
     conflicts: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 async def sync_once(
@@ -114,7 +118,7 @@ async def sync_once(
         scan = _Scan(queue, key, log_path) if log_path is not None else None
         target = await _with_team(client, target)
         await _drain(client, queue, target, run, batch_size, progress, scan)
-        if target.tracker_project and await _tracker(client, queue, target, run) and log_path is not None:
+        if target.tracker is not None and await _tracker(client, queue, target, run) and log_path is not None:
             if scan is not None:
                 scan.close()
             scan = _Scan(queue, key, log_path)
@@ -130,7 +134,7 @@ async def sync_once(
         if scan is not None:
             scan.close()
     result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor,
-                        parked=len(queue.parked(key)), conflicts=run.conflicts)
+                        parked=len(queue.parked(key)), conflicts=run.conflicts, notes=run.notes)
     queue.record_result(key, _outcome(run, result.queued, None))
     with contextlib.suppress(SpecKittyError):  # space, not correctness: a busy queue compacts next time
         queue.compact()
@@ -509,16 +513,30 @@ def held_lanes(queue: EventQueue, key: str, log_path: Path) -> dict[str, dict[st
 
 
 async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, run: _Run) -> bool:
-    """Pull remote changes, apply or report them, then push the lanes that moved here; returns whether
-    transitions were appended to the log.
+    """Pull the tracker's changes, apply or report them, then push the lanes that moved here; returns
+    whether transitions were appended to the log.
 
-    Conflict rule (documented in the README): a work package that moved both here and on the SaaS
-    since the last sync keeps the local lane (the mission log is spec-kitty's truth); the SaaS change
-    stays in its change log, the conflict is recorded for ``sync status`` and printed by ``sync run``.
-    The pull comes first and pushes nothing, because a push overrides the remote lane and the server
-    does not echo an overridden change back: pushing first would hide the conflict.
+    Through ``pull/`` and ``push/`` with spec-kitty's routing keys (``provider``, ``binding_ref`` or
+    ``project_slug``), in the session's shared team. Conflicts follow the binding's ownership mode: a
+    work package that moved both here and on the tracker since the last sync keeps the local lane when
+    the log owns the status (``spec_kitty_authoritative``, the default, and ``split_ownership`` unless
+    ``status`` is the tracker's), recorded for ``sync status`` and printed by ``sync run``; when the
+    tracker owns it (``external_authoritative``, or ``split_ownership`` with ``status: external``) its
+    lane is appended as a forced transition with the reason, and the conflict is recorded as resolved
+    that way. The pull comes first and pushes nothing, because a push overrides the tracker's lane and
+    a pull never returns a client's own change: pushing first would hide the conflict.
     """
+    from orchestrator.tracker import TrackerRoute, convert_legacy, team_of
+
     key = target.key
+    assert target.tracker is not None
+    team = target.tracker_team or await team_of(client, None, target.server_url)
+    binding = target.tracker
+    if binding.legacy:
+        binding = await convert_legacy(client, target.repo_root, team, target.server_url)
+        run.notes.append(catalog.TRACKER_MIGRATED.format(old=paths.repo_config_file(target.repo_root),
+                                                         new=target.repo_root / ".kittify" / "config.yaml"))
+    route = TrackerRoute(binding, team)
     snapshot: dict[str, dict[str, Any]] = {}
     if target.mission_dir is not None:
         snapshot = held_lanes(queue, key, target.mission_dir / paths.EVENTS_FILE)
@@ -527,40 +545,67 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     # Without a previous sync there is no "since": the first sync of a mission takes remote changes
     # as before (and records the base from then on).
     compare = bool(base) and run.cursor is not None
-    answer = await client.tracker_sync(str(target.tracker_project), target.mission, run.cursor, {})
+    changes, cursor = await _pull(client, route, target.mission, run.cursor)
     if target.mission_dir is None:
         return False  # nowhere to apply changes: keep the cursor so they are pulled once the folder exists
+    owner = binding.status_owner()
     applied: dict[str, str] = {}
-    for change in answer["changes"]:
-        if not isinstance(change, dict):
-            continue
-        wp_id, lane, seq = change.get("wp_id"), change.get("lane"), change.get("seq")
+    for change in changes:
+        wp_id, lane, seq = change.get("wp_id"), change.get("status"), change.get("seq")
         # spec-kitty work packages are WPnn; a remote issue named otherwise has no local counterpart
         if not (isinstance(wp_id, str) and WP_ID_ASCII.fullmatch(wp_id) and lane in LANES):
             continue
         local_lane = snapshot.get(wp_id, {}).get("lane")
-        if compare and wp_id in moved and local_lane != lane:
+        forced = compare and wp_id in moved and local_lane != lane
+        if forced and owner != "external":
             _conflict(queue, run, key, wp_id, str(local_lane), str(lane))
             continue
-        row = append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=PULL_REASON,
-                                force=None, skip_if=_already_applied(queue, key, str(lane), local_lane, seq))
+        reason = catalog.TRACKER_WINS_REASON.format(mode=binding.ownership_mode, remote_lane=lane,
+                                                    local_lane=local_lane) if forced else PULL_REASON
+        row = append_transition(target.mission_dir, wp_id, str(lane), actor=PULL_ACTOR, reason=reason,
+                                force=True if forced else None,
+                                skip_if=_already_applied(queue, key, str(lane), local_lane, seq, forced))
         if row is None:
             continue
+        if forced:
+            _conflict(queue, run, key, wp_id, str(local_lane), str(lane), kept="remote")
         applied[wp_id] = str(row["event_id"])
         moved.discard(wp_id)
         run.pulled += 1
     lanes = _pushable({wp_id: wp for wp_id, wp in snapshot.items() if wp_id in moved})
-    cursor = int(answer["cursor"])
     if lanes:
-        answer = await client.tracker_sync(str(target.tracker_project), target.mission, cursor, lanes)
-        cursor = int(answer["cursor"])  # changes made meanwhile wait for the next run's pull
+        await client.tracker_push(team, binding.provider, binding.routing(), [
+            {"ref": f"{target.mission}/{wp_id}", "action": "set_status", "target_status": lane["lane"],
+             "patch": {"last_event_id": lane["last_event_id"]}} for wp_id, lane in lanes.items()])
     queue.set_synced_lanes(key, {**{wp: v["last_event_id"] for wp, v in lanes.items()}, **applied})
     run.cursor = cursor
     queue.set_cursor(key, cursor)
     return bool(applied)
 
 
-def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object, seq: object) -> Callable[[str], bool]:
+MAX_PULL_PAGES = 100  # a host that keeps saying has_more stops here; the rest comes next run
+
+
+async def _pull(client: SaasClient, route: Any, mission: str, cursor: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Every change since ``cursor``, page after page, kept when it is this mission's (each item names its
+    ``mission_slug``; the request carries only spec-kitty's keys); the new cursor. A cursor this client
+    cannot store (not a number) counts as none: the pull starts over."""
+    binding = route.binding
+    changes: list[dict[str, Any]] = []
+    text = str(cursor) if cursor is not None else None
+    for _ in range(MAX_PULL_PAGES):
+        answer = await client.tracker_pull(route.team, binding.provider, binding.routing(), cursor=text)
+        changes += [item for item in answer.get("items") or [] if isinstance(item, dict)
+                    and item.get("mission_slug") == mission]
+        following = answer.get("next_cursor")
+        text = str(following) if following is not None else text
+        if not answer.get("has_more"):
+            break
+    return changes, int(text) if text is not None and text.isdigit() else 0
+
+
+def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object, seq: object,
+                     forced: bool = False) -> Callable[[str], bool]:
     """The decision taken under the log's lock: skip when the log already has the lane (a concurrent
     sync applied it), when another sync already moved the cursor past this change, or when the work
     package moved here since the snapshot (the operator's move wins; it is pushed next run)."""
@@ -571,14 +616,15 @@ def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object,
         stored = queue.get_cursor(key)
         if stored is not None and isinstance(seq, int) and stored >= seq:
             return True
-        return local_lane is not None and current != local_lane
+        return local_lane is not None and current != local_lane and not forced
 
     return skip
 
 
-def _conflict(queue: EventQueue, run: _Run, key: str, wp_id: str, local_lane: str, remote_lane: str) -> None:
-    queue.add_conflict(key, wp_id, local_lane, remote_lane)
-    run.conflicts.append({"wp_id": wp_id, "local_lane": local_lane, "remote_lane": remote_lane})
+def _conflict(queue: EventQueue, run: _Run, key: str, wp_id: str, local_lane: str, remote_lane: str,
+              kept: str = "local") -> None:
+    queue.add_conflict(key, wp_id, local_lane, remote_lane, kept)
+    run.conflicts.append({"wp_id": wp_id, "local_lane": local_lane, "remote_lane": remote_lane, "kept": kept})
 
 
 def _pushable(snapshot: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:

@@ -34,9 +34,7 @@ def _left_behind() -> bool:
 
 
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
-    """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host,
-    then on every other host a binding was made on (a binding records its host)."""
-    from orchestrator.binding import check_host, read_bindings
+    """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host."""
     from orchestrator.missions import list_missions
     from orchestrator.outbox import queue_key
     from orchestrator.project import IdentityError, read_identity
@@ -44,9 +42,6 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
     effective = facts.host_url or ""  # first: a broken config or host URL is the answer, whatever else is here
     root = facts.project_root
     slugs = [facts.mission_slug] if mission else ([p.name for p in list_missions(root)] if root else [])
-    bindings = [b for b in read_bindings(facts.repo_root) if b.mission in slugs and b.server_url]
-    for binding in bindings:  # a host no URL rule allows is refused here as by every other command
-        check_host(facts.repo_root, binding)
     try:
         identity = read_identity(facts.repo_root)
     except IdentityError:
@@ -54,8 +49,6 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
     if identity is None:
         return []
     pairs = [(effective, slug) for slug in slugs if effective]
-    pairs += [(b.server_url, b.mission) for b in bindings if (b.server_url, b.mission) not in pairs
-              and queue_key(facts, b.mission, b.server_url) != queue_key(facts, b.mission, effective)]
     keys = []
     for host, slug in pairs:
         key = queue_key(facts, slug, host)
@@ -118,7 +111,8 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(catalog.SYNC_STATUS_PARKED.format(count=len(row["parked"])))
         lines += [catalog.SYNC_STATUS_PARKED_ROW.format(**p) for p in row["parked"]]
         lines.append(catalog.SYNC_STATUS_CONFLICTS.format(count=len(row["conflicts"])))
-        lines += [catalog.SYNC_STATUS_CONFLICT_ROW.format(**c) for c in row["conflicts"]]
+        lines += [(catalog.SYNC_STATUS_CONFLICT_ROW_TRACKER if c.get("kept") == "remote"
+                   else catalog.SYNC_STATUS_CONFLICT_ROW).format(**c) for c in row["conflicts"]]
     lines.append(catalog.SYNC_STATUS_DAEMON.format(daemon=report["daemon"]))
     return lines
 

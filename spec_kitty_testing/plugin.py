@@ -88,16 +88,15 @@ class SpecKittyHome:
                               teams=(team,), grant="device"), self.auth_file)
         return self.auth_file
 
-    def bind(self, repo_root: Path, mission: str, project: str | None = None, server_url: str = "", *,
-             binding_id: str = "test-binding") -> Binding:
-        """Record a tracker binding in ``repo_root/.kittify/config.toml`` (local only: no SaaS call)."""
-        from datetime import UTC, datetime
+    def bind(self, repo_root: Path, *, provider: str = "github", binding_ref: str = "test-binding",
+             project_slug: str | None = None, display_label: str | None = None,
+             ownership_mode: str | None = None) -> Binding:
+        """Record a tracker binding in ``repo_root/.kittify/config.yaml`` (its ``tracker:`` block, as
+        spec-kitty writes it; local only: no SaaS call)."""
+        from orchestrator.binding import write_binding
 
-        from orchestrator.binding import Binding, write_binding
-
-        binding = Binding(project or repo_root.name, mission, server_url, binding_id,
-                          datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        write_binding(repo_root, binding)
+        binding, _ = write_binding(repo_root, provider, binding_ref, project_slug or repo_root.name, display_label,
+                                   None, ownership_mode)
         return binding
 
     def enable_sync(self, enabled: bool = True) -> None:

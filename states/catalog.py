@@ -185,11 +185,38 @@ LOGIN_CODE_INVALID = "The login code is no longer valid; run `spec-kitty auth lo
 AUTH_UNKNOWN_HOST = "(unknown host)"
 AUTH_UNKNOWN_LOGIN = "(unknown)"
 NOT_LOGGED_IN = "Not logged in; nothing to do."
-TRACKER_BOUND = "Bound mission `{mission}` to project `{project}` on {url}."
-TRACKER_UNBOUND = "Unbound mission `{mission}` from project `{project}`."
-INVALID_PROJECT_KEY = "`{value}` is not a valid project key (letters, digits, `.`, `_`, `-`)."
-INVALID_MISSION_SLUG = "`{value}` is not a valid mission slug (letters, digits, `.`, `_`, `-`)."
-TRACKER_STATUS = "Mission `{mission}` is bound to project `{project}` on {url}."
+TRACKER_BOUND = "Bound this repository to {provider} `{label}` on {url} (binding {ref}, ownership {mode})."
+TRACKER_UNBOUND = "Removed the tracker binding to {provider} `{label}` from {path}."
+TRACKER_UNBOUND_HOST_NOTE = (
+    "The host keeps its side of the binding (the protocol has no call to end it); unlink it in the SaaS dashboard."
+)
+TRACKER_CANDIDATES_HEADING = "Several tracker resources can be bound on {url}:"
+TRACKER_CANDIDATE_ROW = "  {number}. {provider}: {label} ({reason})"
+TRACKER_CANDIDATES_PICK = "Run `spec-kitty tracker bind --select N` (with `--provider P` to narrow) to pick one."
+TRACKER_NOTHING_TO_BIND = "The SaaS host `{url}` offers no tracker resource to bind{which}."
+TRACKER_NOTHING_FOR_PROVIDER = " for provider `{provider}`"
+TRACKER_SELECT_OUT_OF_RANGE = "--select {number} is out of range: {count} candidate(s) on {url}."
+TRACKER_BIND_REF_INVALID = "The SaaS host `{url}` did not accept binding `{ref}`: {reason}."
+TRACKER_UNKNOWN_PROVIDER = "`{provider}` is not a SaaS-backed tracker provider (one of: {choices})."
+TRACKER_BAD_OWNERSHIP = "`{mode}` is not an ownership mode (one of: {choices})."
+TRACKER_SELECT_AND_REF = "--select and --bind-ref cannot be combined."
+TRACKER_NO_SHARED_TEAM = (
+    "The session for `{url}` has {count} shared (non-private) teams; the tracker needs exactly one."
+)
+TRACKER_REFUSED = "The SaaS tracker on `{url}` refused the request: {message} (`{code}`){hint}."
+TRACKER_HINT_RETRY = "; retry later"
+TRACKER_HINT_ACTION = "; action required in the Spec Kitty dashboard"
+TRACKER_HINT_REBIND = "; run `spec-kitty tracker bind` again"
+TRACKER_OPERATION_FAILED = "The tracker operation `{operation}` on `{url}` failed: {message}."
+TRACKER_OPERATION_LATE = (
+    "The tracker operation `{operation}` on `{url}` did not finish within {seconds:g}s; it may still complete."
+)
+TRACKER_MIGRATED = "Converted the old tracker binding in {old} to the `tracker:` block of {new}."
+TRACKER_MIGRATED_REMOVED = "Removed the old tracker binding in {old}."
+TRACKER_STATUS = "Tracker: {provider} `{label}` on {url} (binding {ref}, ownership {mode})."
+TRACKER_REMOTE_STATUS = "Host: {state} ({path}), {issues} issue(s), last sync {last}."
+TRACKER_MISSION = "Mission `{mission}`:"
+TRACKER_LEGACY_STATUS = "Tracker: the old binding in {path} (project `{project}`); the next sync or bind converts it."
 TRACKER_LAST_SYNC = "Last sync: {time} ({pushed} pushed, {pulled} pulled{error})."
 TRACKER_LAST_SYNC_ERROR = ", error: {error}"
 TRACKER_NEVER_SYNCED = "Last sync: never."
@@ -280,6 +307,12 @@ CONFLICT_LINE = (
     "Conflict: {wp_id} moved here (to {local_lane}) and on the SaaS (to {remote_lane}) since the last sync; "
     "kept {local_lane}, the SaaS change stays in its change log."
 )
+# `external_authoritative` (or `split_ownership` with the status field owned by the tracker): the tracker wins
+CONFLICT_LINE_TRACKER = (
+    "Conflict: {wp_id} moved here (to {local_lane}) and on the tracker (to {remote_lane}) since the last sync; "
+    "the tracker owns the status: applied {remote_lane} as a forced transition."
+)
+TRACKER_WINS_REASON = "tracker is authoritative (ownership mode {mode}): {remote_lane} replaces {local_lane}"
 SYNC_STATUS_HEADING = "Mission `{mission}` on {url}:"
 SYNC_STATUS_QUEUED = "  Queued: {queued} (oldest waiting {age})"
 SYNC_STATUS_QUEUED_NONE = "  Queued: 0"
@@ -291,6 +324,7 @@ SYNC_STATUS_PARKED = "  Parked: {count}"
 SYNC_STATUS_PARKED_ROW = "    {ref}: {reason}"
 SYNC_STATUS_CONFLICTS = "  Conflicts: {count}"
 SYNC_STATUS_CONFLICT_ROW = "    {time} {wp_id}: kept {local_lane}, SaaS had {remote_lane}"
+SYNC_STATUS_CONFLICT_ROW_TRACKER = "    {time} {wp_id}: applied the tracker's {remote_lane}, here it was {local_lane}"
 SYNC_STATUS_DAEMON = "Sync daemon: {daemon}"
 SYNC_STATUS_NO_BINDINGS = "No mission of this repository is bound to a tracker."
 DAEMON_RUNNING_WORD = "running"
@@ -352,6 +386,7 @@ HOME_NOT_OWNED = (
 )
 HOME_TOO_OPEN = "{path} is writable by group or others (mode {mode}); run `chmod 700 {path}`."
 BINDING_HOST_SOURCE = '{path} [[tracker.binding]] mission "{mission}"'
+BINDING_SOURCE = "{path} tracker:"
 
 # --- the machine's contract, as diagrams/README.md words it (issue 12: every decision through the machine)
 PATHS_INTRO = (

@@ -215,9 +215,9 @@ def test_given_the_flag_on_when_status_then_exactly_one_hosted_sync_line_compute
     assert nohost.stdout == BOARD + (
         "Hosted sync: no host configured (run `spec-kitty config set sync.server_url <url>`)\n")
     assert ready.stdout == BOARD + "Hosted sync: ready\n"
-    assert unbound.stdout == ("Mission 002-beta: 1 work packages, 1 lane events\n"
-                              "  done          1  WP01\n"
-                              "Hosted sync: mission not bound (run `spec-kitty tracker bind`)\n")
+    assert unbound.stdout == ("Mission 002-beta: 1 work packages, 1 lane events\n"  # the binding is the
+                              "  done          1  WP01\n"  # repository's: every mission is bound
+                              "Hosted sync: ready\n")
     assert off.stdout == BOARD
     for result in (unauthed, nohost, ready, unbound, off):
         assert (result.stderr, result.exit_code, result.events) == ("", 0, []), result.describe()

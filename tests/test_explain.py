@@ -48,7 +48,7 @@ def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str,
         f"  {a} hosted sync enabled  env SPEC_KITTY_ENABLE_SAAS_SYNC\n"
         f"  {t} auth token present   {home.path}/auth.json\n"
         f"  {h} host URL configured  {host}\n"
-        f"  {b} mission bound        {repo}/.kittify/config.toml [tracker.missions.\"001-demo\"]\n"
+        f"  {b} mission bound        {repo}/.kittify/config.yaml tracker:\n"
         "  · host answers         not probed (add --probe)\n"
         "\n"
         f"Background daemon policy: auto ({home.path}/config.toml [sync].background_daemon)\n"
@@ -99,7 +99,7 @@ def test_ready_without_probe_touches_no_network(home: SpecKittyHome, stealth_gua
                                                 repo: Path) -> None:
     home.write_token(server_url=DEAD_URL)
     home.set_config("sync.server_url", DEAD_URL)
-    home.bind(repo, "001-demo", "demo", DEAD_URL)
+    home.bind(repo)
     ran = explain(stealth_guard, repo)
     assert ran.stdout == expected(
         home, repo, "✓✓✓✓", f"{home.path}/config.toml [sync].server_url = {DEAD_URL}", "Ready",
@@ -119,7 +119,7 @@ def test_mission_option_picks_the_mission(home: SpecKittyHome, stealth_guard: St
     (repo / "kitty-specs" / "002-other").mkdir()
     ran = explain(stealth_guard, repo, "--mission", "002-other")
     assert ran.stdout.startswith("Hosted sync readiness for mission `002-other`:\n")
-    assert '[tracker.missions."002-other"]' in ran.stdout
+    assert f"{repo}/.kittify/config.yaml tracker:" in ran.stdout  # the binding is the repository's
 
 
 def test_json_carries_the_same_picture(home: SpecKittyHome, stealth_guard: StealthGuard, repo: Path) -> None:
@@ -218,7 +218,7 @@ def test_probe_against_a_dead_host_says_unreachable(home: SpecKittyHome, stealth
                                                     repo: Path) -> None:
     home.write_token(server_url=DEAD_URL)
     home.set_config("sync.server_url", DEAD_URL)
-    home.bind(repo, "001-demo", "demo", DEAD_URL)
+    home.bind(repo)
     ran = explain(stealth_guard, repo, "--probe")
     assert f"  ✗ host answers         probe {DEAD_URL}\n" in ran.stdout, ran.describe()
     assert ran.stdout.endswith(f"State: Unreachable\n{catalog.UNREACHABLE.render().format(url=DEAD_URL)}\n")

@@ -19,11 +19,11 @@ from support.projects import (
     fixture_missions,
     make_project,
     snapshot_tree,
-    transition,
     write_bindings,
-    write_log,
 )
 from support.shell import Shell, parallel
+
+from states import catalog
 
 STEALTH = "082-stealth-gated-saas-sync-hardening"
 SHARED_PREFIX = "01KN2371"  # 017-... and 050-... both have mission ids starting so
@@ -117,37 +117,15 @@ def test_status_json_is_json_outside_a_project_and_without_missions(shell: Shell
 
 
 # --- hosted commands (flag on, logged in, host set; nothing here talks to the network) ---------------------
-def test_tracker_bind_and_unbind_without_mission_exit_2_listing_the_missions(tester: Shell, tmp_path: Path) -> None:
+def test_tracker_unbind_with_several_missions_removes_the_repositorys_binding(tester: Shell, tmp_path: Path) -> None:
+    """A binding is the repository's: ``unbind`` needs no ``--mission`` and touches no network."""
     root = make_project(tmp_path / "repo", ["001-one", "002-two"])
-    write_bindings(root, "001-one")
-    before = snapshot_tree(root)
-    results = parallel(tester.later("tracker", "bind", cwd=root), tester.later("tracker", "unbind", cwd=root))
-    for result in results:
-        assert (result.stdout, result.exit_code) == ("", 2), result.describe()
-        assert result.stderr == ("Error: This repository has 2 missions; choose one with --mission (slug, number or "
-                                 "id prefix).\n  001-one\n  002-two\n")
-        assert [e for e in result.events if e["kind"] != "write"] == []
-    assert snapshot_tree(root) == before
-
-
-def test_tracker_status_without_mission_covers_every_bound_mission(tester: Shell, tmp_path: Path) -> None:
-    root = make_project(tmp_path / "repo", ["001-one", "002-two", "003-three"])
-    write_log(root / "kitty-specs" / "003-three", [
-        transition("WP01", "planned", from_lane="genesis", event_id="A", slug="003-three"),
-        transition("WP02", "planned", from_lane="genesis", event_id="B", slug="003-three"),
-        transition("WP02", "claimed", event_id="C", slug="003-three", at="2026-01-03T00:00:00+00:00"),
-        transition("WP02", "claimed", event_id="C", slug="003-three", at="2026-01-03T00:00:00+00:00"),
-    ])
-    write_bindings(root, "001-one", "003-three")
-    done, one = parallel(tester.later("tracker", "status", cwd=root),
-                         tester.later("tracker", "status", "--mission", "3", cwd=root))
-    block_one = ("Mission `001-one` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
-                 "Lanes: no work packages yet.\nLast sync: never.\nQueued events: 0.\n")
-    block_three = ("Mission `003-three` is bound to project `demo` on https://spec-kitty-dev.fly.dev.\n"
-                   "Lanes: planned 1, claimed 1 (3 lane events).\nLast sync: never.\nQueued events: 0.\n")
-    assert (done.stdout, done.stderr, done.exit_code) == (block_one + block_three, "", 0)
-    assert (one.stdout, one.stderr, one.exit_code) == (block_three, "", 0)
-    assert [e for e in done.events if e["kind"] != "write"] == []
+    write_bindings(root)
+    result = tester.run("tracker", "unbind", cwd=root)
+    assert (result.stderr, result.exit_code) == ("", 0), result.describe()
+    assert result.stdout.splitlines()[-1] == catalog.TRACKER_UNBOUND_HOST_NOTE
+    assert "tracker:" not in (root / ".kittify" / "config.yaml").read_text()
+    assert [e for e in result.events if e["kind"] not in ("write",)] == []
 
 
 def test_several_unbound_missions_name_the_first_in_slug_order(tester: Shell, tmp_path: Path) -> None:

@@ -33,13 +33,14 @@ def run_and_report(current: LiveFacts) -> None:
         if bar is not None:
             bar.__exit__(None, None, None)
     click.echo(summary_line(current, result.pushed, result.pulled, result.queued))
-    for line in notes(result.conflicts, result.parked):
+    for line in [*notes(result.conflicts, result.parked), *result.notes]:
         click.echo(line)
 
 
 def notes(conflicts: list[dict[str, str]], parked: int) -> list[str]:
     """After the summary: each conflict this run found, and a pointer to parked rows (issue 10)."""
-    lines = [catalog.CONFLICT_LINE.format(**c) for c in conflicts]
+    lines = [(catalog.CONFLICT_LINE_TRACKER if c.get("kept") == "remote" else catalog.CONFLICT_LINE).format(**c)
+             for c in conflicts]
     if parked:
         lines.append(catalog.SYNC_PARKED_NOTE.format(count=parked))
     return lines

@@ -57,9 +57,8 @@ def mission_path(mission: tuple[str, str]) -> str:
 
 
 @pytest.fixture
-def bound(saas: DevSaas, token: str, mission_path: str) -> str:
-    reply = http(saas, "PUT", f"{mission_path}/binding", {"repo_name": "spec-kitty"}, token=token)
-    assert reply.status == 201
+def bound(mission_path: str) -> str:
+    """The old per-mission event route of a fresh project/mission (it needs no binding any more)."""
     return mission_path
 
 

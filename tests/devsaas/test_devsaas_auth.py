@@ -82,8 +82,8 @@ def test_page_escapes_what_it_echoes(saas: DevSaas) -> None:
     [
         ("GET", "/api/v1/me"),
         ("POST", "/api/v1/events/batch/"),
-        ("PUT", "/api/v1/projects/p/missions/m/binding"),
-        ("POST", "/api/v1/projects/p/missions/m/tracker/sync"),
+        ("POST", "/api/v1/tracker/bind-resolve/"),
+        ("POST", "/api/v1/tracker/push/"),
     ],
 )
 def test_401(saas: DevSaas, make_header: Callable[[DevSaas], str | None], detail: str, method: str, path: str) -> None:

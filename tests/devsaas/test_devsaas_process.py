@@ -59,8 +59,10 @@ def test_restart_after_kill_9_keeps_data_and_port(tmp_path: Path) -> None:
     db = tmp_path / "state" / "saas.sqlite3"
     with start_dev_saas(db=db) as server:
         token = server.issue_token(login="carol")
-        path = "/api/v1/projects/p/missions/m"
-        assert http(server, "PUT", f"{path}/binding", token=token).status == 201
+        confirm = {"provider": "github", "candidate_token": "ct_" + b"dev-saas/issues".hex(),
+                   "project_identity": {"uuid": "9d7c5b3a-1e2f-4a6b-8c9d-0e1f2a3b4c5d", "slug": "p"}}
+        assert http(server, "POST", "/api/v1/tracker/bind-confirm/", confirm, token=token,
+                    headers={"X-Team-Slug": "dev-team", "Idempotency-Key": "k1"}).status == 200
         project = str(uuid.uuid4())
         sent = [envelope(project, aggregate_id=f"WP{i % 12 + 1:02d}") for i in range(300)]
         answer = post_batch(server, token, sent).json

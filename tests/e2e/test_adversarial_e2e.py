@@ -6,7 +6,6 @@ command ends in one line before any server binding is made, and nothing is half-
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -18,20 +17,21 @@ from devsaas.testing import DevSaas
 pytestmark = pytest.mark.e2e
 
 
-def test_bind_with_a_tracker_key_that_is_not_a_table_is_one_line_and_binds_nothing(
+def test_bind_over_tracker_keys_that_are_not_tables_replaces_only_the_yaml_block(
         operator: Shell, saas: DevSaas, tmp_path: Path) -> None:
+    """An old `tracker = "x"` in config.toml is no binding (left as it is); a `tracker: x` in config.yaml
+    is replaced whole by the bind, as spec-kitty's `save_tracker_config` replaces it."""
     project = make_project(tmp_path / "odd-repo", ["001-a"])
     assert operator.run("auth", "login", "--host", saas.url, cwd=project).exit_code == 0
     config = project / ".kittify" / "config.toml"
     config.parent.mkdir()
     config.write_text('tracker = "x"\n')
+    (project / ".kittify" / "config.yaml").write_text("# keep me\ntracker: x\n")
     ran = operator.run("tracker", "bind", cwd=project)
-    assert (ran.stdout, ran.stderr, ran.exit_code) == (
-        "", f"Error: `tracker` in {config} is not a table.\n", 1), ran.describe()
+    assert ran.exit_code == 0, ran.describe()
     assert config.read_text() == 'tracker = "x"\n'
-    token = json.loads((operator.home / "auth.json").read_text())["sessions"].popitem()[1]["access_token"]
-    status, _ = saas.request("GET", "/api/v1/projects/odd-repo/missions/001-a/binding", token=token)
-    assert status == 404  # no server binding left behind without a local record of it
+    text = (project / ".kittify" / "config.yaml").read_text()
+    assert text.startswith("# keep me\ntracker:\n  provider: github\n"), text
 
 
 def test_sync_run_with_a_mission_log_that_is_a_fifo_ends_and_sends_nothing(

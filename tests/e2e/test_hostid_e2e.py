@@ -18,7 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from support.cli import Result
 from support.projects import write_config
 from support.shell import Shell
 
@@ -147,7 +146,8 @@ def test_given_sessions_on_a_and_c_when_switching_hosts_then_each_host_sees_only
     for url in (saas.url, saas_c.url):
         operator.env["SPEC_KITTY_SAAS_URL"] = url
         bound = operator.run("tracker", "bind", cwd=repo)
-        assert (bound.stdout, bound.exit_code) == (f"Bound mission `{MISSION}` to project `demo-repo` on {url}.\n", 0)
+        assert bound.exit_code == 0, bound.describe()
+        assert bound.stdout.startswith(f"Bound this repository to github `dev-saas/issues` on {url} (binding br_")
         assert operator.run("sync", "run", cwd=repo).exit_code == 0
     status = operator.run("auth", "status", cwd=repo)
     assert status.stdout.count("logged in as dev") == 2, status
@@ -195,7 +195,7 @@ def test_given_the_old_single_session_file_then_it_asks_for_a_new_login_and_othe
     operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
     refused = operator.run("tracker", "bind", cwd=repo)
     assert (refused.stdout, refused.exit_code) == (catalog.UNAUTHED_LEGACY.filled(url=saas.url).render() + "\n", 1)
-    assert saas.stats()["requests"].get("binding_put") is None
+    assert saas.tracker_requests() == []
     assert operator.run("auth", "login", "--host", saas_c.url, cwd=repo).exit_code == 0
     stored = sessions(operator)
     assert {s["server_url"] for s in stored.values()} == {saas.url, saas_c.url}
@@ -205,55 +205,6 @@ def test_given_the_old_single_session_file_then_it_asks_for_a_new_login_and_othe
 
 
 # --- bindings per mission, host and project -------------------------------------------------------
-
-def test_bindings_of_several_missions_on_several_hosts_and_projects_stay_apart(
-        operator: Shell, saas: DevSaas, saas_c: DevSaas, repo: Path) -> None:
-    no_daemon(operator)
-    (repo / "kitty-specs" / "002-two").mkdir()
-    for url in (saas.url, saas_c.url):
-        assert operator.run("auth", "login", "--host", url, cwd=repo).exit_code == 0
-    a, c = {"SPEC_KITTY_SAAS_URL": saas.url}, {"SPEC_KITTY_SAAS_URL": saas_c.url}
-
-    def run(env: dict[str, str | None], *args: str) -> Result:
-        return operator.run(*args, cwd=repo, env=env)
-
-    assert run(a, "tracker", "bind", "--mission", MISSION, "--project", "p1").exit_code == 0
-    assert run(a, "tracker", "bind", "--mission", "002-two", "--project", "p2").exit_code == 0
-    assert run(c, "tracker", "bind", "--mission", MISSION, "--project", "p3").exit_code == 0
-    assert run(a, "tracker", "status", "--mission", MISSION).stdout.startswith(
-        f"Mission `{MISSION}` is bound to project `p1` on {saas.url}.\n")
-    assert run(c, "tracker", "status", "--mission", MISSION).stdout.startswith(
-        f"Mission `{MISSION}` is bound to project `p3` on {saas_c.url}.\n")
-    assert run(c, "tracker", "status", "--mission", "002-two").stdout == catalog.UNBOUND.render().format(
-        slug="002-two") + "\n"
-    unbound = run(a, "tracker", "unbind", "--mission", MISSION)
-    assert unbound.stdout == f"Unbound mission `{MISSION}` from project `p1`.\n"
-    status, _ = saas.request("GET", "/api/v1/projects/p2/missions/002-two/binding",
-                             token=saas.issue_token("dev"))
-    assert status == 200, "unbinding one mission left the other's server binding alone"
-    status, _ = saas_c.request("GET", f"/api/v1/projects/p3/missions/{MISSION}/binding",
-                               token=saas_c.issue_token("dev"))
-    assert status == 200
-    assert run(c, "tracker", "status", "--mission", MISSION).exit_code == 0
-
-
-def test_the_old_repo_wide_binding_layout_is_read_and_converted_on_the_next_write(
-        operator: Shell, saas: DevSaas, repo: Path) -> None:
-    no_daemon(operator)
-    assert operator.run("auth", "login", "--host", saas.url, cwd=repo).exit_code == 0
-    (repo / "kitty-specs" / "002-two").mkdir()
-    (repo / ".kittify").mkdir()
-    (repo / ".kittify" / "config.toml").write_text(
-        f'[tracker]\nproject = "old"\n\n[tracker.missions."{MISSION}"]\nserver_url = "{saas.url}"\n'
-        'binding_id = "bnd_old"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
-    assert operator.run("tracker", "status", "--mission", MISSION, cwd=repo).stdout.startswith(
-        f"Mission `{MISSION}` is bound to project `old` on {saas.url}.\n")
-    assert operator.run("tracker", "bind", "--mission", "002-two", "--project", "new", cwd=repo).exit_code == 0
-    text = (repo / ".kittify" / "config.toml").read_text()
-    assert "[tracker.missions" not in text and text.count("[[tracker.binding]]") == 2
-    assert operator.run("tracker", "status", "--mission", MISSION, cwd=repo).stdout.startswith(
-        f"Mission `{MISSION}` is bound to project `old` on {saas.url}.\n")
-
 
 # --- refresh and revoke ---------------------------------------------------------------------------
 
@@ -278,11 +229,9 @@ def test_fifty_concurrent_commands_past_expiry_cause_exactly_one_refresh(
     issued = saas.issue_session("dev")
     store_session(operator, saas.url, issued, expires_at="2001-01-01T00:00:00Z")  # locally due for refresh
     operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
-    saas.request("PUT", f"/api/v1/projects/demo-repo/missions/{MISSION}/binding", {}, token=issued["access_token"])
-    (repo / ".kittify").mkdir()
-    (repo / ".kittify" / "config.toml").write_text(
-        f'[[tracker.binding]]\nmission = "{MISSION}"\nproject = "demo-repo"\nserver_url = "{saas.url}"\n'
-        'binding_id = "b"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
+    store_session(operator, saas.url, saas.issue_session("dev"), expires_at="2099-01-01T00:00:00Z")
+    assert operator.run("tracker", "bind", cwd=repo).exit_code == 0  # bound with a live session
+    store_session(operator, saas.url, issued, expires_at="2001-01-01T00:00:00Z")  # locally due for refresh
     procs = [operator.popen("sync", "run", cwd=repo) for _ in range(50)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     assert all(code == 0 for _, code in results), results[:3]
@@ -297,7 +246,8 @@ def test_a_401_causes_one_refresh_and_one_retry(operator: Shell, saas: DevSaas, 
     store_session(operator, saas.url, issued, expires_at="2099-01-01T00:00:00Z")  # not due locally
     operator.run("config", "set", "sync.server_url", saas.url, cwd=repo)
     bound = operator.run("tracker", "bind", cwd=repo)
-    assert (bound.stdout, bound.exit_code) == (f"Bound mission `{MISSION}` to project `demo-repo` on {saas.url}.\n", 0)
+    assert bound.exit_code == 0, bound.describe()
+    assert bound.stdout.startswith(f"Bound this repository to github `dev-saas/issues` on {saas.url} (binding br_")
     assert saas.stats()["requests"].get("oauth_token") == 1
     (session,) = sessions(operator).values()
     assert saas.request("GET", "/api/v1/me", token=session["access_token"])[0] == 200
@@ -401,19 +351,6 @@ def test_a_new_home_is_created_private(operator: Shell, saas: DevSaas, repo: Pat
 
 # --- dev SaaS ownership ----------------------------------------------------------------------------
 
-def test_a_project_belongs_to_the_login_that_bound_it_first(tmp_path: Path, saas: DevSaas, repo: Path) -> None:
-    alice, bob = (Shell(tmp_path / name).flag("1") for name in ("alice", "bob"))
-    for op in (alice, bob):
-        op.env.update(SPEC_KITTY_SYNC_DISABLE="1", SPEC_KITTY_SAAS_URL=saas.url)
-    for who, op in (("alice", alice), ("bob", bob)):
-        op.run("auth", "login", "--host", saas.url, "--with-token", cwd=repo, stdin=saas.issue_token(who))
-    assert alice.run("tracker", "bind", "--project", "shared", cwd=repo).exit_code == 0
-    refused = bob.run("tracker", "bind", "--project", "shared", cwd=repo)
-    assert refused.exit_code == 1 and "HTTP 403 forbidden" in refused.stderr, refused
-    saas.grant_project("shared", "bob")
-    assert bob.run("tracker", "bind", "--project", "shared", cwd=repo).exit_code == 0
-
-
 def test_serve_refuses_a_remote_interface_unless_allowed_and_then_never_auto_approves() -> None:
     import sys
 
@@ -436,4 +373,6 @@ def test_short_token_ttl_gives_short_sessions_that_refresh_before_expiry(operato
         assert 0 < row["seconds_left"] <= 30 and row["refreshable"] is True
         polls = short.stats()["requests"]["oauth_token"]  # the device flow's own token requests
         assert operator.run("tracker", "bind", cwd=repo).exit_code == 0  # within a minute of expiry: refreshed first
-        assert short.stats()["requests"].get("oauth_token") == polls + 1
+        # a TTL under the refresh margin makes every request of a command refresh first (the bind makes
+        # several: one bind-resolve per SaaS-backed provider, then bind-confirm)
+        assert short.stats()["requests"].get("oauth_token", 0) > polls

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-from support.projects import write_auth
+from support.projects import write_auth, write_bindings
 from support.shell import Shell
 
 from orchestrator.ulid import new_ulid
@@ -46,13 +46,13 @@ class Fake:
 
     async def empty_tracker(self, request: web.Request) -> web.Response:
         await request.read()
-        return web.json_response({"cursor": 0, "pushed": 0, "changes": []})
+        return web.json_response({"items": [], "next_cursor": "0", "has_more": False, "results": []})
 
     async def route(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.headers.get("Host", "")))
         if request.path == "/api/v1/events/batch/":
             return await self.events(request)
-        if request.path.endswith("/tracker/sync"):
+        if request.path in ("/api/v1/tracker/pull/", "/api/v1/tracker/push/"):
             return await self.tracker(request)
         return web.json_response({"error": "not_found"}, status=404)
 
@@ -115,10 +115,7 @@ def given_bound_to(operator: Shell, repo: Path, url: str, *, deadline: str = "1"
     """What `auth login` + `tracker bind` leave behind, for a host that is a fake."""
     write_auth(operator.home, token=TOKEN, server_url=url)
     (operator.home / "config.toml").write_text(f'[sync]\nserver_url = "{url}"\n')
-    (repo / ".kittify").mkdir(exist_ok=True)
-    (repo / ".kittify" / "config.toml").write_text(
-        f'[tracker]\nproject = "demo-repo"\n\n[tracker.missions.{MISSION}]\nserver_url = "{url}"\n'
-        'binding_id = "b1"\nbound_at = "2026-01-01T00:00:00+00:00"\n')
+    write_bindings(repo)
     operator.env["SPEC_KITTY_SYNC_DEADLINE"] = deadline
     operator.env["SPEC_KITTY_SYNC_DISABLE"] = "1"
 
@@ -151,7 +148,7 @@ def test_retry_after_past_the_deadline_says_when_to_retry(operator: Shell, repo:
     assert message == (f"The SaaS host `{fake.url}` asked to wait 3600 seconds, past this command's deadline; "
                        "queued events are kept.")
     assert blank == "" and re.fullmatch(r"Retry after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\.", action)
-    assert len([r for r in fake.requests if r[1].endswith("/tracker/sync")]) == 1
+    assert len([r for r in fake.requests if r[1] == "/api/v1/tracker/pull/"]) == 1
 
 
 def test_a_gzip_bomb_is_refused_at_the_cap(operator: Shell, repo: Path, fake: Fake) -> None:
@@ -242,14 +239,15 @@ def test_two_syncs_pulling_the_same_change_at_once_append_it_once(operator: Shel
     async def together(request: web.Request) -> web.Response:
         nonlocal asked
         body = await request.json()
-        if body.get("cursor"):  # a later request of the same run: nothing new
-            return web.json_response({"cursor": 1, "pushed": 0, "changes": []})
+        if body.get("cursor") or request.path.endswith("/push/"):  # a later request of the same run: nothing new
+            return web.json_response({"items": [], "next_cursor": "1", "has_more": False, "results": []})
         asked += 1
         if asked >= 2:
             both.set()
         await asyncio.wait_for(both.wait(), 20)
-        change = {"wp_id": "WP01", "lane": "done", "changed_at": "2026-01-01T00:00:00Z", "seq": 1}
-        return web.json_response({"cursor": 1, "pushed": 0, "changes": [change]})
+        change = {"ref": f"{MISSION}/WP01", "mission_slug": MISSION, "wp_id": "WP01", "status": "done",
+                  "changed_at": "2026-01-01T00:00:00Z", "seq": 1}
+        return web.json_response({"items": [change], "next_cursor": "1", "has_more": False})
 
     fake.tracker = together
     given_bound_to(operator, repo, fake.url, deadline="30")

@@ -59,7 +59,7 @@ def test_live_facts_follow_the_isolated_home(
     assert readiness.live(cwd=project).state == "NoHost"
     spec_kitty_home.set_config("sync.server_url", "https://saas.example")
     assert readiness.live(cwd=project).state == "Unbound"
-    spec_kitty_home.bind(project, "001-checkout", "shop", "https://saas.example")
+    spec_kitty_home.bind(project, project_slug="shop")
     assert readiness.live(cwd=project).state == "Ready"
 
 
@@ -121,7 +121,7 @@ def test_login_and_bind_against_the_dev_saas(
     login = stealth_guard("auth", "login", "--host", dev_saas.url, "--with-token", cwd=project,
                           stdin=dev_saas.issue_token(login="ada"))
     assert login.stdout == f"Logged in to {dev_saas.url} as ada@dev-saas.spec-kitty.invalid.\n", login.describe()
-    bind = stealth_guard("tracker", "bind", "--project", "shop", cwd=project)
+    bind = stealth_guard("tracker", "bind", cwd=project)
     assert bind.exit_code == 0, bind.describe()
     assert dev_saas.stats()["bindings"] == 1
     explained = stealth_guard("sync", "explain", cwd=project)

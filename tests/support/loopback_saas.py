@@ -53,7 +53,8 @@ class LoopbackSaas:
         self.faults = Faults()
         self.uploads: list[str] = []  # upload bodies the server accepted, as received
         self.sent: Counter[str] = Counter()  # event id -> how many accepted uploads carried it
-        self.syncs: list[dict[str, Any]] = []  # tracker-sync request bodies
+        self.syncs: list[dict[str, Any]] = []  # tracker pull/push request bodies, each with its "route"
+        self.binding_ref = ""
         self.url = ""
         self.token = ""  # the last token ``issue_token`` minted
         self._uploads_seen = 0
@@ -74,27 +75,33 @@ class LoopbackSaas:
         self.token = self.call(lambda store: store.issue_token(login, 3600, time.time()).access_token)
         return self.token
 
-    def bind(self, project: str, mission: str) -> None:
-        self.call(lambda store: store.put_binding(project, mission, "repo", mission, time.time()))
+    def bind(self, project_uuid: str, project_slug: str) -> str:
+        """Bind the project to the built-in tracker's resource, as bind-confirm would; its binding_ref."""
+        from devsaas.trackerstore import DEFAULT_RESOURCE, PROVIDER
 
-    def remote_change(self, project: str, mission: str, wp_id: str, lane: str) -> int:
-        """A lane changed on the server side (in the tracker UI); returns its change sequence number."""
-        return self.call(lambda store: store.set_issue_lane(project, mission, wp_id, lane, time.time()))
+        binding = self.call(lambda store: store.tracker.bind(PROVIDER, DEFAULT_RESOURCE, project_uuid, project_slug,
+                                                             "dev-team", time.time()))
+        self.binding_ref = binding.binding_ref
+        return self.binding_ref
+
+    def remote_change(self, mission: str, wp_id: str, lane: str) -> int:
+        """A lane changed on the tracker side; returns its change sequence number."""
+        return self.call(lambda store: store.tracker.set_lane(self.binding_ref, mission, wp_id, lane, time.time()))
 
     def stored(self, project_uuid: str, mission: str) -> list[dict[str, Any]]:
         """Envelopes of one mission the server stored, in arrival order, as received."""
         bodies = self.call(lambda store: store.envelopes.bodies(project_uuid=project_uuid))
         return [e for e in map(json.loads, bodies) if e.get("payload", {}).get("mission_slug") == mission]
 
-    def issues(self, project: str, mission: str) -> dict[str, dict[str, object]]:
-        return self.call(lambda store: store.issues(project, mission))
+    def issues(self, mission: str) -> dict[str, dict[str, object]]:
+        return self.call(lambda store: store.tracker.issues(self.binding_ref, mission))
 
     # --- the middleware ----------------------------------------------------------------------------
     @web.middleware
     async def _faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
         route = request.match_info.route.name
-        if route == "tracker_sync":
-            self.syncs.append(json.loads(await request.read()))
+        if route in ("tracker_pull", "tracker_push"):
+            self.syncs.append({"route": route, **json.loads(await request.read())})
         if route != "events_batch":
             return await self._maybe_stall(request, await handler(request))
         index, self._uploads_seen = self._uploads_seen, self._uploads_seen + 1

@@ -89,7 +89,9 @@ def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "
                "login": "tester@example.invalid", "user_id": "tester@example.invalid", "name": "tester",
                "session_id": "sess-tester", "teams": [
                    {"id": "t-1", "name": "tester", "role": "owner", "slug": "tester-private",
-                    "is_private_teamspace": True}]}
+                    "is_private_teamspace": True},
+                   {"id": "dev-team", "name": "Dev Team", "role": "member", "slug": "dev-team",
+                    "is_private_teamspace": False}]}
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"version": 2, "sessions": {origin(server_url): session}}, handle)
     return path
@@ -103,7 +105,20 @@ def write_config(home: Path, text: str) -> Path:
 
 
 def write_bindings(project: Path, *slugs: str) -> Path:
-    """What ``tracker bind`` leaves in a project: each mission bound to project ``demo`` on the dev host."""
+    """What ``tracker bind`` leaves in a project: the repository bound (its ``tracker:`` block in
+    ``.kittify/config.yaml``, as spec-kitty writes it) to the dev host's ``github`` resource. ``slugs`` are
+    ignored: a binding is the repository's, every mission syncs through it."""
+    (project / ".kittify").mkdir(exist_ok=True)
+    path = project / ".kittify" / "config.yaml"
+    text = path.read_text() if path.exists() else ""
+    path.write_text(text + "tracker:\n  provider: github\n  binding_ref: br_demo\n  project_slug: demo\n"
+                    "  display_label: dev-saas/issues\n  provider_context:\n  workspace:\n  ownership:\n"
+                    "    mode: spec_kitty_authoritative\n    field_owners: {}\n")
+    return path
+
+
+def write_legacy_bindings(project: Path, *slugs: str) -> Path:
+    """The older layout of ``.kittify/config.toml`` (one ``[tracker] project``, a table per mission)."""
     (project / ".kittify").mkdir(exist_ok=True)
     text = '[tracker]\nproject = "demo"\n'
     for slug in slugs:

@@ -10,7 +10,7 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator.queue import EventQueue
-from tests.unit.test_sync import MISSION, TRACKER
+from tests.unit.test_sync import MISSION, PROJECT
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def saas(tmp_path: Path) -> Iterator[LoopbackSaas]:
     """The dev SaaS app, an operator's token, and a binding for the test's mission."""
     for running in LoopbackSaas(tmp_path / "saas" / "saas.sqlite3").serve():
         running.issue_token()
-        running.bind(TRACKER, MISSION)
+        running.bind(PROJECT, "proj")
         yield running
 
 

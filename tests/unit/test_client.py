@@ -5,9 +5,7 @@ Also the stdlib reachability probe."""
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
-import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,23 +18,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.client import (
-    DeviceAccessDenied,
-    DeviceCodeExpired,
-    DeviceFlowError,
-    DevicePending,
-    DeviceSlowDown,
     HostUnreachable,
-    NotBoundRemote,
-    ProtocolMismatch,
-    RefreshReplayed,
     RequestFailed,
     SaasClient,
     ServerFailed,
     SessionExpired,
 )
-from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.errors import CatalogFailure
 from orchestrator.probe import host_answers
-from states.catalog import CONNECTION_LOST, NOT_BOUND_REMOTE, SERVER_ERROR, SESSION_EXPIRED
+from states.catalog import (
+    CONNECTION_LOST,
+    SERVER_ERROR,
+    SESSION_EXPIRED,
+    TRACKER_HINT_REBIND,
+    TRACKER_REFUSED,
+)
 
 TOKEN = "skd_SECRET-token-value-0123456789"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -286,204 +282,71 @@ def test_a_redirect_is_refused_and_the_token_never_reaches_the_other_host() -> N
     assert_no_token(caught.value)
 
 
-def test_a_missing_remote_binding_is_the_catalog_not_bound_line() -> None:
+def test_a_tracker_error_envelope_is_one_catalog_line() -> None:
+    envelope = {"error_code": "binding_not_found", "error_category": "binding_not_found",
+                "message": "no such tracker binding", "retryable": False, "user_action_required": True}
+
     async def main() -> None:
-        async with serving(scripted(Recorder(), [error(404, "not_bound")])) as url, client(url) as saas:
-            await saas.tracker_sync("proj", "001-demo", None, {})
-
-    with pytest.raises(NotBoundRemote) as caught:
-        asyncio.run(main())
-    message = caught.value.failure.message
-    assert message == NOT_BOUND_REMOTE.message.format(url=message.split("`")[1], slug="001-demo")
-
-
-def test_other_refusals_are_one_line_errors() -> None:
-    async def main() -> None:
-        refusal = error(400, "invalid_request", "row 3:\n  event_id must be a string")
-        async with serving(scripted(Recorder(), [refusal])) as url, client(url) as saas:
-            await saas.send_events(["{}"])
+        answer = lambda: web.json_response(envelope, status=404)  # noqa: E731
+        async with serving(scripted(Recorder(), [answer])) as url, client(url) as saas:
+            await saas.tracker_status("dev-team", "github", {"binding_ref": "br_1"})
 
     with pytest.raises(RequestFailed) as caught:
         asyncio.run(main())
-    assert isinstance(caught.value, SpecKittyError) and not isinstance(caught.value, CatalogFailure)
-    assert "\n" not in str(caught.value)
-    assert str(caught.value).endswith(
-        "refused the request: HTTP 400 invalid_request (row 3: event_id must be a string).")
-    assert (caught.value.status, caught.value.code) == (400, "invalid_request")
+    url = str(caught.value).split("`")[1]
+    assert str(caught.value) == TRACKER_REFUSED.format(url=url, message="no such tracker binding",
+                                                       code="binding_not_found", hint=TRACKER_HINT_REBIND)
+    assert (caught.value.status, caught.value.code) == (404, "binding_not_found")
 
 
-def test_a_400_that_names_events_is_their_rejection_not_the_batchs() -> None:
-    details = {"error": "invalid envelopes", "details": [
-        {"event_id": "01B", "error": "payload must be an object", "error_category": "schema_mismatch"}]}
-
-    async def main() -> list[dict[str, Any]]:
-        async with serving(scripted(Recorder(), [ok(details, status=400)])) as url, client(url) as saas:
-            return await saas.send_events(['{"event_id": "01A"}', '{"event_id": "01B"}'])
-
-    assert asyncio.run(main()) == [{"event_id": "01B", "status": "rejected", "error": "payload must be an object",
-                                   "error_category": "schema_mismatch"}]
-
-
-def test_a_412_is_the_protocol_mismatch_with_the_hosts_guidance() -> None:
-    answer = {"error": "protocol_mismatch", "sync_protocol": {"upgrade_guidance": "Upgrade\nto 4.0."}}
-
-    async def main() -> None:
-        async with serving(scripted(Recorder(), [ok(answer, status=412)])) as url, client(url) as saas:
-            await saas.send_events(['{"event_id": "01A"}'])
-
-    with pytest.raises(ProtocolMismatch) as caught:
-        asyncio.run(main())
-    assert caught.value.failure.message.endswith("speaks another sync protocol: Upgrade to 4.0.")
-
-
-def test_a_replayed_refresh_token_is_its_own_answer() -> None:
-    async def main() -> None:
-        async with serving(scripted(Recorder(), [error(409, "refresh_replay_benign_retry")])) as url, \
-                client(url, token=None) as saas:
-            await saas.refresh("skr_used")
-
-    with pytest.raises(RefreshReplayed):
-        asyncio.run(main())
-
-
-def test_an_answer_that_is_not_json_is_an_error() -> None:
-    async def main() -> None:
-        async with serving(scripted(Recorder(), [lambda: web.Response(text="<html>hi</html>")])) as url, \
-                client(url) as saas:
-            await saas.me()
-
-    with pytest.raises(RequestFailed, match="unexpected answer"):
-        asyncio.run(main())
-
-
-def test_the_token_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCaptureFixture) -> None:
-    """Even a server that echoes the Authorization header back in its error detail."""
-    caplog.set_level(logging.DEBUG)
-
-    async def echo(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"error": "invalid_request", "detail": request.headers["Authorization"]},
-                                 status=400)
-
-    async def flaky(request: web.Request) -> web.StreamResponse:
-        return web.json_response({"error": "internal", "detail": request.headers["Authorization"]}, status=503)
-
-    caught: list[BaseException] = []
-
-    async def main() -> None:
-        for handler in (echo, flaky):
-            async with serving(handler) as url, client(url, retries=1) as saas:
-                assert_no_token(saas)
-                try:
-                    await saas.me()
-                except SpecKittyError as exc:
-                    caught.append(exc)
-
-    asyncio.run(main())
-    assert len(caught) == 2
-    assert_no_token(*caught, *(exc.args for exc in caught), caplog.text)
-    assert "[token]" in str(caught[0])
-
-
-# --- bodies ------------------------------------------------------------------------------------------
-def test_envelopes_go_to_the_batch_endpoint_gzip_compressed_with_the_protocol_header() -> None:
+def test_tracker_writes_carry_the_team_and_one_idempotency_key_across_retries() -> None:
     recorder = Recorder()
-    envelopes = ['{"event_id":"01A","at":"x"}', '{"event_id":"01B","note":"caf\\u00e9 ✓"}']
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        body = await recorder.note(request)  # aiohttp's server undoes Content-Encoding: gzip
-        return web.json_response({"results": [{"event_id": e["event_id"], "status": "success"}
-                                              for e in json.loads(body)["events"]]})
-
-    async def main() -> list[dict[str, Any]]:
-        async with serving(handler) as url, client(url) as saas:
-            return await saas.send_events(envelopes)
-
-    assert [r["event_id"] for r in asyncio.run(main())] == ["01A", "01B"]
-    (request,) = recorder.requests
-    assert request["method"] == "POST" and request["path"] == "/api/v1/events/batch/"
-    assert request["headers"]["Content-Encoding"] == "gzip"
-    assert request["headers"]["X-Spec-Kitty-Sync-Protocol"] == "2.0"
-    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
-    assert request["body"] == ('{"events":[' + ",".join(envelopes) + "]}").encode("utf-8")
-
-
-def test_the_upload_body_on_the_wire_is_gzip() -> None:
-    """Read below aiohttp's decoding: the bytes that travelled are a gzip stream of the joined envelopes."""
-    wire: list[bytes] = []
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
-        wire.append(await reader.readexactly(length))
-        body = b'{"results": [{"event_id": "01A", "status": "success"}]}'
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        await writer.drain()
-        writer.close()
-
-    async def main() -> list[dict[str, Any]]:
-        server = await asyncio.start_server(handler, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        try:
-            async with client(f"http://127.0.0.1:{port}") as saas:
-                return await saas.send_events(['{"event_id": "01A"}'])
-        finally:
-            server.close()
-            await server.wait_closed()
-
-    assert asyncio.run(main()) == [{"event_id": "01A", "status": "success"}]
-    assert gzip.decompress(wire[0]) == b'{"events":[{"event_id": "01A"}]}'
-
-
-@pytest.mark.parametrize(("code", "kind"), [
-    ("authorization_pending", DevicePending), ("slow_down", DeviceSlowDown),
-    ("expired_token", DeviceCodeExpired), ("access_denied", DeviceAccessDenied), ("invalid_grant", DeviceFlowError),
-])
-def test_device_token_answers_are_typed(code: str, kind: type[DeviceFlowError]) -> None:
-    recorder = Recorder()
-
-    async def main() -> None:
-        async with serving(scripted(recorder, [error(400, code)])) as url, client(url, token=None) as saas:
-            await saas.device_token("dc-1")
-
-    with pytest.raises(kind):
-        asyncio.run(main())
-    assert len(recorder.requests) == 1
-    assert parse_qs(recorder.requests[0]["body"].decode()) == {
-        "grant_type": ["urn:ietf:params:oauth:grant-type:device_code"], "device_code": ["dc-1"],
-        "client_id": ["cli_native"]}
-    assert recorder.requests[0]["path"] == "/oauth/token"
-
-
-def test_binding_calls_and_a_missing_binding() -> None:
-    recorder = Recorder()
-    binding = {"binding_id": "b1", "project": "proj", "mission": "001-demo"}
-
-    async def main() -> tuple[Any, ...]:
-        answers = [ok(binding, 201), ok(binding), lambda: web.Response(status=204), error(404, "not_found")]
-        async with serving(scripted(recorder, answers)) as url, client(url) as saas:
-            return (await saas.put_binding("proj", "001-demo", {"repo_name": "r"}),
-                    await saas.get_binding("proj", "001-demo"),
-                    await saas.delete_binding("proj", "001-demo"),
-                    await saas.get_binding("proj", "001-demo"))
-
-    assert asyncio.run(main()) == (binding, binding, None, None)
-    assert [r["method"] for r in recorder.requests] == ["PUT", "GET", "DELETE", "GET"]
-    assert json.loads(recorder.requests[0]["body"]) == {"repo_name": "r"}
-
-
-def test_tracker_sync_sends_cursor_and_lanes() -> None:
-    recorder = Recorder()
-    answer = {"cursor": 4, "pushed": 1, "changes": [{"wp_id": "WP02", "lane": "done", "seq": 4}]}
+    confirmed = {"binding_ref": "br_1", "display_label": "x", "provider": "github", "bound_at": "t"}
 
     async def main() -> dict[str, Any]:
-        async with serving(scripted(recorder, [ok(answer)])) as url, client(url) as saas:
-            return await saas.tracker_sync("proj", "001-demo", 3, {"WP01": {"lane": "done", "last_event_id": "01A"}})
+        answers = [error(503, "busy"), ok(confirmed)]
+        async with serving(scripted(recorder, answers)) as url, client(url) as saas:
+            return await saas.bind_confirm("dev-team", "github", "ct_1", {"uuid": "u"})
 
-    assert asyncio.run(main()) == answer
-    assert json.loads(recorder.requests[0]["body"]) == {
-        "cursor": 3, "lanes": {"WP01": {"lane": "done", "last_event_id": "01A"}}}
+    assert asyncio.run(main()) == confirmed
+    first, second = recorder.requests
+    assert (first["path"], first["headers"]["X-Team-Slug"]) == ("/api/v1/tracker/bind-confirm/", "dev-team")
+    assert first["headers"]["Idempotency-Key"] == second["headers"]["Idempotency-Key"]
+    assert json.loads(second["body"]) == {"provider": "github", "candidate_token": "ct_1",
+                                          "project_identity": {"uuid": "u"}}
+
+
+def test_a_202_is_polled_at_its_operation_until_it_completes() -> None:
+    recorder = Recorder()
+    result = {"status": "complete", "summary": {"total": 1, "succeeded": 1, "failed": 0, "skipped": 0}}
+    answers = [ok({"operation_id": "op_1", "status": "pending"}, 202),
+               ok({"operation_id": "op_1", "status": "running"}),
+               ok({"operation_id": "op_1", "status": "completed", "result": result})]
+
+    async def main() -> dict[str, Any]:
+        async with serving(scripted(recorder, answers)) as url, client(url) as saas:
+            return await saas.tracker_run("dev-team", "github", {"binding_ref": "br_1"})
+
+    assert asyncio.run(main()) == result
+    assert [(r["method"], r["path"]) for r in recorder.requests] == [
+        ("POST", "/api/v1/tracker/run/"), ("GET", "/api/v1/tracker/operations/op_1/"),
+        ("GET", "/api/v1/tracker/operations/op_1/")]
+    assert json.loads(recorder.requests[0]["body"]) == {"provider": "github", "binding_ref": "br_1",
+                                                        "pull_first": True, "limit": 100}
+    assert "Idempotency-Key" not in recorder.requests[1]["headers"]
+
+
+def test_an_operation_past_the_deadline_is_one_line() -> None:
+    answers = [ok({"operation_id": "op_9", "status": "pending"}, 202),
+               ok({"operation_id": "op_9", "status": "running"})]
+
+    async def main() -> None:
+        async with serving(scripted(Recorder(), answers)) as url, client(url, deadline=0.2) as saas:
+            await saas.tracker_push("dev-team", "github", {"binding_ref": "br_1"}, [])
+
+    with pytest.raises(CatalogFailure) as caught:
+        asyncio.run(main())
+    assert "did not finish within 0.2s" in str(caught.value.failure.message)
 
 
 def test_repr_shows_the_host_only() -> None:

@@ -16,7 +16,8 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator import sync as sync_module
-from orchestrator.client import HostUnreachable, NotBoundRemote, ServerFailed, run_with_client
+from orchestrator.binding import Binding
+from orchestrator.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
 from orchestrator.envelopes import EnvelopeContext
 from orchestrator.missions import append_transition, read_log, reduce
 from orchestrator.queue import EventQueue, mission_key
@@ -26,7 +27,6 @@ from orchestrator.ulid import new_ulid
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
 PROJECT = "1d231484-659e-47f6-bb5e-23c777f7d9aa"  # the repository's project_uuid: the queue's and the host's key
-TRACKER = "proj"  # the tracker binding's project
 CONTEXT = EnvelopeContext(PROJECT, "proj", "b805cd5cee74", "ca0848fb-2ef4-5290-bb14-c329f56bb05f", "dev-private",
                           "main", None, None)
 TOKEN = "skd_sync-test-token-never-printed"
@@ -63,16 +63,29 @@ def write_lines(repo: Path, lines: list[str]) -> None:
         out.write("".join(line + "\n" for line in lines))
 
 
-def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True) -> SyncTarget:
+def tracker_of(saas: LoopbackSaas, ref: str | None = None, mode: str = "spec_kitty_authoritative") -> Binding:
+    """The repository's binding (its ``tracker:`` block) to the loopback host's built-in tracker."""
+    return Binding("github", ref or saas.binding_ref, "proj", "dev-saas/issues", mode)
+
+
+def target_for(saas: LoopbackSaas, repo: Path, *, with_folder: bool = True, ref: str | None = None,
+               mode: str = "spec_kitty_authoritative") -> SyncTarget:
     return SyncTarget(server_url=saas.url, token=saas.token, project=PROJECT, mission=MISSION, repo_root=repo,
                       mission_dir=log_of(repo).parent if with_folder else None, context=CONTEXT,
-                      tracker_project=TRACKER)
+                      tracker=tracker_of(saas, ref, mode), tracker_team="dev-team")
+
+
+def pulled_with(saas: LoopbackSaas, cursor: int | None = None) -> dict[str, Any]:
+    """The body of a tracker pull of this mission (``cursor`` absent on the first one)."""
+    body = {"route": "tracker_pull", "provider": "github", "binding_ref": saas.binding_ref, "limit": 100}
+    return body if cursor is None else {**body, "cursor": str(cursor)}
 
 
 def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder: bool = True,
-              retries: int = 0, timeout: float = 30.0, **options: Any) -> SyncResult:
+              retries: int = 0, timeout: float = 30.0, ref: str | None = None,
+              mode: str = "spec_kitty_authoritative", **options: Any) -> SyncResult:
     """One ``sync_once``; by default with a client that does not retry (failures show at once)."""
-    target = target_for(saas, repo, with_folder=with_folder)
+    target = target_for(saas, repo, with_folder=with_folder, ref=ref, mode=mode)
     return run_with_client(saas.url, saas.token, lambda client: sync_once(client, queue, target, **options),
                            retries=retries, timeout=timeout)
 
@@ -82,7 +95,7 @@ def key_of(saas: LoopbackSaas) -> str:
 
 
 def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
-    return saas.remote_change(TRACKER, MISSION, wp_id, lane)
+    return saas.remote_change(MISSION, wp_id, lane)
 
 
 # --- upload ---------------------------------------------------------------------------------------------
@@ -208,11 +221,11 @@ def test_only_acknowledged_rows_leave_the_queue(saas: LoopbackSaas, repo: Path, 
 
 def test_events_need_no_binding_and_a_missing_remote_binding_stops_only_the_tracker_step(
         saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
-    saas.call(lambda store: store.delete_binding(TRACKER, MISSION))
     lines = fixture_lines(5)
     write_lines(repo, lines)
-    with pytest.raises(NotBoundRemote):
-        sync_with(saas, queue, repo)
+    with pytest.raises(RequestFailed) as refused:  # a binding the host does not know: binding_not_found
+        sync_with(saas, queue, repo, ref="br_unknown")
+    assert refused.value.code == "binding_not_found"
     assert queue.count(key_of(saas)) == 0 and stored(saas) == ids(lines)
 
 
@@ -221,7 +234,7 @@ def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: 
     remote_change(saas, "WP01", "done")
     result = sync_with(saas, queue, repo, with_folder=False)
     assert (result.pushed, result.pulled, result.cursor) == (0, 0, None)
-    assert saas.syncs == [{"cursor": None, "lanes": {}}]
+    assert saas.syncs == [pulled_with(saas)]
     assert not log_of(repo).exists()
 
 
@@ -237,11 +250,14 @@ def test_local_lanes_are_pushed_with_the_event_that_set_them(saas: LoopbackSaas,
     result = sync_with(saas, queue, repo)
     assert result.pushed == 5
     # issue 10: pull first (pushing nothing, so a conflict cannot be hidden), then push what moved here
-    assert saas.syncs == [{"cursor": None, "lanes": {}}, {"cursor": 0, "lanes": {
-        "WP01": {"lane": "in_progress", "last_event_id": last["event_id"]},
-        "WP02": {"lane": "for_review", "last_event_id": other["event_id"]},
-    }}]  # WP03's lane is not one the server knows, so it is not pushed (it would refuse the whole sync)
-    issues = saas.issues(TRACKER, MISSION)
+    route = {"provider": "github", "binding_ref": saas.binding_ref}
+    assert saas.syncs == [pulled_with(saas), {"route": "tracker_push", **route, "items": [
+        {"ref": f"{MISSION}/WP01", "action": "set_status", "target_status": "in_progress",
+         "patch": {"last_event_id": last["event_id"]}},
+        {"ref": f"{MISSION}/WP02", "action": "set_status", "target_status": "for_review",
+         "patch": {"last_event_id": other["event_id"]}},
+    ]}]  # WP03's lane is not one the server knows, so it is not pushed (it would refuse the whole sync)
+    issues = saas.issues(MISSION)
     assert {wp: issue["lane"] for wp, issue in issues.items()} == {"WP01": "in_progress", "WP02": "for_review"}
 
 
@@ -266,9 +282,8 @@ def test_remote_changes_are_appended_once_and_uploaded_in_the_same_run(saas: Loo
 
     again = sync_with(saas, queue, repo)
     assert (again.pushed, again.pulled) == (0, 0)
-    assert saas.syncs[-1]["cursor"] == last_seq
-    assert "WP01" not in saas.syncs[-1]["lanes"]  # the pulled lane is the synced base, not a local move
-    assert saas.issues(TRACKER, MISSION)["WP01"]["lane"] == "done"
+    assert saas.syncs[-1] == pulled_with(saas, last_seq)  # and no push: the pulled lane is the
+    assert saas.issues(MISSION)["WP01"]["lane"] == "done"  # synced base, not a local move
 
 
 def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: LoopbackSaas, repo: Path,
@@ -302,6 +317,37 @@ def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, t
     assert last is not None and last["pushed"] == 3 and last["error"] is None
 
 
+def test_external_authoritative_applies_the_trackers_lane_as_a_forced_row_and_records_it(
+        saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    folder = log_of(repo).parent
+    append_transition(folder, "WP01", "claimed", actor="me", reason=None)
+    sync_with(saas, queue, repo, mode="external_authoritative")
+    append_transition(folder, "WP01", "in_progress", actor="me", reason=None)  # moved here...
+    remote_change(saas, "WP01", "blocked")  # ...and on the tracker
+    result = sync_with(saas, queue, repo, mode="external_authoritative")
+    assert result.conflicts == [{"wp_id": "WP01", "local_lane": "in_progress", "remote_lane": "blocked",
+                                 "kept": "remote"}]
+    last = read_log(log_of(repo)).rows[-1]
+    assert (last["to_lane"], last["force"], last["actor"]) == ("blocked", True, PULL_ACTOR)
+    assert "external_authoritative" in last["reason"]
+    assert queue.conflicts(key_of(saas))[-1]["kept"] == "remote"
+    assert saas.issues(MISSION)["WP01"]["lane"] == "blocked"  # the local move was not pushed over it
+
+
+def test_spec_kitty_authoritative_keeps_the_local_lane_and_records_the_conflict(
+        saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    folder = log_of(repo).parent
+    append_transition(folder, "WP01", "claimed", actor="me", reason=None)
+    sync_with(saas, queue, repo)
+    append_transition(folder, "WP01", "in_progress", actor="me", reason=None)
+    remote_change(saas, "WP01", "blocked")
+    result = sync_with(saas, queue, repo)
+    assert result.conflicts == [{"wp_id": "WP01", "local_lane": "in_progress", "remote_lane": "blocked",
+                                 "kept": "local"}]
+    assert read_log(log_of(repo)).rows[-1]["to_lane"] == "in_progress"
+    assert saas.issues(MISSION)["WP01"]["lane"] == "in_progress"
+
+
 def test_the_target_never_shows_its_token() -> None:
     target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None, CONTEXT)
     assert TOKEN not in repr(target) and TOKEN not in str(target)
@@ -328,9 +374,11 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: 
     queue_path = tmp_path / "q.sqlite3"
     with start_dev_saas(db=tmp_path / "saas.sqlite3") as saas:
         token = saas.issue_token("dev")
-        run_with_client(saas.url, token, lambda client: client.put_binding(TRACKER, MISSION, {"repo_name": "repo"}))
+        confirmed = run_with_client(saas.url, token, lambda client: client.bind_confirm(
+            "dev-team", "github", "ct_" + b"dev-saas/issues".hex(), {"uuid": PROJECT, "slug": "proj"}))
+        binding = Binding("github", confirmed["binding_ref"], "proj", "dev-saas/issues")
         target = SyncTarget(saas.url, token, PROJECT, MISSION, repo, log_of(repo).parent, CONTEXT._replace(
-            team_slug=""), TRACKER)  # the team comes from /api/v1/me, as for an env token
+            team_slug=""), binding)  # the teams come from /api/v1/me, as for an env token
         first = run_sync(target, queue_path=queue_path)
         assert (first.pushed, first.pulled, first.queued) == (1235, 0, 0)
         stored = saas.envelopes(project_uuid=PROJECT)
@@ -338,11 +386,11 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: 
                                                        for line in log_of(repo).read_text().splitlines()]
         assert {e["team_slug"] for e in stored} == {"dev-private"}
 
-        saas.set_issue_lane(TRACKER, MISSION, "WP01", "approved")
+        saas.set_issue_lane(PROJECT, MISSION, "WP01", "approved")
         second = run_sync(target, queue_path=queue_path)
         assert (second.pushed, second.pulled, second.queued) == (1, 1, 0)
         assert read_log(log_of(repo)).rows[-1]["to_lane"] == "approved"
-        assert saas.issues(TRACKER, MISSION)["WP01"]["lane"] == "approved"
+        assert saas.issues(PROJECT, MISSION)["WP01"]["lane"] == "approved"
 
         third = run_sync(target, queue_path=queue_path)
         assert (third.pushed, third.pulled, third.queued) == (0, 0, 0)
