@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,24 +41,6 @@ def manual_saas() -> Iterator[DevSaas]:
 @pytest.fixture(scope="session")
 def token(saas: DevSaas) -> str:
     return saas.issue_token()
-
-
-@pytest.fixture
-def mission() -> tuple[str, str]:
-    """A project/mission pair no other test uses."""
-    suffix = uuid.uuid4().hex[:10]
-    return f"proj-{suffix}", f"mission-{suffix}"
-
-
-@pytest.fixture
-def mission_path(mission: tuple[str, str]) -> str:
-    return f"/api/v1/projects/{mission[0]}/missions/{mission[1]}"
-
-
-@pytest.fixture
-def bound(mission_path: str) -> str:
-    """The old per-mission event route of a fresh project/mission (it needs no binding any more)."""
-    return mission_path
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from devsaas_helpers import Reply
+from devsaas_helpers import Reply, http
 
 from devsaas.api import ApiError, require_loopback
 from devsaas.testing import DevSaas
@@ -16,17 +16,21 @@ from devsaas.testing import DevSaas
 Call = Callable[..., Reply]
 
 
-def test_stats_count_bindings_and_requests_by_route_name(saas: DevSaas, call: Call, mission_path: str) -> None:
+def test_stats_count_bindings_and_requests_by_route_name(saas: DevSaas, call: Call, token: str) -> None:
     before = saas.stats()
     assert set(before) == {"envelopes", "dossier_bodies", "bindings", "requests"}
-    call("PUT", f"{mission_path}/binding")
+    confirm = {"provider": "github", "candidate_token": "ct_" + b"dev-saas/issues".hex(),
+               "project_identity": {"uuid": "9d7c5b3a-1e2f-4a6b-8c9d-0e1f2a3b4c5d", "slug": "p"}}
+    bound = http(saas, "POST", "/api/v1/tracker/bind-confirm/", confirm, token=token,
+                 headers={"X-Team-Slug": "dev-team", "Idempotency-Key": "stats-1"})
+    assert bound.status == 200, bound
     call("GET", "/api/v1/me")
     call("GET", "/api/v1/me")
     after = saas.stats()
     assert after["bindings"] == before["bindings"] + 1
     assert after["envelopes"] == before["envelopes"]
     assert after["requests"]["me"] == before["requests"].get("me", 0) + 2
-    assert after["requests"]["binding_put"] == before["requests"].get("binding_put", 0) + 1
+    assert after["requests"]["tracker_bind_confirm"] == before["requests"].get("tracker_bind_confirm", 0) + 1
     assert after["requests"]["admin_stats"] == before["requests"]["admin_stats"] + 1
 
 
