@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.binding import Binding, write_binding
+from orchestrator.binding import write_binding
 from orchestrator.daemon import server, targets
 from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.settings import Settings, read_settings
@@ -49,7 +49,7 @@ def bound_repo(home: Path, tmp_path: Path) -> Path:
     write_auth(home, server_url=HOST)
     write_config(home, f'[sync]\nserver_url = "{HOST}"\n')
     repo = make_project(tmp_path / "repo", ["082-x"])
-    write_binding(repo, Binding("PRJ", "082-x", HOST, "b-1", "2026-01-01T00:00:00+00:00"))
+    write_binding(repo, "github", "br_1", "prj", "dev-saas/issues", None, None)
     return repo
 
 
