@@ -109,7 +109,7 @@ def json_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (SpecKittyError, OSError) as problem:
-            if not kwargs.get("as_json"):
+            if not kwargs.get("as_json") or isinstance(problem, BrokenPipeError):
                 raise
             error = as_error(problem)
             import json
