@@ -243,8 +243,17 @@ class LiveFacts:
         after the machine) reuses the answer instead of opening another socket."""
         return self._reachable
 
+    @property
+    def unreachable_reason(self) -> str:
+        """Why the probe failed: ``refused``, ``no_name`` or ``timeout`` ("" when it answered)."""
+        return self._probe
+
     @cached_property
     def _reachable(self) -> bool:
-        from orchestrator.probe import host_answers
+        return bool(self.host_url) and self._probe == ""
 
-        return bool(self.host_url) and host_answers(self.host_url or "")
+    @cached_property
+    def _probe(self) -> str:
+        from orchestrator.probe import TIMEOUT, probe
+
+        return probe(self.host_url) if self.host_url else TIMEOUT

@@ -80,7 +80,6 @@ NOT_BOUND_REMOTE = Failure(
 
 # --- SaaS refusals no retry would help (one line: ``Error: <line>``) ------------------------------------
 SAAS_INVALID_URL = "`{url}` is not a valid SaaS URL."
-SAAS_TLS_FAILED = "The TLS connection to `{url}` failed ({error})."
 SAAS_REDIRECT = (
     "The SaaS host `{url}` answered with a redirect (HTTP {status}){where}; "
     "not following it (check the configured host URL)."
@@ -505,7 +504,9 @@ AUTH_ENV_NO_HOST = Failure(
     f"Set `{SAAS_URL_ENV_VAR}` or run `spec-kitty config set sync.server_url <url>`.",
 )
 AUTH_CHECK_VALID = "  Checked with the host: the session is valid."
-AUTH_CHECK_REJECTED = "  Checked with the host: it no longer accepts this session; run `spec-kitty auth login --host {url}`."
+AUTH_CHECK_REJECTED = (
+    "  Checked with the host: it no longer accepts this session; run `spec-kitty auth login --host {url}`."
+)
 AUTH_CHECK_ENV_REJECTED = (
     f"  Checked with the host `{{url}}`: it rejected `{SAAS_TOKEN_ENV_VAR}`; set a valid token or unset it."
 )
@@ -513,7 +514,6 @@ AUTH_CHECK_FAILED = "  Checked with the host: no answer ({error})."
 EXPLAIN_SESSION_LABEL = "host accepts session"
 EXPLAIN_SESSION_OK = "GET {url}/api/v1/me"
 EXPLAIN_SESSION_REJECTED = "rejected by the host"
-EXPLAIN_SESSION_NOT_CHECKED = "not checked (add --probe)"
 EXPLAIN_STATE_REJECTED = "State: {state} (the host rejects the session)"
 
 # --- issue 19: which session is active, and logging out of a host without one ---------------------------

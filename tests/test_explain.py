@@ -221,7 +221,7 @@ def test_probe_against_a_dead_host_says_unreachable(home: SpecKittyHome, stealth
     home.bind(repo, "001-demo", "demo", DEAD_URL)
     ran = explain(stealth_guard, repo, "--probe")
     assert f"  ✗ host answers         probe {DEAD_URL}\n" in ran.stdout, ran.describe()
-    assert ran.stdout.endswith(f"State: Unreachable\n{catalog.UNREACHABLE.render().format(url=DEAD_URL)}\n")
+    assert ran.stdout.endswith(f"State: Unreachable\n{catalog.UNREACHABLE_REFUSED.render().format(url=DEAD_URL)}\n")
     assert ran.exit_code == 0
 
 

@@ -123,7 +123,7 @@ def test_unreachable_host_says_so_and_keeps_the_queue(operator: Shell, saas: Dev
     ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     saas.stop()
     ran = operator.run("sync", "run", cwd=repo)
-    expected = catalog.UNREACHABLE.render().format(url=saas.url)
+    expected = catalog.UNREACHABLE_REFUSED.render().format(url=saas.url)  # a stopped host refuses
     assert (ran.stdout, ran.exit_code) == (expected + "\n", 1)
     assert "Queued events: 1." in ok(operator.run("tracker", "status", cwd=repo)).stdout
     saas.restart()
