@@ -23,7 +23,7 @@ def _keys_help() -> str:
     return "\n".join(lines)
 
 
-@click.group(epilog="\b\nExamples:\n  spec-kitty config list\n  spec-kitty config get sync.server_url")
+@click.group(epilog="\b\nExamples:\n  spec-kitty config list\n  spec-kitty config list --json")
 def config() -> None:
     """Read and change ~/.spec-kitty/config.toml (comments and unknown keys are kept)."""
 

@@ -127,7 +127,7 @@ def _lane_help() -> str:
     lines += ["", "\b", "Examples:", "  spec-kitty wp move WP01 --to planned",
               "  spec-kitty wp move WP01 --to claimed --mission 082 --actor alice",
               "  spec-kitty wp move WP01 --to done --force --reason 'merged by hand'",
-              "", f"More: {catalog.DOCS_LANES} in the spec-kitty-sync repository."]
+              "", f"More: {catalog.DOCS_LANES} in this project's repository."]
     return "\n".join(lines)
 
 

@@ -97,8 +97,8 @@ class SpecKittyGroup(click.Group):
 
 @click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog="\b\nExamples:\n  spec-kitty status\n  spec-kitty wp move WP01 --to claimed\n"
-                    "  SPEC_KITTY_ENABLE_SAAS_SYNC=1 spec-kitty sync explain\n\n"
-                    "Getting started: docs/getting-started.md in the spec-kitty-sync repository.")
+                    "  spec-kitty config list\n\nA guide from nothing: docs/getting-started.md in this project's "
+                    "repository.")
 @click.version_option(__version__, "--version", prog_name="spec-kitty", message=catalog.VERSION_LINE)
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context

@@ -214,7 +214,7 @@ class SaasClient:
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
-            token = Credentials(Session(token, self.base_url, source="env"))
+            token = Credentials(Session(token, self.base_url, source="token"))
         self._creds: Credentials | None = token or None
         self.timeout = timeout
         self.retries = max(0, retries)

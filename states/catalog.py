@@ -511,7 +511,7 @@ AUTH_CHECK_ENV_REJECTED = (
     f"  Checked with the host `{{url}}`: it rejected `{SAAS_TOKEN_ENV_VAR}`; set a valid token or unset it."
 )
 AUTH_CHECK_FAILED = "  Checked with the host: no answer ({error})."
-EXPLAIN_SESSION_LABEL = "host accepts session"
+EXPLAIN_SESSION_LABEL = "session accepted"
 EXPLAIN_SESSION_OK = "GET {url}/api/v1/me"
 EXPLAIN_SESSION_REJECTED = "rejected by the host"
 EXPLAIN_STATE_REJECTED = "State: {state} (the host rejects the session)"

@@ -232,6 +232,7 @@ def test_probe_against_the_dev_saas_says_it_answers(home: SpecKittyHome, stealth
     home.set_config("sync.server_url", url)
     ran = explain(stealth_guard, repo, "--probe")
     assert f"  ✓ host answers         probe {url}\n" in ran.stdout, ran.describe()
+    assert f"  ✓ session accepted     GET {url}/api/v1/me\n" in ran.stdout, ran.describe()  # issue 19
     assert "State: Unbound\n" in ran.stdout  # probing is reported, but the machine still stops at Unbound
     assert ran.network, "a probe must show up as network use"
 
