@@ -230,8 +230,17 @@ class LiveFacts:
                 return f"env {SAAS_TOKEN_ENV_VAR}"
             return str(paths.auth_file())
         if fact in ("has_host", "host_url"):
-            return f"{self.host_source} = {self.host_url}" if self.host_url else self.host_source
+            if self.host_url:
+                return f"{self.host_source} = {self.host_url}"
+            from states.catalog import SOURCE_HOST_NOT_SET  # never a key the file does not hold
+
+            return SOURCE_HOST_NOT_SET.format(path=paths.config_file())
         if fact == "daemon_policy":
+            from orchestrator.config import effective
+            from states.catalog import CONFIG_SOURCE_DEFAULT
+
+            if effective("sync.background_daemon", self.config, self.env).source == "default":
+                return CONFIG_SOURCE_DEFAULT
             return f"{paths.config_file()} [sync].background_daemon"
         if fact in ("is_bound", "binding"):
             return f'{paths.repo_config_file(self.repo_root)} [tracker.missions."{self.mission_slug}"]'

@@ -551,6 +551,8 @@ CONFIG_SOURCE_FILE = "{path}"
 CONFIG_SOURCE_ENV = "env {var}"
 CONFIG_LIST_DEFAULT = "{key} = {value}  (default)"
 CONFIG_LIST_ENV = "{key} = {value}  (env {var})"
+# `sync explain`'s source for a host set nowhere: where to set it, never a key the file does not hold
+SOURCE_HOST_NOT_SET = f"not set (env {SAAS_URL_ENV_VAR} or `sync.server_url` in {{path}})"
 
 # --- issue 19: guidance where a person stumbles --------------------------------------------------------
 WP_NEAR_MATCH = (
