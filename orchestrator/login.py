@@ -224,6 +224,7 @@ class Checked(NamedTuple):
 
     valid: bool | None
     error: str | None = None
+    login: str | None = None  # who the host says the token belongs to (an env token's only source of it)
 
 
 def check_session(session: Session) -> Checked:
@@ -237,15 +238,15 @@ def check_session(session: Session) -> Checked:
     if not session.server_url:
         return Checked(None, catalog.AUTH_ENV_NO_HOST.message)
 
-    async def call(client: SaasClient) -> None:
-        await client.me()
+    async def call(client: SaasClient) -> dict[str, object]:
+        return await client.me()
 
     try:
-        run_with_client(session.server_url, Credentials(session), call, retries=0, timeout=10)
+        me = run_with_client(session.server_url, Credentials(session), call, retries=0, timeout=10)
     except SessionExpired as rejected:
         if session.source == SOURCE_ENV:
             return Checked(False, rejected.failure.message)
         return Checked(False, catalog.SESSION_REJECTED.message.format(url=session.server_url))
     except SaasError as error:
         return Checked(None, str(error.failure.message if isinstance(error, CatalogFailure) else error))
-    return Checked(True)
+    return Checked(True, login=Session("-", session.server_url).with_identity(me).login)

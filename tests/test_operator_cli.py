@@ -179,3 +179,11 @@ def test_auth_token_prints_the_effective_token_for_ci(shell: Shell) -> None:
         catalog.UNAUTHED_OTHER_HOST.render().format(url="https://other.example") + "\n", 1)
     assert for_host.stdout == "tok-stored-0123456789\n"
     assert stored.events == []
+
+
+def test_a_host_name_that_does_not_resolve_is_named_as_such(shell: Shell, one_mission: Path) -> None:
+    shell.flag("1")
+    url = "https://no-such-host.invalid"  # .invalid never resolves (RFC 6761)
+    ran = shell.run("sync", "run", cwd=one_mission, env={"SPEC_KITTY_SAAS_URL": url,
+                                                         "SPEC_KITTY_SAAS_TOKEN": "tok-0123456789"})
+    assert (ran.stdout, ran.exit_code) == (catalog.UNREACHABLE_NO_NAME.render().format(url=url) + "\n", 1)

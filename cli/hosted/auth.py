@@ -134,7 +134,8 @@ def status(as_json: bool, check: bool) -> None:
                   else catalog.AUTH_SOURCE_FILE.format(path=row["source"]))
         url = s.server_url or catalog.AUTH_UNKNOWN_HOST
         click.echo(catalog.AUTH_SESSION_LINE.format(
-            url=url + (catalog.AUTH_ACTIVE if row["active"] else ""), login=s.login or catalog.AUTH_UNKNOWN_LOGIN,
+            url=url + (catalog.AUTH_ACTIVE if row["active"] else ""),
+            login=s.login or (checks[id(s)].login if check else None) or catalog.AUTH_UNKNOWN_LOGIN,
             team=catalog.AUTH_SESSION_TEAM.format(team=s.private_team) if s.private_team else "",
             left=catalog.AUTH_LEFT_LEGACY if s.legacy else _left(s.seconds_left(now), s.refresh_token is not None),
             source=source))

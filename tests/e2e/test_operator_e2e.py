@@ -57,7 +57,8 @@ def test_a_session_revoked_on_the_host_is_found_by_auth_status_check_and_explain
     assert check.exit_code == 1
     assert catalog.AUTH_CHECK_REJECTED.format(url=saas.url) in check.stdout.splitlines()
     (row,) = json.loads(as_json.stdout)["sessions"]
-    assert row["check"] == {"valid": False, "error": catalog.SESSION_REJECTED.message.format(url=saas.url)}
+    assert row["check"] == {"valid": False, "error": catalog.SESSION_REJECTED.message.format(url=saas.url),
+                            "login": None}
     assert as_json.exit_code == 1
     assert explain.exit_code == 0
     assert "State: Ready" not in explain.stdout
@@ -115,6 +116,8 @@ def test_the_active_session_is_marked_and_a_login_elsewhere_says_it_did_not_swit
         second = ok(logged_in.run("auth", "login", "--host", other.url, cwd=repo))
         assert catalog.LOGIN_NOT_ACTIVE.format(
             active=saas.url, url=other.url, source=f"{logged_in.home / 'config.toml'}") in second.stdout.splitlines()
+        again = ok(logged_in.run("auth", "login", "--host", other.url, cwd=repo, env={"SPEC_KITTY_SAAS_URL": saas.url}))
+        assert catalog.LOGIN_NOT_ACTIVE_ENV.format(active=saas.url, url=other.url) in again.stdout.splitlines()
         status = ok(logged_in.run("auth", "status", "--json", cwd=repo))
         active = {row["host"]: row["active"] for row in json.loads(status.stdout)["sessions"]}
         assert active == {saas.url: True, other.url: False}
