@@ -58,11 +58,13 @@ def app() -> App:
     return click.get_current_context().ensure_object(App)
 
 
-def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: bool = False) -> Callable[[F], F]:
+def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: bool = False,
+             on_stop: Callable[[Verdict, str | None], None] | None = None) -> Callable[[F], F]:
     """Declare a hosted command's need; the wrapped body runs only if the machine lets it.
 
     ``one_mission``: the command acts on exactly one mission, so several missions and no ``--mission``
-    is a usage error (exit 2, listing them) before anything is asked or written.
+    is a usage error (exit 2, listing them) before anything is asked or written. ``on_stop(verdict,
+    mission)``: what the command leaves behind when the machine stops it (best effort, before the wording).
     """
     need = Need(hosted=True, state=state, intent=intent)
 
@@ -74,6 +76,11 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
             verdict = app().ask(need, kwargs.get("mission"))
             if not verdict.proceed:
                 assert verdict.outcome is not None
+                if on_stop is not None:
+                    import contextlib
+
+                    with contextlib.suppress(Exception):  # a record of the failure never replaces the failure
+                        on_stop(verdict, kwargs.get("mission"))
                 raise CatalogFailure(verdict.outcome, verdict.state.lower())
             app().verdict = verdict
             warn_if_stalled(kwargs.get("mission"))
@@ -109,7 +116,7 @@ def json_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (SpecKittyError, OSError) as problem:
-            if not kwargs.get("as_json"):
+            if not kwargs.get("as_json") or isinstance(problem, BrokenPipeError):
                 raise
             error = as_error(problem)
             import json

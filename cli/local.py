@@ -18,7 +18,7 @@ from states.lanes import LANES
 from states.machine import DISABLED, READY_HERE
 
 
-@click.command()
+@click.command(epilog="\b\nExamples:\n  spec-kitty status\n  spec-kitty status --mission 082 --json")
 @mission_option
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON: the snapshot (status.json keys) of one mission, else an object keyed by slug.")
@@ -110,12 +110,28 @@ def render_kanban(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.group()
+@click.group(epilog="\b\nExamples:\n  spec-kitty wp move WP01 --to claimed")
 def wp() -> None:
     """Move work packages between lanes (appends to status.events.jsonl)."""
 
 
-@wp.command("move")
+def _lane_help() -> str:
+    """The allowed lane moves, as ``wp move --help`` shows them (from ``states.lanes.EDGES``)."""
+    from states.lanes import EDGES
+
+    moves: dict[str, list[str]] = {}
+    for source, dest in EDGES:
+        moves.setdefault(source, []).append(dest)
+    lines = ["\b", "Lane moves allowed without --force:"]
+    lines += [f"  {source} -> {', '.join(dests)}" for source, dests in moves.items()]
+    lines += ["", "\b", "Examples:", "  spec-kitty wp move WP01 --to planned",
+              "  spec-kitty wp move WP01 --to claimed --mission 082 --actor alice",
+              "  spec-kitty wp move WP01 --to done --force --reason 'merged by hand'",
+              "", f"More: {catalog.DOCS_LANES} in this project's repository."]
+    return "\n".join(lines)
+
+
+@wp.command("move", epilog=_lane_help())
 @click.argument("wp_id", metavar="WP_ID")
 @click.option("--to", "to_lane", required=True, metavar="LANE",
               help=f"One of: {', '.join(LANES)} (alias: doing).")
@@ -141,8 +157,8 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
          implementation_evidence_present: bool | None, execution_mode: str) -> None:
     """Record a lane change for WP_ID (WP and 1-4 digits, e.g. WP01) in the mission's event log.
 
-    Only spec-kitty's lane moves are allowed (see `diagrams/lanes.mmd`); a work package that never moved
-    is in `genesis` and may only go to planned or canceled. --force with --reason allows any move. The
+    Only spec-kitty's lane moves are allowed (listed below); a work package that never moved is in
+    `genesis` and may only go to planned or canceled. --force with --reason allows any move. The
     options are spec-kitty's `agent status emit` options and land in the row as it records them; the
     mission's status.json is rewritten to match, as spec-kitty does.
     """

@@ -70,6 +70,13 @@ class SpecKittyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``--debug`` anywhere before ``--`` (``spec-kitty status --debug`` too) is the group's option."""
+        cut = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:cut]:
+            args = ["--debug", *(a for a in args[:cut] if a != "--debug"), *args[cut:]]
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
         """Turn typed errors into one line (or catalog wording) and an exit code: no tracebacks. Ctrl-C
         (click's ``Abort`` at a prompt) is an answer too: what is still queued, exit 130."""
@@ -77,6 +84,8 @@ class SpecKittyGroup(click.Group):
             return super().invoke(ctx)
         except (KeyboardInterrupt, click.exceptions.Abort):
             interrupted()
+        except BrokenPipeError:
+            broken_pipe()
         except CatalogFailure as failure:
             click.echo(failure.failure.render())
             ctx.exit(int(failure.exit_code))
@@ -86,7 +95,10 @@ class SpecKittyGroup(click.Group):
             ctx.exit(int(error.exit_code))
 
 
-@click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SpecKittyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="\b\nExamples:\n  spec-kitty status\n  spec-kitty wp move WP01 --to claimed\n"
+                    "  spec-kitty config list\n\nA guide from nothing: docs/getting-started.md in this project's "
+                    "repository.")
 @click.version_option(__version__, "--version", prog_name="spec-kitty", message=catalog.VERSION_LINE)
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks for unexpected errors.")
 @click.pass_context
@@ -132,6 +144,18 @@ def interrupted() -> NoReturn:
     sys.exit(int(ExitCode.INTERRUPTED))
 
 
+def broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``spec-kitty status | head -1``): stop quietly, as Unix tools do
+    (exit 141, what a shell reports for a tool ended by SIGPIPE). Stdout is pointed at /dev/null first, so
+    the interpreter's own flush at exit finds nothing to complain about."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no stdout to redirect: exiting is all that is left
+        pass
+    sys.exit(int(ExitCode.BROKEN_PIPE))
+
+
 def _queued() -> int | None:
     """Events waiting in the queue file, or None when there is none (or it cannot be read right now)."""
     try:
@@ -155,6 +179,8 @@ def main() -> None:
         cli.main(prog_name="spec-kitty")
     except KeyboardInterrupt:  # outside a command (start-up)
         interrupted()
+    except BrokenPipeError:  # help or usage text into a closed pipe
+        broken_pipe()
     except Exception as exc:  # an unexpected bug: one line, unless asked for details
         if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
             raise

@@ -128,3 +128,49 @@ def demo() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+SEED_LANES = ("planned", "claimed", "in_progress")  # each step is an allowed lane move, round and round
+
+
+@main.command("seed-mission")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rows", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Lane-transition rows to write.")
+@click.option("--wps", type=click.IntRange(1, 9999), default=50, show_default=True,
+              help="Work packages to spread them over.")
+def seed_mission(folder: Path, rows: int, wps: int) -> None:
+    """Write a big test mission into FOLDER (e.g. kitty-specs/900-big): status.events.jsonl with ROWS lane
+    moves as spec-kitty writes them, and meta.json with a mission_id of its own (a new ULID each time, so
+    two seeded missions are never one mission to the host). Refuses a folder that already has a log.
+
+    \b
+    Examples:
+      spec-kitty-dev-saas seed-mission kitty-specs/900-big --rows 100000
+      spec-kitty-dev-saas seed-mission kitty-specs/901-small --rows 200 --wps 5
+    """
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from orchestrator.paths import EVENTS_FILE
+    from orchestrator.ulid import new_ulid
+
+    log = folder / EVENTS_FILE
+    if log.exists():
+        raise click.UsageError(f"{log} already exists; seed a new mission folder.")
+    folder.mkdir(parents=True, exist_ok=True)
+    mission_id = new_ulid()
+    slug = folder.name
+    (folder / "meta.json").write_text(json.dumps({"mission_id": mission_id, "mission_slug": slug}, indent=2) + "\n",
+                                      encoding="utf-8")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with log.open("w", encoding="utf-8") as out:
+        for i in range(rows):
+            wp, step = f"WP{i % wps + 1:02d}", i // wps
+            from_lane = "genesis" if step == 0 else SEED_LANES[(step - 1) % len(SEED_LANES)]
+            row = {"actor": "seed", "at": (start + timedelta(seconds=i)).isoformat(), "event_id": new_ulid(),
+                   "evidence": None, "execution_mode": "direct_repo", "force": False, "from_lane": from_lane,
+                   "mission_id": mission_id, "mission_slug": slug, "policy_metadata": None, "reason": None,
+                   "review_ref": None, "to_lane": SEED_LANES[step % len(SEED_LANES)], "wp_id": wp}
+            out.write(json.dumps(row, sort_keys=True) + "\n")
+    click.echo(f"Seeded mission `{slug}` ({mission_id}): {rows} rows over {min(wps, rows)} work packages in {log}.")

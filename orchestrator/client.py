@@ -99,6 +99,25 @@ class NotBoundRemote(CatalogFailure, SaasError):
     """The host has no binding for the mission (``404 not_bound``)."""
 
 
+class TlsFailed(CatalogFailure, SaasError):
+    """The TLS handshake failed: plain http on that port, or a certificate this machine does not trust."""
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """The TLS library's own reason (``WRONG_VERSION_NUMBER``, ``CERTIFICATE_VERIFY_FAILED``), else the kind."""
+    cause = getattr(exc, "os_error", None) or getattr(exc, "certificate_error", None) or exc
+    reason = getattr(cause, "reason", None) or getattr(cause, "verify_message", None)
+    return one_line(str(reason), 80) if reason else type(exc).__name__
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a failed connect was refused (nothing listens there), as opposed to timing out or resetting."""
+    import errno
+
+    cause = getattr(exc, "os_error", None) or exc
+    return isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED
+
+
 class RequestFailed(SaasError):
     """Any other refusal (4xx, a redirect, a malformed answer): one line, no retry would help."""
 
@@ -191,7 +210,7 @@ class SaasClient:
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
-            token = Credentials(Session(token, self.base_url, source="env"))
+            token = Credentials(Session(token, self.base_url, source="token"))
         self._creds: Credentials | None = token or None
         self.timeout = timeout
         self.retries = max(0, retries)
@@ -525,14 +544,15 @@ class SaasClient:
             except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
                 raise self._fail(RequestFailed(catalog.SAAS_INVALID_URL.format(url=self.base_url))) from None
             except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
-                raise self._fail(RequestFailed(
-                    catalog.SAAS_TLS_FAILED.format(url=self.base_url, error=type(exc).__name__))) from None
+                raise self._fail(TlsFailed(catalog.TLS_FAILED.filled(url=self.base_url, reason=_tls_reason(exc)))) \
+                    from None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 # Only a failed connect proves the request never left; otherwise a non-idempotent call
                 # may have happened on the server, and repeating it would do it twice.
                 unsent = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
                 if attempt >= self.retries or not (idempotent or unsent):
-                    raise self._fail(HostUnreachable(catalog.CONNECTION_LOST.filled(url=self.base_url))) from None
+                    lost = catalog.HOST_REFUSED if _refused(exc) else catalog.CONNECTION_LOST
+                    raise self._fail(HostUnreachable(lost.filled(url=self.base_url))) from None
                 if ends - time.monotonic() <= 0:
                     raise self._deadline_passed() from None
                 reason = type(exc).__name__
@@ -541,7 +561,7 @@ class SaasClient:
                     self._last_status = status
                     return data
                 if status == 401:
-                    raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), status)
+                    raise self._fail(SessionExpired(self._rejected()), status)
                 retryable = status == 429 or (status >= 500 and idempotent)
                 if not retryable or attempt >= self.retries:
                     raise self._refusal(status, data, location, mission)
@@ -574,6 +594,15 @@ class SaasClient:
                 raise self._fail(RequestFailed(
                     catalog.SAAS_BODY_TOO_LARGE.format(url=self.base_url, limit=self.max_body)))
             chunks.append(chunk)
+
+    def _rejected(self) -> catalog.Failure:
+        """A 401's wording: a token from ``SPEC_KITTY_SAAS_TOKEN`` is named as such (logging in again would
+        not help while it is set); a stored session has expired or was revoked."""
+        from orchestrator.auth import SOURCE_ENV
+
+        if self._creds is not None and self._creds.session.source == SOURCE_ENV:
+            return catalog.ENV_TOKEN_REJECTED.filled(url=self.base_url)
+        return catalog.SESSION_EXPIRED
 
     def _deadline_passed(self) -> SaasError:
         return self._fail(DeadlinePassed(catalog.SYNC_DEADLINE.filled(url=self.base_url, seconds=self.deadline)))

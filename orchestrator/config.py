@@ -96,19 +96,22 @@ def validate_seconds(value: str) -> str | int:
 
 
 class Key(NamedTuple):  # not a dataclass: `config` commands pay for whatever is defined at import
-    """A known configuration key: its validator and what it means."""
+    """A known configuration key: its validator, what it means, its default and the variable that overrides it."""
 
     name: str
     validate: Callable[[str], str | int]
     help: str
+    default: str | int = ""  # "" : no default (the key is then "not set")
+    env: str | None = None
 
 
 KNOWN_KEYS: dict[str, Key] = {
     k.name: k
     for k in (
-        Key("sync.server_url", validate_url, "SaaS host URL (empty: no host)"),
-        Key("sync.background_daemon", validate_policy, "auto | manual"),
-        Key("sync.daemon_idle_seconds", validate_seconds, f"daemon idle exit (default {DEFAULT_IDLE_SECONDS})"),
+        Key("sync.server_url", validate_url, "SaaS host URL (empty: no host)", env=catalog.SAAS_URL_ENV_VAR),
+        Key("sync.background_daemon", validate_policy, "auto | manual", "auto"),
+        Key("sync.daemon_idle_seconds", validate_seconds, "seconds an idle daemon waits before it exits (5 or more)",
+            DEFAULT_IDLE_SECONDS),
     )
 }
 
@@ -190,6 +193,29 @@ def read_valid(data: dict[str, Any], name: str, default: str | int) -> str | int
 def get(name: str) -> Any:
     known_key(name)
     return lookup(read_config(), name)
+
+
+class Effective(NamedTuple):
+    """A key's value as commands see it, and where it came from: ``default``, ``file`` or ``env``."""
+
+    value: Any
+    source: str
+    env: str | None = None  # the variable, when ``source`` is ``env``
+
+
+def effective(name: str, data: dict[str, Any] | None = None, env: Any = None) -> Effective:
+    """The value commands use for a known key: its variable (``SPEC_KITTY_SAAS_URL``) when set, else the
+    file's value, else the default (``Effective(None, "default")`` when the key has none)."""
+    import os
+
+    key = known_key(name)
+    environ = os.environ if env is None else env
+    if key.env and str(environ.get(key.env, "")).strip():
+        return Effective(str(environ[key.env]).strip(), "env", key.env)
+    value = lookup(read_config() if data is None else data, name)
+    if value is not None:
+        return Effective(value, "file")
+    return Effective(key.default if key.default != "" else None, "default")
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

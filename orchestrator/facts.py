@@ -231,8 +231,17 @@ class LiveFacts:
                 return f"env {SAAS_TOKEN_ENV_VAR}"
             return str(paths.auth_file())
         if fact in ("has_host", "host_url"):
-            return f"{self.host_source} = {self.host_url}" if self.host_url else self.host_source
+            if self.host_url:
+                return f"{self.host_source} = {self.host_url}"
+            from states.catalog import SOURCE_HOST_NOT_SET  # never a key the file does not hold
+
+            return SOURCE_HOST_NOT_SET.format(path=paths.config_file())
         if fact == "daemon_policy":
+            from orchestrator.config import effective
+            from states.catalog import CONFIG_SOURCE_DEFAULT
+
+            if effective("sync.background_daemon", self.config, self.env).source == "default":
+                return CONFIG_SOURCE_DEFAULT
             return f"{paths.config_file()} [sync].background_daemon"
         if fact in ("is_bound", "binding"):
             from orchestrator.binding import config_yaml
@@ -247,8 +256,17 @@ class LiveFacts:
         after the machine) reuses the answer instead of opening another socket."""
         return self._reachable
 
+    @property
+    def unreachable_reason(self) -> str:
+        """Why the probe failed: ``refused``, ``no_name`` or ``timeout`` ("" when it answered)."""
+        return self._probe
+
     @cached_property
     def _reachable(self) -> bool:
-        from orchestrator.probe import host_answers
+        return bool(self.host_url) and self._probe == ""
 
-        return bool(self.host_url) and host_answers(self.host_url or "")
+    @cached_property
+    def _probe(self) -> str:
+        from orchestrator.probe import TIMEOUT, probe
+
+        return probe(self.host_url) if self.host_url else TIMEOUT

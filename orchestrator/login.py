@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from orchestrator import config
 from orchestrator.auth import Credentials, Session, valid_token, write_session
@@ -215,3 +216,37 @@ def revoke(session: Session) -> bool:
     except SaasError:
         return True
     return True
+
+
+class Checked(NamedTuple):
+    """What the host said of a session (``auth status --check``, ``sync explain --probe``): ``valid`` is
+    None when it could not say (no answer), ``error`` the wording of the rejection or of the failure."""
+
+    valid: bool | None
+    error: str | None = None
+    login: str | None = None  # who the host says the token belongs to (an env token's only source of it)
+
+
+def check_session(session: Session) -> Checked:
+    """Ask the session's own host who it belongs to (``GET /api/v1/me``), as ``gh auth status`` does: a
+    stored session the host no longer accepts (revoked, expired there) or a rejected env token is invalid,
+    whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
+    command would."""
+    from orchestrator.auth import SOURCE_ENV
+    from orchestrator.client import SaasClient, SaasError, SessionExpired, run_with_client
+
+    if not session.server_url:
+        return Checked(None, catalog.AUTH_ENV_NO_HOST.message)
+
+    async def call(client: SaasClient) -> dict[str, object]:
+        return await client.me()
+
+    try:
+        me = run_with_client(session.server_url, Credentials(session), call, retries=0, timeout=10)
+    except SessionExpired as rejected:
+        if session.source == SOURCE_ENV:
+            return Checked(False, rejected.failure.message)
+        return Checked(False, catalog.SESSION_REJECTED.message.format(url=session.server_url))
+    except SaasError as error:
+        return Checked(None, str(error.failure.message if isinstance(error, CatalogFailure) else error))
+    return Checked(True, login=Session("-", session.server_url).with_identity(me).login)

@@ -31,6 +31,7 @@ from orchestrator.fsutil import read_small, write_all
 from orchestrator.paths import EVENTS_FILE, SPECS_DIR
 from orchestrator.ulid import new_ulid
 from states import catalog
+from states.catalog import ExitCode
 from states.contract import NAME as SLUG
 from states.contract import WP_ID
 from states.lanes import ALIASES, GENESIS, LANES, allowed, canonical, reachable
@@ -528,12 +529,34 @@ def read_mission(folder: Path, *, save: bool = True) -> MissionRead:
     return MissionRead(fold.snapshot(), problems, fold.mission_id())
 
 
+class NearMatch(MissionError):
+    """A work package or lane that does not exist, with one that does and was probably meant: a usage
+    error (exit 2, like click's own "did you mean"), nothing recorded."""
+
+    exit_code = ExitCode.USAGE
+    code = "near_match"
+
+
 def check_lane(lane: str) -> str:
-    """The lane a user typed (the alias ``doing`` included), or a one-line error listing the lanes."""
+    """The lane a user typed (the alias ``doing`` included), or a one-line error listing the lanes (with
+    the one probably meant: ``in-progress`` is ``in_progress``)."""
     found = canonical(lane)
     if found is None:
+        import difflib
+
+        spelled = canonical(lane.strip().lower().replace("-", "_").replace(" ", "_"))
+        close = difflib.get_close_matches(lane.lower(), [*LANES, *ALIASES], n=1, cutoff=0.75)
+        match = spelled or (canonical(close[0]) if close else None)
+        if match is not None:
+            raise NearMatch(catalog.UNKNOWN_LANE_NEAR.format(lane=lane, match=match, lanes=", ".join(LANES)))
         raise MissionError(catalog.UNKNOWN_LANE.format(lane=lane, lanes=", ".join(LANES)))
     return found
+
+
+def same_number(wp_id: str, known: Iterable[str]) -> str | None:
+    """A work package of ``known`` with ``wp_id``'s number written another way (``WP1`` and ``WP01``)."""
+    number = int(wp_id[2:])
+    return next((other for other in sorted(known) if other != wp_id and int(other[2:]) == number), None)
 
 
 def check_wp(wp_id: str) -> str:
@@ -679,6 +702,10 @@ def append_transition(
             unproven = to_lane == "done" and move.evidence is None
             if force is None:
                 force = not permitted or unproven
+            if enforce and not force and from_lane == GENESIS:  # a new work package, or a typo of one?
+                meant = same_number(wp_id, [w for w in fold.wps if WP_ID.fullmatch(w)])
+                if meant is not None:
+                    raise NearMatch(catalog.WP_NEAR_MATCH.format(wp_id=wp_id, mission=folder.name, match=meant))
             if enforce and not force and not permitted:
                 raise LaneRefused(wp_id, from_lane, to_lane)
             if enforce and not force and unproven:

@@ -65,3 +65,17 @@ def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> str | None:
     except QueueError as error:
         return catalog.ENQUEUE_SKIPPED.format(error=error)
     return None
+
+
+def record_failure(facts: LiveFacts, message: str) -> None:
+    """A sync that stopped before it could start (the host refused the connection or did not answer the
+    probe) is a failed sync all the same: ``sync status`` shows it as the last error, until a success.
+    Only under a queue that already exists (a read path must not create one); best effort."""
+    key = queue_key(facts)
+    if key is None or not paths.queue_file().exists():
+        return
+    from orchestrator.queue import EventQueue
+
+    with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
+        queue.record_result(key, {"pushed": 0, "pulled": 0, "queued": queue.count(key),
+                                  "cursor": queue.get_cursor(key), "error": message})

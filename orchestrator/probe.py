@@ -19,17 +19,31 @@ from urllib.parse import urlsplit
 DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
+# Why a probe failed (``probe``'s answer; "" when the host answered): each has its own catalog wording.
+REFUSED, NO_NAME, TIMEOUT = "refused", "no_name", "timeout"
+
+
 def host_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether a TCP connection to the URL's host and port opens within ``timeout`` seconds (one try)."""
+    return probe(url, timeout) == ""
+
+
+def probe(url: str, timeout: float = 2.0) -> str:
+    """Open a TCP connection to the URL's host and port (one try, ``timeout`` seconds in all): "" when it
+    opened, else why not: ``refused`` (every address refused: nothing listens there), ``no_name`` (the name
+    does not resolve) or ``timeout`` (no answer in time, or nothing better to say)."""
     deadline = time.monotonic() + timeout
     try:
         parts = urlsplit(via_proxy(url.strip()))
         host, port = parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme.lower())
     except ValueError:  # a port that is not a number or out of range
-        return False
+        return TIMEOUT
     if not host or port is None:
-        return False
-    addresses = _resolve(host, port, deadline)
+        return TIMEOUT
+    addresses, resolved = _resolve(host, port, deadline)
+    if not addresses:
+        return NO_NAME if resolved else TIMEOUT
+    refused = 0
     for family, kind, proto, _, address in addresses:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -38,10 +52,12 @@ def host_answers(url: str, timeout: float = 2.0) -> bool:
             with socket.socket(family, kind, proto) as sock:
                 sock.settimeout(remaining)
                 sock.connect(address)
-                return True
+                return ""
+        except ConnectionRefusedError:
+            refused += 1
         except OSError:
             continue
-    return False
+    return REFUSED if refused == len(addresses) else TIMEOUT
 
 
 def via_proxy(url: str) -> str:
@@ -63,8 +79,9 @@ def via_proxy(url: str) -> str:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
-def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
-    """``getaddrinfo`` bounded by the deadline (a hung resolver must not hang the CLI)."""
+def _resolve(host: str, port: int, deadline: float) -> tuple[list[tuple[Any, ...]], bool]:
+    """``getaddrinfo`` bounded by the deadline (a hung resolver must not hang the CLI): the addresses, and
+    whether resolution finished in time (no addresses and finished: the name does not resolve)."""
     found: list[tuple[Any, ...]] = []
 
     def lookup() -> None:
@@ -74,4 +91,5 @@ def _resolve(host: str, port: int, deadline: float) -> list[tuple[Any, ...]]:
     worker = threading.Thread(target=lookup, name="spec-kitty-probe-dns", daemon=True)
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
-    return list(found) if not worker.is_alive() else []
+    finished = not worker.is_alive()
+    return (list(found) if finished else []), finished

@@ -641,7 +641,7 @@ class EventQueue:
     def record_result(self, mission_key: str, result: dict[str, Any]) -> None:
         """Keep the outcome of the last sync for ``tracker status`` and the daemon (``time`` added if
         absent), and the last success and last error apart, for ``sync status``: a failure never hides
-        when sync last worked."""
+        when sync last worked, and a later success clears the error it answered."""
         stored = {"time": _now_text(), **result}
         db = self._require()
         with _transaction(db):
@@ -653,7 +653,9 @@ class EventQueue:
                 db.execute("UPDATE health SET last_error = ? WHERE mission = ?",
                            (json.dumps({"time": stored["time"], "error": stored["error"]}), mission))
             else:
-                db.execute("UPDATE health SET last_success = ? WHERE mission = ?", (stored["time"], mission))
+                # a success answers the last error: `sync status` shows an error only while it still stands
+                db.execute("UPDATE health SET last_success = ?, last_error = NULL WHERE mission = ?",
+                           (stored["time"], mission))
 
     @_guarded
     def health(self, mission_key: str) -> tuple[str | None, dict[str, Any] | None]:

@@ -17,6 +17,7 @@ class ExitCode(IntEnum):
     FAILURE = 1
     USAGE = 2
     INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command ended by Ctrl-C
+    BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `head` closing a Unix tool's pipe (quietly)
 
 
 # A NamedTuple, not a dataclass: defining a frozen dataclass costs ~3.6M instructions at import
@@ -79,7 +80,6 @@ NOT_BOUND_REMOTE = Failure(
 
 # --- SaaS refusals no retry would help (one line: ``Error: <line>``) ------------------------------------
 SAAS_INVALID_URL = "`{url}` is not a valid SaaS URL."
-SAAS_TLS_FAILED = "The TLS connection to `{url}` failed ({error})."
 SAAS_REDIRECT = (
     "The SaaS host `{url}` answered with a redirect (HTTP {status}){where}; "
     "not following it (check the configured host URL)."
@@ -522,3 +522,77 @@ INTERRUPTED = "Interrupted; {count} events still queued."
 INTERRUPTED_NOTHING_QUEUED = "Interrupted."
 # a config value read as `config set` would have refused it: named with its key and file, never guessed
 CONFIG_BAD_VALUE = "{path} `{key}`: {error}"
+
+
+# --- issue 19: answers that agree with the host ---------------------------------------------------------
+# `auth status --check` and `sync explain --probe` ask the host (`GET /api/v1/me`), like `gh auth status`.
+SESSION_REJECTED = Failure(
+    "The SaaS host `{url}` no longer accepts your session (revoked or expired there).", LOGIN_ACTION
+)
+ENV_TOKEN_REJECTED = Failure(
+    f"The SaaS host `{{url}}` rejected the token in `{SAAS_TOKEN_ENV_VAR}`.",
+    f"Set `{SAAS_TOKEN_ENV_VAR}` to a valid token (`spec-kitty auth token` prints one on a logged-in machine), "
+    "or unset it to use `spec-kitty auth login`.",
+)
+AUTH_ENV_NO_HOST = Failure(
+    f"`{SAAS_TOKEN_ENV_VAR}` is set, but no SaaS host is configured for it.",
+    f"Set `{SAAS_URL_ENV_VAR}` or run `spec-kitty config set sync.server_url <url>`.",
+)
+AUTH_CHECK_VALID = "  Checked with the host: the session is valid."
+AUTH_CHECK_REJECTED = (
+    "  Checked with the host: it no longer accepts this session; run `spec-kitty auth login --host {url}`."
+)
+AUTH_CHECK_ENV_REJECTED = (
+    f"  Checked with the host `{{url}}`: it rejected `{SAAS_TOKEN_ENV_VAR}`; set a valid token or unset it."
+)
+AUTH_CHECK_FAILED = "  Checked with the host: no answer ({error})."
+EXPLAIN_SESSION_LABEL = "session accepted"
+EXPLAIN_SESSION_OK = "GET {url}/api/v1/me"
+EXPLAIN_SESSION_REJECTED = "rejected by the host"
+EXPLAIN_STATE_REJECTED = "State: {state} (the host rejects the session)"
+
+# --- issue 19: which session is active, and logging out of a host without one ---------------------------
+AUTH_ACTIVE = " (active)"
+LOGIN_NOT_ACTIVE = (
+    "The active host stays `{active}` ({source}); to use `{url}`, run `spec-kitty config set sync.server_url {url}`."
+)
+LOGIN_NOT_ACTIVE_ENV = (
+    f"The active host stays `{{active}}` (env {SAAS_URL_ENV_VAR}); to use `{{url}}`, set {SAAS_URL_ENV_VAR}={{url}}."
+)
+LOGOUT_UNKNOWN_HOST = "No session for `{url}`; sessions exist for: {hosts}."
+
+# --- issue 19: refused, timed out and TLS failures each in their own words -------------------------------
+UNREACHABLE_REFUSED = Failure(
+    "The SaaS host `{url}` refused the connection (nothing is listening there).",
+    "Check the host URL and that the SaaS is running, then retry.",
+)
+UNREACHABLE_NO_NAME = Failure(
+    "The SaaS host name in `{url}` could not be resolved.", "Check the host URL and your network's DNS, then retry."
+)
+HOST_REFUSED = Failure(
+    "The SaaS host `{url}` refused the connection; queued events are kept.",
+    "Check the host URL and that the SaaS is running, then retry.",
+)
+TLS_FAILED = Failure(
+    "The TLS connection to `{url}` failed ({reason}).",
+    "Check that the host serves https on that port (a local dev SaaS speaks plain http) and that its "
+    "certificate is trusted.",
+)
+
+# --- issue 19: scriptable answers (`--json`, `config get`, `auth token`) --------------------------------
+CONFIG_FROM = "(from {source})"
+CONFIG_SOURCE_DEFAULT = "default"
+CONFIG_SOURCE_FILE = "{path}"
+CONFIG_SOURCE_ENV = "env {var}"
+CONFIG_LIST_DEFAULT = "{key} = {value}  (default)"
+CONFIG_LIST_ENV = "{key} = {value}  (env {var})"
+# `sync explain`'s source for a host set nowhere: where to set it, never a key the file does not hold
+SOURCE_HOST_NOT_SET = f"not set (env {SAAS_URL_ENV_VAR} or `sync.server_url` in {{path}})"
+
+# --- issue 19: guidance where a person stumbles --------------------------------------------------------
+WP_NEAR_MATCH = (
+    "`{wp_id}` is not a work package of mission `{mission}`; did you mean `{match}`? Nothing was recorded "
+    "(pass --force --reason to create it anyway)."
+)
+UNKNOWN_LANE_NEAR = "Unknown lane `{lane}`; did you mean `{match}`? Lanes: {lanes}."
+DOCS_LANES = "docs/getting-started.md"

@@ -52,6 +52,11 @@ class Facts(Protocol):
     @property
     def sync_disabled(self) -> bool: ...
 
+    @property
+    def unreachable_reason(self) -> str:
+        """Why the probe failed (``refused``, ``no_name``, ``timeout``); read only after it failed."""
+        ...
+
     def host_reachable(self) -> bool:
         """Probe the host (bounded, one attempt) at most once: the answer is remembered, so asking the
         machine twice (or the machine, then ``sync explain``) never probes twice."""
@@ -69,7 +74,7 @@ class StaticFacts:
                  host_url: str | None = "https://saas.example", is_bound: bool = True,
                  mission_slug: str = "demo-mission", daemon_policy: str = "auto", sync_disabled: bool = False,
                  reachable: bool = True, probe_calls: int = 0, on_probe: Callable[[], None] | None = None,
-                 auth_variant: str = "none") -> None:
+                 auth_variant: str = "none", unreachable_reason: str = "timeout") -> None:
         self.rollout_enabled = rollout_enabled
         self.has_token = has_token
         self.host_url = host_url
@@ -82,6 +87,7 @@ class StaticFacts:
         self.probe_calls = probe_calls
         self.on_probe = on_probe
         self.auth_variant = auth_variant  # why has_token is False: "none", "other_host" or "expired"
+        self.unreachable_reason = unreachable_reason  # why the probe failed: "refused", "no_name", "timeout"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "on_probe")

@@ -120,6 +120,14 @@ UNAUTHED_VARIANTS: dict[str, catalog.Failure] = {
 }
 
 
+# Unreachable says why, from the probe's answer; "timeout" keeps the "within 2 seconds" wording.
+UNREACHABLE_VARIANTS: dict[str, catalog.Failure] = {
+    "timeout": catalog.UNREACHABLE,
+    "refused": catalog.UNREACHABLE_REFUSED,
+    "no_name": catalog.UNREACHABLE_NO_NAME,
+}
+
+
 class Readiness:
     """The machine's model: condition callbacks read the (lazy) facts, nothing else."""
 
@@ -219,6 +227,8 @@ class Verdict:
             entry = UNAUTHED_VARIANTS.get(self.facts.auth_variant, entry)
             if "{url}" in entry.next_action:
                 entry = entry._replace(next_action=entry.next_action.format(url=self.url or ""))
+        if self.state == UNREACHABLE:  # refused, unresolvable or silent: each in its own words
+            entry = UNREACHABLE_VARIANTS.get(self.facts.unreachable_reason, entry)
         fields = {}
         if "{slug}" in entry.message:
             fields["slug"] = self.slug

@@ -40,6 +40,13 @@ Commands:
   config  Read and change ~/.spec-kitty/config.toml.
   status  Show the local mission status.
   wp      Move work packages between lanes.
+
+  Examples:
+    spec-kitty status
+    spec-kitty wp move WP01 --to claimed
+    spec-kitty config list
+
+  A guide from nothing: docs/getting-started.md in this project's repository.
 """
 
 HELP_ON = """\
@@ -58,6 +65,13 @@ Commands:
   sync     Hosted SaaS sync commands.
   tracker  Hosted SaaS tracker commands.
   wp       Move work packages between lanes.
+
+  Examples:
+    spec-kitty status
+    spec-kitty wp move WP01 --to claimed
+    spec-kitty config list
+
+  A guide from nothing: docs/getting-started.md in this project's repository.
 """
 
 UNAUTHED = "No SaaS authentication token is present.\n\nRun `spec-kitty auth login`.\n"

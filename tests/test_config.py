@@ -71,14 +71,17 @@ def test_given_values_when_get_and_list_then_printed_plainly_without_writing(she
         shell.later("config", "get", "sync.background_daemon"),
         shell.later("config", "list"),
     )
-    assert (get.stdout, get.stderr, get.exit_code) == ("https://old.example\n", "", 0)
-    assert (missing.stdout, missing.stderr, missing.exit_code) == (
-        "", f"Error: `sync.background_daemon` is not set in {shell.home / 'config.toml'}.\n", 1)
+    # issue 19: the value on stdout (scripts read it), where it came from on stderr; a default is a value
+    assert (get.stdout, get.stderr, get.exit_code) == (
+        "https://old.example\n", f"(from {shell.home / 'config.toml'})\n", 0)
+    assert (missing.stdout, missing.stderr, missing.exit_code) == ("auto\n", "(from default)\n", 0)
     assert (listed.stdout, listed.stderr, listed.exit_code) == (
         "title = mine\n"
         "sync.server_url = https://old.example\n"
         "sync.extra = 1\n"
-        "other.key = [1, 2]\n", "", 0)
+        "other.key = [1, 2]\n"
+        "sync.background_daemon = auto  (default)\n"
+        "sync.daemon_idle_seconds = 900  (default)\n", "", 0)
     assert get.events == missing.events == listed.events == []
 
 

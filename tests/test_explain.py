@@ -41,8 +41,11 @@ def explain(stealth_guard: StealthGuard, repo: Path, *args: str, **kw: object) -
     return stealth_guard("sync", "explain", *args, cwd=repo, **kw)  # type: ignore[arg-type]
 
 
-def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str, tail: str) -> str:
+def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str, tail: str,
+             policy: str = "default") -> str:
     a, t, h, b = marks
+    if host == f"{home.path}/config.toml [sync].server_url":  # issue 19: set nowhere is said, not a key
+        host = catalog.SOURCE_HOST_NOT_SET.format(path=home.path / "config.toml")
     return (
         "Hosted sync readiness for mission `001-demo`:\n"
         f"  {a} hosted sync enabled  env SPEC_KITTY_ENABLE_SAAS_SYNC\n"
@@ -51,7 +54,7 @@ def expected(home: SpecKittyHome, repo: Path, marks: str, host: str, state: str,
         f"  {b} mission bound        {repo}/.kittify/config.yaml tracker:\n"
         "  · host answers         not probed (add --probe)\n"
         "\n"
-        f"Background daemon policy: auto ({home.path}/config.toml [sync].background_daemon)\n"
+        f"Background daemon policy: auto ({policy})\n"
         + catalog.EXPLAIN_EVENTS.format(endpoint=(host.split(" = ")[-1] if "://" in host else "<host>").rstrip("/")
                                         + "/api/v1/events/batch/", protocol="2.0") + "\n"
         "\n"
@@ -221,7 +224,7 @@ def test_probe_against_a_dead_host_says_unreachable(home: SpecKittyHome, stealth
     home.bind(repo)
     ran = explain(stealth_guard, repo, "--probe")
     assert f"  ✗ host answers         probe {DEAD_URL}\n" in ran.stdout, ran.describe()
-    assert ran.stdout.endswith(f"State: Unreachable\n{catalog.UNREACHABLE.render().format(url=DEAD_URL)}\n")
+    assert ran.stdout.endswith(f"State: Unreachable\n{catalog.UNREACHABLE_REFUSED.render().format(url=DEAD_URL)}\n")
     assert ran.exit_code == 0
 
 
@@ -232,6 +235,7 @@ def test_probe_against_the_dev_saas_says_it_answers(home: SpecKittyHome, stealth
     home.set_config("sync.server_url", url)
     ran = explain(stealth_guard, repo, "--probe")
     assert f"  ✓ host answers         probe {url}\n" in ran.stdout, ran.describe()
+    assert f"  ✓ session accepted     GET {url}/api/v1/me\n" in ran.stdout, ran.describe()  # issue 19
     assert "State: Unbound\n" in ran.stdout  # probing is reported, but the machine still stops at Unbound
     assert ran.network, "a probe must show up as network use"
 

@@ -127,7 +127,7 @@ def test_given_live_facts_when_the_machine_then_explain_ask_then_one_socket_is_o
     import orchestrator.probe
 
     probes: list[str] = []
-    monkeypatch.setattr(orchestrator.probe, "host_answers", lambda url, timeout=2.0: probes.append(url) or False)
+    monkeypatch.setattr(orchestrator.probe, "probe", lambda url, timeout=2.0: probes.append(url) or "timeout")
     facts = LiveFacts(cwd=bound_repo)
     need = Need(hosted=True, state="Ready", intent=Intent.ONE_SHOT)
     assert sm.settle(facts, need).state == sm.settle(facts, need).state == "Unreachable"

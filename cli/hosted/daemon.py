@@ -10,25 +10,33 @@ from typing import Any
 
 import click
 
-from cli.gate import requires
+from cli.gate import json_errors, requires
 from states import catalog
 from states.machine import UNAUTHED
 
 
-@click.group()
+@click.group(epilog="\b\nExamples:\n  spec-kitty sync daemon status\n  spec-kitty sync daemon stop")
 def daemon() -> None:
     """Inspect or stop the background sync daemon."""
 
 
-@daemon.command("status")
+@daemon.command("status", epilog="\b\nExamples:\n  spec-kitty sync daemon status\n"
+                                 "  spec-kitty sync daemon status --json")
+@click.option("--json", "as_json", is_flag=True, help="Print the daemon's answer as JSON.")
+@json_errors
 @requires(UNAUTHED)
-def daemon_status() -> None:
+def daemon_status(as_json: bool) -> None:
     """Show whether the daemon runs: pid, version, uptime, queued events, last sync and last error."""
     from orchestrator import paths
     from orchestrator.daemon import client
     from orchestrator.daemon.state import format_uptime
 
     info = client.status()
+    if as_json:
+        import json
+
+        click.echo(json.dumps({**info, "log": str(paths.daemon_log_file())}, indent=2, sort_keys=True, default=str))
+        return
     if not info["running"]:
         if info.get("foreign"):
             from orchestrator.daemon.state import foreign_line
@@ -60,7 +68,7 @@ def _defaults(row: dict[str, Any]) -> dict[str, Any]:
     return {**base, **{k: v for k, v in row.items() if v is not None}}
 
 
-@daemon.command("stop")
+@daemon.command("stop", epilog="\b\nExamples:\n  spec-kitty sync daemon stop")
 @requires(UNAUTHED)
 def daemon_stop() -> None:
     """Stop the daemon and wait until it has exited (safe to run when none is running)."""

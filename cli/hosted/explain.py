@@ -47,6 +47,27 @@ def probe_row(current: LiveFacts, probe: bool) -> Row:
     return Row(label, current.host_reachable(), catalog.EXPLAIN_PROBE_SOURCE.format(url=current.host_url))
 
 
+def session_row(current: LiveFacts, probe: bool, reach: Row) -> tuple[Row, catalog.Failure | None]:
+    """Whether the host still accepts the session (``--probe`` only, once the host answered): asked of the
+    host (``GET /api/v1/me``), since a session revoked there looks valid here. Returns the row and, when
+    the host rejects the session, the failure that then comes before anything else."""
+    label = catalog.EXPLAIN_SESSION_LABEL
+    session = current.session if current.has_token and current.host_url else None
+    if not probe or not reach.ok or session is None:
+        return Row(label, None, ""), None  # not asked: the text view shows no row, JSON says not checked
+    from orchestrator.auth import SOURCE_ENV
+    from orchestrator.login import check_session
+
+    checked = check_session(session)
+    url = current.host_url or ""
+    if checked.valid:
+        return Row(label, True, catalog.EXPLAIN_SESSION_OK.format(url=url.rstrip("/"))), None
+    if checked.valid is None:
+        return Row(label, None, checked.error or ""), None
+    failure = (catalog.ENV_TOKEN_REJECTED if session.source == SOURCE_ENV else catalog.SESSION_REJECTED)
+    return Row(label, False, catalog.EXPLAIN_SESSION_REJECTED), failure.filled(url=url)
+
+
 @dataclass(frozen=True)
 class Explanation:
     """The whole picture: ``--json`` prints ``as_json()``, the text view renders the rest."""
@@ -59,6 +80,8 @@ class Explanation:
     daemon_policy: str
     daemon_source: str
     daemon_disabled: bool
+    session: Row
+    rejected: bool = False  # the host rejects the session: the step says so, whatever the local facts say
 
     @property
     def events_endpoint(self) -> str:
@@ -69,12 +92,14 @@ class Explanation:
         return {
             "mission": self.verdict.slug,
             "state": self.verdict.state,
-            "ready": self.verdict.proceed,
+            "ready": self.verdict.proceed and not self.rejected,
             "prerequisites": [
                 {"state": r.state, "fact": r.fact, "label": r.label, "ok": r.ok, "source": r.source}
                 for r in prerequisites
             ],
             "probe": {"probed": reach.ok is not None, "reachable": reach.ok, "source": reach.source},
+            "session": {"checked": self.session.ok is not None, "accepted": self.session.ok,
+                        "source": self.session.source},
             "host": {"url": self.host_url, "source": self.host_source},
             "daemon": {"policy": self.daemon_policy, "source": self.daemon_source,
                        "disabled_by_env": self.daemon_disabled},
@@ -91,10 +116,14 @@ def explain_facts(current: LiveFacts, checks: tuple[Check, ...], verdict: Verdic
             c.prerequisite.fact)
         for c in checks
     )
+    reach = probe_row(current, probe)
+    session, rejected = session_row(current, probe, reach)
     return Explanation(
         verdict=verdict,
-        rows=(*rows, probe_row(current, probe)),
-        step=next_step(verdict),
+        rows=(*rows, reach),
+        step=rejected or next_step(verdict),
+        session=session,
+        rejected=rejected is not None,
         host_url=current.host_url,
         host_source=current.host_source,
         daemon_policy=current.daemon_policy,
@@ -120,7 +149,7 @@ def use_color() -> bool:
 def render(picture: Explanation, color: bool) -> str:
     """Heading, one line per fact, the daemon policy, the state, then the catalog's message and action."""
     yes, no, unknown = marks()
-    rows = picture.rows
+    rows = (*picture.rows, picture.session) if picture.session.source else picture.rows
     width = max(len(r.label) for r in rows)
 
     def mark(ok: bool | None) -> str:
@@ -134,12 +163,14 @@ def render(picture: Explanation, color: bool) -> str:
     lines += ["", catalog.EXPLAIN_DAEMON.format(policy=picture.daemon_policy, source=picture.daemon_source)]
     lines.append(catalog.EXPLAIN_EVENTS.format(endpoint=picture.events_endpoint, protocol=SYNC_PROTOCOL))
     state = picture.verdict.state
-    lines += ["", catalog.EXPLAIN_STATE.format(state=click.style(state, bold=True) if color else state)]
+    shown = click.style(state, bold=True) if color else state
+    lines += ["", (catalog.EXPLAIN_STATE_REJECTED if picture.rejected else catalog.EXPLAIN_STATE).format(state=shown)]
     lines.append(picture.step.render())
     return "\n".join(lines)
 
 
-@click.command("explain")
+@click.command("explain", epilog="\b\nExamples:\n  spec-kitty sync explain\n  spec-kitty sync explain --probe --json\n"
+                                 "  spec-kitty sync explain --diagram mermaid")
 @mission_option
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.option("--probe", is_flag=True, help="Also probe the host (2 s, one attempt); otherwise no network.")

@@ -11,8 +11,9 @@ from orchestrator.facts import LiveFacts
 from states import catalog
 
 
-def run_and_report(current: LiveFacts) -> None:
-    """Run one foreground sync and print its summary (a progress bar on a TTY for many batches)."""
+def run_and_report(current: LiveFacts, *, quiet: bool = False) -> dict[str, Any]:
+    """Run one foreground sync and print its summary (a progress bar on a TTY for many batches), unless
+    ``quiet`` (``--json``); returns the mission's report: what ``sync run --json`` prints for it."""
     from orchestrator.sync import run_sync
     from orchestrator.tracker import sync_target
 
@@ -20,7 +21,7 @@ def run_and_report(current: LiveFacts) -> None:
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None and sys.stdout.isatty() and total > 500:
+        if bar is None and not quiet and sys.stdout.isatty() and total > 500:
             bar = click.progressbar(length=total, label=catalog.SYNC_PROGRESS_LABEL)
             bar.__enter__()
         if bar is not None:
@@ -32,9 +33,15 @@ def run_and_report(current: LiveFacts) -> None:
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    report = {"mission": current.mission_slug, "host": current.host_url, "pushed": result.pushed,
+              "pulled": result.pulled, "queued": result.queued, "parked": result.parked,
+              "conflicts": result.conflicts}
+    if quiet:
+        return report
     click.echo(summary_line(current, result.pushed, result.pulled, result.queued))
     for line in [*notes(result.conflicts, result.parked), *result.notes]:
         click.echo(line)
+    return report
 
 
 def notes(conflicts: list[dict[str, str]], parked: int) -> list[str]:

@@ -12,25 +12,40 @@ from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
 from states import catalog
 from states.facts import Intent
-from states.machine import UNAUTHED, UNBOUND
+from states.machine import UNAUTHED, UNBOUND, UNREACHABLE, Verdict
 
 
-@click.group()
+@click.group(epilog="\b\nExamples:\n  spec-kitty sync run\n  spec-kitty sync status\n  spec-kitty sync explain --probe")
 def sync() -> None:
     """Hosted SaaS sync commands."""
 
 
-@sync.command("run")
+def record_stop(verdict: Verdict, mission: str | None) -> None:
+    """A sync the machine stopped at the host (refused, unresolvable, silent) is a failed sync: each mission
+    it would have synced keeps the reason as `sync status`'s last error."""
+    if verdict.state != UNREACHABLE or verdict.outcome is None:
+        return
+    from orchestrator.outbox import record_failure
+
+    for current in every_mission(mission):
+        record_failure(current, verdict.outcome.message)
+
+
+@sync.command("run", epilog="\b\nExamples:\n  spec-kitty sync run\n  spec-kitty sync run --mission 082 --json")
 @mission_option
-@requires(UNBOUND, Intent.ONE_SHOT)
-def run(mission: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a report per mission (pushed, pulled, parked, conflicts, queued) as JSON.")
+@json_errors
+@requires(UNBOUND, Intent.ONE_SHOT, on_stop=record_stop)
+def run(mission: str | None, as_json: bool) -> None:
     """One-shot foreground sync: upload every mission's lane changes to the host (all missions unless
     --mission names one), then push and pull tracker lanes where a mission is bound."""
-    for current in every_mission(mission):
-        run_and_report(current)
+    reports = [run_and_report(current, quiet=as_json) for current in every_mission(mission)]
+    if as_json:
+        click.echo(json.dumps({"missions": reports}, indent=2, sort_keys=True))
 
 
-@sync.command("status")
+@sync.command("status", epilog="\b\nExamples:\n  spec-kitty sync status\n  spec-kitty sync status --json")
 @mission_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @json_errors
@@ -56,7 +71,8 @@ def _parked_refs(refs: tuple[str, ...], everything: bool) -> list[str] | None:
     return None if everything else list(refs)
 
 
-@sync.command("retry")
+@sync.command("retry", epilog="\b\nExamples:\n  spec-kitty sync retry --all --mission 082\n"
+                              "  spec-kitty sync retry 01HZX3Q5...")
 @click.argument("refs", nargs=-1, metavar="[REF]...")
 @click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
 @mission_option
@@ -84,7 +100,7 @@ def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
         raise SystemExit(int(catalog.ExitCode.FAILURE))
 
 
-@sync.command("drop")
+@sync.command("drop", epilog="\b\nExamples:\n  spec-kitty sync drop --all --mission 082")
 @click.argument("refs", nargs=-1, metavar="[REF]...")
 @click.option("--all", "everything", is_flag=True, help="Every parked row of the mission.")
 @mission_option

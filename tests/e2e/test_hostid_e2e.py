@@ -299,7 +299,8 @@ def test_env_token_is_used_for_the_effective_host_only_and_never_written(
     bound = operator.run("tracker", "bind", cwd=repo)
     assert bound.exit_code == 0, bound
     status = operator.run("auth", "status", cwd=repo)
-    assert status.stdout == f"{saas.url}: logged in as (unknown), expiry unknown (from env SPEC_KITTY_SAAS_TOKEN).\n"
+    assert status.stdout == (f"{saas.url} (active): logged in as (unknown), expiry unknown "  # issue 19: marked
+                             "(from env SPEC_KITTY_SAAS_TOKEN).\n")
     assert not (operator.home / "auth.json").exists()
 
 

@@ -126,7 +126,7 @@ def test_unreachable_host_says_so_and_keeps_the_queue(operator: Shell, saas: Dev
     ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=repo))
     saas.stop()
     ran = operator.run("sync", "run", cwd=repo)
-    expected = catalog.UNREACHABLE.render().format(url=saas.url)
+    expected = catalog.UNREACHABLE_REFUSED.render().format(url=saas.url)  # a stopped host refuses
     assert (ran.stdout, ran.exit_code) == (expected + "\n", 1)
     assert "  Queued: 1 (oldest waiting" in ok(operator.run("sync", "status", cwd=repo)).stdout  # local only
     saas.restart()
@@ -179,7 +179,8 @@ def test_killing_the_server_mid_upload_loses_and_doubles_nothing(operator: Shell
     log, sync = upload_20000_in_background(operator, saas, repo)
     saas.kill()
     first_out, _ = sync.communicate(timeout=60)
-    assert (first_out, sync.returncode) == (catalog.CONNECTION_LOST.render().format(url=saas.url) + "\n", 1)
+    # issue 19: the retries after the kill were refused, and the line says so (queued events are kept)
+    assert (first_out, sync.returncode) == (catalog.HOST_REFUSED.render().format(url=saas.url) + "\n", 1)
     saas.restart()
     ran = operator.run("sync", "run", cwd=repo, timeout=120)
     assert ran.exit_code == 0, ran

@@ -27,7 +27,7 @@ from orchestrator.client import (
 from orchestrator.errors import CatalogFailure
 from orchestrator.probe import host_answers
 from states.catalog import (
-    CONNECTION_LOST,
+    HOST_REFUSED,
     SERVER_ERROR,
     SESSION_EXPIRED,
     TRACKER_HINT_REBIND,
@@ -216,7 +216,8 @@ def test_a_dropped_connection_is_retried() -> None:
 
 
 # --- failures the operator sees -------------------------------------------------------------------------
-def test_nobody_listening_after_retries_is_the_catalog_connection_lost_line_with_the_url() -> None:
+def test_nobody_listening_after_retries_is_the_catalog_refused_line_with_the_url() -> None:
+    """Issue 19: a refused connection says "refused", never "stopped responding" (nor "within 2 seconds")."""
     url = f"http://127.0.0.1:{free_port()}"
 
     async def main() -> None:
@@ -225,8 +226,8 @@ def test_nobody_listening_after_retries_is_the_catalog_connection_lost_line_with
 
     with pytest.raises(HostUnreachable) as caught:
         asyncio.run(main())
-    assert caught.value.failure.render() == CONNECTION_LOST.render().format(url=url)
-    assert str(caught.value) == CONNECTION_LOST.message.format(url=url)
+    assert caught.value.failure.render() == HOST_REFUSED.render().format(url=url)
+    assert str(caught.value) == HOST_REFUSED.message.format(url=url)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     assert_no_token(caught.value)
 
