@@ -181,11 +181,53 @@ def _block(existing: object, provider: str, binding_ref: str, project_slug: str 
     return block
 
 
+def binding_hosts_file() -> Path:
+    return paths.home() / "tracker-hosts.json"
+
+
+def bound_on(binding_ref: str | None) -> str | None:
+    """The origin of the host that confirmed ``binding_ref`` through this tool, or None when unknown (a
+    binding spec-kitty wrote names no host: it counts wherever the operator syncs, as spec-kitty's does)."""
+    import json
+
+    from orchestrator.fsutil import read_small
+
+    if not binding_ref:
+        return None
+    try:
+        found = json.loads(read_small(binding_hosts_file()) or b"{}")
+    except (OSError, ValueError):
+        return None
+    where = found.get(binding_ref) if isinstance(found, dict) else None
+    return where if isinstance(where, str) else None
+
+
+def _remember_host(binding_ref: str, host: str) -> None:
+    """``.kittify/config.yaml``'s ``tracker:`` block names no host (spec-kitty's layout), yet a binding_ref
+    is one host's: remember which, beside the sessions, so another host never sees it as bound there."""
+    import json
+
+    from orchestrator.auth import origin
+    from orchestrator.fsutil import atomic_write_text, interprocess_lock, read_small
+
+    path = binding_hosts_file()
+    with interprocess_lock(paths.lock_file_for(path)):
+        try:
+            found = json.loads(read_small(path) or b"{}")
+        except (OSError, ValueError):
+            found = {}
+        found = found if isinstance(found, dict) else {}
+        found[binding_ref] = origin(host)
+        atomic_write_text(path, json.dumps(found, indent=2, sort_keys=True) + "\n")
+
+
 def write_binding(repo_root: Path, provider: str, binding_ref: str, project_slug: str | None,
                   display_label: str | None, provider_context: dict[str, str] | None,
-                  mode: str | None) -> tuple[Binding, bool]:
-    """Record the binding in ``tracker:`` (every other key and comment kept); returns it and whether an old
-    ``config.toml`` binding was converted (removed) on the way."""
+                  mode: str | None, *, host: str | None = None) -> tuple[Binding, bool]:
+    """Record the binding in ``tracker:`` (every other key and comment kept), and which ``host`` confirmed
+    it; returns it and whether an old ``config.toml`` binding was converted (removed) on the way."""
+    if host:
+        _remember_host(binding_ref, host)
     from orchestrator.fsutil import interprocess_lock
     from orchestrator.project import load_document, write_document
 

@@ -203,9 +203,16 @@ class LiveFacts:
         """The repository's tracker binding: the ``tracker:`` block of ``.kittify/config.yaml`` with a
         SaaS-backed provider (the session's host fronts it) and a routing key, spec-kitty's own test; or a
         binding of the older ``config.toml`` layout, read once more until the next write converts it."""
-        from orchestrator.binding import read_binding
+        from orchestrator.binding import bound_on, read_binding
 
-        return read_binding(self.repo_root)
+        binding = read_binding(self.repo_root)
+        if binding is not None and self.host_url:  # a binding one host confirmed is not one on another
+            from orchestrator.auth import origin
+
+            where = bound_on(binding.binding_ref)
+            if where is not None and where != origin(self.host_url):
+                return None
+        return binding
 
     @cached_property
     def is_bound(self) -> bool:

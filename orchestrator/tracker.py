@@ -165,7 +165,7 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
             answer = chosen.answer
             return Bound(*write_binding(facts.repo_root, chosen.provider, str(answer["binding_ref"]),
                                         _text(answer.get("project_slug")), _text(answer.get("display_label")),
-                                        None, mode))
+                                        None, mode, host=url))
         confirmed = await client.bind_confirm(team, chosen.provider, chosen.token, identity)
         return _record(facts, chosen.provider, confirmed, mode, url)
 
@@ -208,7 +208,7 @@ def _record(facts: LiveFacts, provider: str, answer: dict[str, Any], mode: str |
     context = answer.get("provider_context")
     context = {str(k): str(v) for k, v in context.items()} if isinstance(context, dict) else None
     return Bound(*write_binding(facts.repo_root, provider, ref, _text(answer.get("project_slug")),
-                                _text(answer.get("display_label")), context, mode))
+                                _text(answer.get("display_label")), context, mode, host=url))
 
 
 def unbind(facts: LiveFacts) -> Bound:
@@ -257,7 +257,7 @@ async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str
     written, _ = write_binding(repo_root, chosen.provider, ref, _text(answer.get("project_slug")),
                                _text(answer.get("display_label")),
                                {str(k): str(v) for k, v in context.items()} if isinstance(context, dict) else None,
-                               None)
+                               None, host=url)
     return written
 
 

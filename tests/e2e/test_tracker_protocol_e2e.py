@@ -140,3 +140,23 @@ def test_an_old_config_toml_binding_counts_and_is_converted_by_the_next_bind(ope
         old=toml, new=logged_in / ".kittify" / "config.yaml")
     assert toml.read_text() == "[tracker]\nkeep = 1\n\n"
     assert tracker_block(logged_in)["provider"] == "github"
+
+
+def test_a_binding_one_host_confirmed_is_no_binding_on_another(operator: Shell, saas: DevSaas, logged_in: Path,
+                                                               tmp_path: Path) -> None:
+    """The ``tracker:`` block names no host (spec-kitty's layout), yet its binding_ref is host A's: on host B
+    the repository is unbound (the quickstart's wording) and ``sync run`` sends events without a tracker step."""
+    from devsaas.testing import start_dev_saas
+
+    ok(operator.run("tracker", "bind", cwd=logged_in))
+    (logged_in / "kitty-specs" / "001-demo").mkdir(parents=True, exist_ok=True)
+    ok(operator.run("wp", "move", "WP01", "--to", "planned", cwd=logged_in))
+    with start_dev_saas(auto_approve=True, db=tmp_path / "b.sqlite3") as other:
+        ok(operator.run("auth", "login", "--host", other.url, cwd=logged_in))
+        on_b = {"SPEC_KITTY_SAAS_URL": other.url}
+        status = operator.run("tracker", "status", cwd=logged_in, env=on_b)
+        assert (status.stdout, status.exit_code) == (catalog.UNBOUND.filled(slug="001-demo").render() + "\n", 1)
+        synced = ok(operator.run("sync", "run", cwd=logged_in, env=on_b))
+        assert "1 pushed" in synced.stdout and len(other.row_ids("001-demo")) == 1
+        assert other.tracker_requests() == []
+    assert ok(operator.run("tracker", "status", cwd=logged_in)).exit_code == 0  # still bound on its own host
