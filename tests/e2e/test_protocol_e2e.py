@@ -158,3 +158,14 @@ def test_a_session_of_the_previous_protocol_asks_for_a_new_login(operator: Shell
     assert ran.exit_code == 1
     assert ran.stdout == catalog.UNAUTHED_LEGACY.filled(url=saas.url).render() + "\n"
     assert saas.stats()["requests"].get("events_batch", 0) == 0
+
+
+def test_one_host_is_one_queue_whatever_its_spelling(operator: Shell, saas: DevSaas, project: Path) -> None:
+    """Issue 16 item 4: `HTTP://host:port/` and `http://host:port` are one origin, so one queue: the second
+    spelling finds everything sent, and sends nothing again."""
+    ok(operator.run("auth", "login", "--host", saas.url, cwd=project))
+    ok(operator.run("sync", "run", "--mission", "001-alpha", cwd=project))
+    shouted = saas.url.replace("http://", "HTTP://") + "/"
+    again = ok(operator.run("sync", "run", "--mission", "001-alpha", cwd=project, env={"SPEC_KITTY_SAAS_URL": shouted}))
+    assert "0 pushed" in again.stdout
+    assert saas.stats()["requests"]["events_batch"] == 1

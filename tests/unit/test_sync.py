@@ -296,6 +296,24 @@ def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: 
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress"]
 
 
+def test_without_a_sync_history_an_older_tracker_change_never_overwrites_a_newer_local_move(
+        saas: LoopbackSaas, repo: Path, queue: EventQueue) -> None:
+    """Issue 16 item 4: the queue starts empty (moved aside, or a new spelling of the host) while the tracker
+    holds a change made before the log's last move of that work package: the log's lane stays, the
+    conflict is recorded, and the local lane is pushed."""
+    remote_change(saas, "WP01", "approved")  # made on the tracker first...
+    append_transition(log_of(repo).parent, "WP01", "claimed", actor="me", reason=None)
+    done = append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)  # ...then here
+    result = sync_with(saas, queue, repo)
+    assert result.pulled == 0
+    assert [(c["wp_id"], c["local_lane"], c["remote_lane"]) for c in result.conflicts] == [
+        ("WP01", "in_progress", "approved")]
+    assert read_log(log_of(repo)).rows[-1]["event_id"] == done["event_id"]
+    later = remote_change(saas, "WP01", "done")  # a change made after the local move is news: it applies
+    assert later and sync_with(saas, queue, repo).pulled == 1
+    assert read_log(log_of(repo)).rows[-1]["to_lane"] == "done"
+
+
 def test_a_crash_before_the_cursor_is_stored_applies_nothing_twice(saas: LoopbackSaas, repo: Path,
                                                                    queue: EventQueue) -> None:
     append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
