@@ -558,8 +558,8 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
         local = snapshot.get(wp_id, {})
         local_lane = local.get("lane")
         # Without a sync history there is no "since", but a tracker change older than the log's last move
-        # of that work package (a queue moved aside, a new host spelling) is no newer news than the log.
-        stale = not compare and local_lane is not None and local_lane != lane and _not_after(
+        # of that work package (a queue moved aside, a new host spelling) is not news to the log.
+        stale = not compare and local_lane is not None and local_lane != lane and _older(
             change.get("changed_at"), local.get("last_transition_at"))
         forced = (compare and wp_id in moved and local_lane != lane) or stale
         if forced and owner != "external":
@@ -609,14 +609,14 @@ async def _pull(client: SaasClient, route: Any, mission: str, cursor: int | None
     return changes, int(text) if text is not None and text.isdigit() else 0
 
 
-def _not_after(remote_at: object, local_at: object) -> bool:
-    """Whether a tracker change made at ``remote_at`` is no later than the local move at ``local_at``
-    (False when either time is missing or unreadable: then the change is news, as before)."""
+def _older(remote_at: object, local_at: object) -> bool:
+    """Whether a tracker change made at ``remote_at`` is older than the local move at ``local_at`` (False
+    when either time is missing or unreadable, or they are equal: then the change is news, as before)."""
     from orchestrator.auth import parse_time
 
     remote = parse_time(remote_at) if isinstance(remote_at, str) else None
     local = parse_time(local_at) if isinstance(local_at, str) else None
-    return remote is not None and local is not None and remote <= local
+    return remote is not None and local is not None and remote < local
 
 
 def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object, seq: object,

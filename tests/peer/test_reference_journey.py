@@ -120,7 +120,12 @@ def journey(saas: DevSaas, reference_bin: Path, tmp_path_factory: pytest.TempPat
     ~20 s on its own project-store lock (observed; nothing reaches the server either way), and the
     mission is the same.
     """
-    root = tmp_path_factory.mktemp("peer")
+    return new_project(saas, reference_bin, tmp_path_factory.mktemp("peer"))
+
+
+def new_project(saas: DevSaas, reference_bin: Path, root: Path) -> Journey:
+    """A git repository under ``root`` laid out by the reference client's own ``init`` and ``agent mission
+    create``, with two work packages committed, and a scratch home whose daemon policy is manual."""
     home, repo = root / "home", root / "repo"
     (home / ".spec-kitty").mkdir(parents=True)
     (home / ".spec-kitty" / "config.toml").write_text('[sync]\nbackground_daemon = "manual"\n')

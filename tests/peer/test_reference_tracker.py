@@ -18,7 +18,7 @@ import pytest
 from ruamel.yaml import YAML
 from support.projects import git_init
 from support.shell import Shell
-from test_reference_journey import WP_FILE, Journey, Ran, _login_on_the_page, _scratch_env
+from test_reference_journey import Journey, Ran, _login_on_the_page, new_project
 
 from devsaas.testing import DevSaas, start_dev_saas
 
@@ -40,26 +40,7 @@ def saas() -> Iterator[DevSaas]:
 @pytest.fixture(scope="module")
 def peer(saas: DevSaas, reference_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Journey:
     """A project the reference client built, logged in for, opted in and synced once, then bound."""
-    import json
-
-    root = tmp_path_factory.mktemp("peer-tracker")
-    home, repo = root / "home", root / "repo"
-    (home / ".spec-kitty").mkdir(parents=True)
-    (home / ".spec-kitty" / "config.toml").write_text('[sync]\nbackground_daemon = "manual"\n')
-    repo.mkdir()
-    j = Journey(saas, reference_bin, home, repo, _scratch_env(home, saas.url))
-    j.git("init", "-q", "-b", "main")
-    j.run("init", "--ai", "claude", "--non-interactive").ok()
-    j.git("add", "-A")
-    j.git("commit", "-q", "-m", "spec-kitty init")
-    created = j.run("agent", "mission", "create", "demo", "--topology", "single_branch", "--start-branch",
-                    "feat/demo", "--json", env={"SPEC_KITTY_SYNC_DISABLE": "1"}).ok()
-    j.slug = json.loads(created.out[created.out.index("{"):])["mission_slug"]
-    for wp in ("WP01", "WP02"):
-        (repo / "kitty-specs" / j.slug / "tasks" / f"{wp}-x.md").write_text(WP_FILE.format(wp=wp))
-    j.git("add", "-A")
-    j.git("commit", "-q", "-m", "work packages")
-    j.project_uuid = str(YAML(typ="safe").load((repo / ".kittify" / "config.yaml").read_text())["project"]["uuid"])
+    j = new_project(saas, reference_bin, tmp_path_factory.mktemp("peer-tracker"))
     _login_on_the_page(j).ok()
     j.run("sync", "opt-in").ok()
     for wp, lane in (("WP01", "planned"), ("WP02", "planned"), ("WP01", "claimed")):
