@@ -277,9 +277,6 @@ class SaasClient:
         """Who the token belongs to, and the teams (``GET /api/v1/me``)."""
         return await self._json("GET", f"{API}/me")
 
-    async def sync_health(self) -> dict[str, Any]:
-        return await self._json("GET", f"{API}/sync/health/")
-
     async def batch_takes_requests(self) -> bool:
         """Whether the batch endpoint judges what it is sent: an empty batch is answered ``400 "No events
         provided"`` (the reference client's own probe, ``cli/commands/sync.py``). A host that refuses a

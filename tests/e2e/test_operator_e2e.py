@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support.cli import Result
+from support.cli import ok, stored_token
 from support.projects import transition, write_log
 from support.shell import Shell, parallel
 
@@ -22,16 +22,6 @@ from states import catalog
 
 pytestmark = pytest.mark.e2e
 MISSION = "001-demo"
-
-
-def ok(ran: Result) -> Result:
-    assert ran.exit_code == 0, ran.describe()
-    return ran
-
-
-def stored_token(home: Path) -> str:
-    (session,) = json.loads((home / "auth.json").read_text())["sessions"].values()
-    return str(session["access_token"])
 
 
 @pytest.fixture

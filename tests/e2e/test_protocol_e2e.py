@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support.cli import Result
+from support.cli import ok
 from support.projects import git_init, transition, write_log
 from support.shell import Shell
 
@@ -21,11 +21,6 @@ from orchestrator.ulid import new_ulid
 from states import catalog
 
 pytestmark = pytest.mark.e2e
-
-
-def ok(ran: Result) -> Result:
-    assert ran.exit_code == 0, ran.describe()
-    return ran
 
 
 def session_of(home: Path) -> dict[str, object]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from subprocess import Popen
 
 import pytest
-from support.cli import Result
+from support.cli import ok, stored_token
 from support.projects import git_init
 from support.shell import Shell
 from support.wait import wait_for
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
-
-
-def ok(ran: Result) -> Result:
-    """The command succeeded (exit 0); every step of a walkthrough checks this, not only the last."""
-    assert ran.exit_code == 0, ran.describe()
-    return ran
-
-
-def stored_token(home: Path) -> str:
-    """The one session's access token (auth.json keeps one session per host)."""
-    (session,) = json.loads((home / "auth.json").read_text())["sessions"].values()
-    return str(session["access_token"])
 
 
 def log_rows(repo: Path, mission: str = MISSION) -> list[dict[str, object]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from support.cli import Result
+from support.cli import ok
 from support.shell import Shell
 
 from devsaas.testing import DevSaas
@@ -33,11 +33,6 @@ project:
   node_id: 0123456789ab
   build_id: 7d9e4c1a-2b3c-5d4e-8f9a-0b1c2d3e4f5a
 """
-
-
-def ok(ran: Result) -> Result:
-    assert ran.exit_code == 0, ran.describe()
-    return ran
 
 
 def tracker_block(repo: Path) -> dict[str, object]:

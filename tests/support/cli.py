@@ -92,6 +92,20 @@ def run_python(code: str, *, home: Path, cwd: Path, env_extra: Mapping[str, str 
     return run_guarded([sys.executable, "-c", code], home=home, cwd=cwd, env_extra=env_extra, **kwargs)
 
 
+def ok(ran: Result) -> Result:
+    """The command succeeded (exit 0); every step of a walkthrough checks this, not only the last."""
+    assert ran.exit_code == 0, ran.describe()
+    return ran
+
+
+def stored_token(home: Path) -> str:
+    """The one session's access token (auth.json keeps one session per host)."""
+    import json
+
+    (session,) = json.loads((home / "auth.json").read_text())["sessions"].values()
+    return str(session["access_token"])
+
+
 def assert_only_config_written(result: Result, home: Path) -> None:
     """The config writer may create the home folder and write config.toml (through a sibling temp file
     and a rename) and its lock file; nothing else, and no socket or process."""
