@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_sync import fixture_rows  # noqa: E402  (benchmarks share their payload)
 
-from orchestrator.ulid import new_ulid  # noqa: E402
+from orchestrator.missions.ulid import new_ulid  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SPEC_KITTY = str(BIN / "spec-kitty")
@@ -153,7 +153,7 @@ def floor_events_per_s(url: str, token: str, log: Path, mission: str) -> float:
 
     import aiohttp
 
-    from orchestrator.envelopes import EnvelopeContext, build, lane_row
+    from orchestrator.sync.envelopes import EnvelopeContext, build, lane_row
 
     context = EnvelopeContext(str(uuid.uuid4()), "floor", "b805cd5cee74", str(uuid.uuid4()), "bench-private",
                               "main", None, None)

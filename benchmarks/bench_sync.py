@@ -21,11 +21,11 @@ import uuid
 from pathlib import Path
 
 from devsaas.testing import start_dev_saas
-from orchestrator.client import SaasClient
-from orchestrator.envelopes import EnvelopeContext
-from orchestrator.queue import EventQueue, mission_key
-from orchestrator.sync import SyncTarget, drain, sync_once
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.saas.client import SaasClient
+from orchestrator.sync.envelopes import EnvelopeContext
+from orchestrator.sync.queue import EventQueue, mission_key
+from orchestrator.sync.run import SyncTarget, drain, sync_once
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "missions"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from orchestrator import config as cfg
-from orchestrator import paths
 from orchestrator.errors import ConfigError
+from orchestrator.home import config as cfg
+from orchestrator.home import paths
 from states import catalog
 
 

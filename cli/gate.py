@@ -99,7 +99,7 @@ def json_error(error: SpecKittyError) -> dict[str, Any]:
 
     body: dict[str, Any] = {"error": error.code, "message": getattr(error, "headline", None) or str(error)}
     if isinstance(error, MissionChoiceError):
-        from orchestrator.missions import candidates
+        from orchestrator.missions.log import candidates
 
         body["candidates"] = candidates(error.folders)
     if isinstance(error, CatalogFailure):
@@ -144,7 +144,7 @@ def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
 
 def warn_if_stalled(mission: str | None) -> None:
     """Issue 10: events waiting long with no live daemon to send them are never silent (one stderr line)."""
-    from orchestrator.syncstatus import stall_warning
+    from orchestrator.sync.status import stall_warning
 
     try:
         warning = stall_warning(app().facts(mission))
@@ -179,7 +179,7 @@ def every_mission(mission: str | None) -> list[LiveFacts]:
 
 def require_one_mission(mission: str | None) -> None:
     """Several missions and no ``--mission``: exit 2 listing them (``slug (id prefix)``), writing nothing."""
-    from orchestrator.missions import require_one
+    from orchestrator.missions.log import require_one
 
     require_one(facts(mission).project_root, mission)
 

@@ -9,9 +9,9 @@ from typing import Any
 import click
 
 from cli.gate import app, json_errors, mission_option, warn_if_stalled
-from orchestrator import missions
 from orchestrator.errors import SpecKittyError, UsageProblem
-from orchestrator.paths import SPECS_DIR, daemon_state_file
+from orchestrator.home.paths import SPECS_DIR, daemon_state_file
+from orchestrator.missions import log as missions
 from states import catalog
 from states.contract import printable
 from states.lanes import LANES
@@ -182,13 +182,13 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     assert row is not None  # only a `skip_if` caller gets None
     click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
-    from orchestrator.autocommit import commit_move
+    from orchestrator.missions.autocommit import commit_move
 
     warning = commit_move(folder, wp_id)
     if warning:
         click.echo(warning, err=True)
     if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
-        from orchestrator.outbox import enqueue_local_event
+        from orchestrator.sync.outbox import enqueue_local_event
 
         warning = enqueue_local_event(facts, row)  # best effort (issue 10): the row is in the log
         if warning:

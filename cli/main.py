@@ -114,7 +114,7 @@ def kill_switch() -> None:
     a daemon runs); it is asked only when a daemon lock exists, so the usual cost is a single ``stat``
     and ``--help`` stays cheap. The lock's holder is read from the OS: no socket is opened and nothing
     is written here."""
-    from orchestrator.paths import daemon_lock_file
+    from orchestrator.home.paths import daemon_lock_file
 
     try:
         os.stat(daemon_lock_file())
@@ -159,12 +159,12 @@ def broken_pipe() -> NoReturn:
 def _queued() -> int | None:
     """Events waiting in the queue file, or None when there is none (or it cannot be read right now)."""
     try:
-        from orchestrator.paths import queue_file
+        from orchestrator.home.paths import queue_file
 
         path = queue_file()
         if not path.exists():
             return None
-        from orchestrator.queue import EventQueue
+        from orchestrator.sync.queue import EventQueue
 
         with EventQueue(path, busy_timeout=1.0) as queue:
             return queue.count()

@@ -60,7 +60,7 @@ def serve(host: str, port: int, db: Path | None, auto_approve: bool, device_expi
     import asyncio
     import sqlite3
 
-    from orchestrator.config import is_loopback
+    from orchestrator.home.config import is_loopback
 
     if not is_loopback(host.strip("[]")) and not allow_remote:
         raise click.UsageError(f"--host {host} is not a loopback address; add --allow-remote to serve it anyway.")
@@ -152,8 +152,8 @@ def seed_mission(folder: Path, rows: int, wps: int) -> None:
     import json
     from datetime import UTC, datetime, timedelta
 
-    from orchestrator.paths import EVENTS_FILE
-    from orchestrator.ulid import new_ulid
+    from orchestrator.home.paths import EVENTS_FILE
+    from orchestrator.missions.ulid import new_ulid
 
     log = folder / EVENTS_FILE
     if log.exists():

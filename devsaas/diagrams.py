@@ -176,7 +176,7 @@ class Generated:
 
 def generate(out_dir: Path, *, svg: bool = True) -> Generated:
     """Write the mermaid, the README and (when Graphviz is installed) the SVG into ``out_dir``."""
-    from orchestrator.fsutil import atomic_write_text
+    from orchestrator.home.fsutil import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     result = Generated()

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.rollout import is_truthy
+from orchestrator.home.rollout import is_truthy
 from states.catalog import (
     ENV_URL_SOURCE,
     SAAS_SYNC_ENV_VAR,
@@ -24,8 +24,8 @@ from states.catalog import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from orchestrator.auth import AuthRead, Session
-    from orchestrator.binding import Binding
+    from orchestrator.sessions.auth import AuthRead, Session
+    from orchestrator.tracker.binding import Binding
 
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
 # flag, so it must not pay for TOML, auth or repository code (see benchmarks/bench_startup.py).
@@ -55,19 +55,19 @@ class LiveFacts:
     # --- config -----------------------------------------------------------------------------------
     @cached_property
     def config(self) -> dict[str, Any]:
-        from orchestrator.config import read_config
+        from orchestrator.home.config import read_config
 
         return read_config()
 
     @cached_property
     def host_url(self) -> str | None:
         """The effective host: env, else config.toml; validated the same way wherever it comes from."""
-        from orchestrator.config import validate_source
+        from orchestrator.home.config import validate_source
 
         env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
         if env_url:  # validated like the config key: it is printed in messages and gets the token
             return str(validate_source(env_url, ENV_URL_SOURCE)) or None
-        from orchestrator.config import lookup
+        from orchestrator.home.config import lookup
 
         configured = str(lookup(self.config, "sync.server_url") or "").strip()
         return str(validate_source(configured, self.host_source)) or None
@@ -76,7 +76,7 @@ class LiveFacts:
     def host_source(self) -> str:
         if self.env.get(SAAS_URL_ENV_VAR, "").strip():
             return f"env {SAAS_URL_ENV_VAR}"
-        from orchestrator import paths
+        from orchestrator.home import paths
 
         return f"{paths.config_file()} [sync].server_url"
 
@@ -84,14 +84,14 @@ class LiveFacts:
     def daemon_policy(self) -> str:
         """``[sync].background_daemon`` through ``config set``'s own validator: ``"manual "`` is manual, and
         a value ``config set`` would refuse fails in one line naming key and file, never silently auto."""
-        from orchestrator.config import read_valid
+        from orchestrator.home.config import read_valid
 
         return str(read_valid(self.config, "sync.background_daemon", "auto"))
 
     @cached_property
     def daemon_idle_seconds(self) -> int:
         """``[sync].daemon_idle_seconds`` through ``config set``'s validator (5 seconds or more)."""
-        from orchestrator.config import DEFAULT_IDLE_SECONDS, read_valid
+        from orchestrator.home.config import DEFAULT_IDLE_SECONDS, read_valid
 
         return int(read_valid(self.config, "sync.daemon_idle_seconds", DEFAULT_IDLE_SECONDS))
 
@@ -102,7 +102,7 @@ class LiveFacts:
     # --- auth: a usable session *for the effective host* ------------------------------------------
     @cached_property
     def auth(self) -> AuthRead:
-        from orchestrator.auth import read_sessions
+        from orchestrator.sessions.auth import read_sessions
 
         read = read_sessions()
         if read.refused is not None:
@@ -126,7 +126,7 @@ class LiveFacts:
         With no host configured there is nothing to match, so any session answers (the machine then
         stops at NoHost, as the quickstart expects).
         """
-        from orchestrator.auth import SOURCE_ENV, Session, origin
+        from orchestrator.sessions.auth import SOURCE_ENV, Session, origin
 
         host = self.host_url
         if self.env_token:
@@ -135,7 +135,7 @@ class LiveFacts:
             return next(iter(self.auth.sessions.values()), None)
         found = self.auth.sessions.get(origin(host))
         if found is not None:
-            from orchestrator.config import validate_source
+            from orchestrator.home.config import validate_source
 
             validate_source(found.server_url, self.source("auth"))  # never echo the URL: it may hold a secret
         return found
@@ -163,7 +163,7 @@ class LiveFacts:
     # --- repository and mission ---------------------------------------------------------------------
     @cached_property
     def project_root(self) -> Path | None:
-        from orchestrator.missions import find_project_root
+        from orchestrator.missions.log import find_project_root
 
         return find_project_root(self.cwd)
 
@@ -179,7 +179,7 @@ class LiveFacts:
         With several missions and no ``--mission`` (only commands that cover every mission get here),
         the first bound mission in slug order, else the first mission in slug order.
         """
-        from orchestrator.missions import resolve_slug
+        from orchestrator.missions.log import resolve_slug
 
         several = not self.mission_option and len(self.missions) > 1  # only then do bindings matter
         return resolve_slug(self.project_root, self.mission_option, self.cwd,
@@ -188,7 +188,7 @@ class LiveFacts:
     @cached_property
     def missions(self) -> list[str]:
         """Every mission's slug, in slug order."""
-        from orchestrator.missions import list_missions
+        from orchestrator.missions.log import list_missions
 
         return [folder.name for folder in list_missions(self.project_root)]
 
@@ -203,11 +203,11 @@ class LiveFacts:
         """The repository's tracker binding: the ``tracker:`` block of ``.kittify/config.yaml`` with a
         SaaS-backed provider (the session's host fronts it) and a routing key, spec-kitty's own test; or a
         binding of the older ``config.toml`` layout, read once more until the next write converts it."""
-        from orchestrator.binding import bound_on, read_binding
+        from orchestrator.tracker.binding import bound_on, read_binding
 
         binding = read_binding(self.repo_root)
         if binding is not None and self.host_url:  # a binding one host confirmed is not one on another
-            from orchestrator.auth import origin
+            from orchestrator.sessions.auth import origin
 
             where = bound_on(binding.binding_ref)
             if where is not None and where != origin(self.host_url):
@@ -227,7 +227,7 @@ class LiveFacts:
         reads config, the binding source finds the repository and mission. A fact without a known
         source names itself.
         """
-        from orchestrator import paths
+        from orchestrator.home import paths
 
         if fact == "rollout_enabled":
             return f"env {SAAS_SYNC_ENV_VAR}"
@@ -244,14 +244,14 @@ class LiveFacts:
 
             return SOURCE_HOST_NOT_SET.format(path=paths.config_file())
         if fact == "daemon_policy":
-            from orchestrator.config import effective
+            from orchestrator.home.config import effective
             from states.catalog import CONFIG_SOURCE_DEFAULT
 
             if effective("sync.background_daemon", self.config, self.env).source == "default":
                 return CONFIG_SOURCE_DEFAULT
             return f"{paths.config_file()} [sync].background_daemon"
         if fact in ("is_bound", "binding"):
-            from orchestrator.binding import config_yaml
+            from orchestrator.tracker.binding import config_yaml
             from states.catalog import BINDING_SOURCE
 
             return BINDING_SOURCE.format(path=config_yaml(self.repo_root))
@@ -274,6 +274,6 @@ class LiveFacts:
 
     @cached_property
     def _probe(self) -> str:
-        from orchestrator.probe import TIMEOUT, probe
+        from orchestrator.saas.probe import TIMEOUT, probe
 
         return probe(self.host_url) if self.host_url else TIMEOUT

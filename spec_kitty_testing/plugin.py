@@ -31,7 +31,7 @@ from states.catalog import HOME_ENV_VAR, SAAS_SYNC_ENV_VAR
 
 if TYPE_CHECKING:
     from devsaas.testing import DevSaas
-    from orchestrator.binding import Binding
+    from orchestrator.tracker.binding import Binding
     from states.explain import Check
     from states.facts import Intent, Need, StaticFacts
     from states.machine import Verdict
@@ -72,7 +72,7 @@ class SpecKittyHome:
 
     def set_config(self, key: str, value: str) -> None:
         """``spec-kitty config set KEY VALUE`` (validated; unknown keys raise ``ConfigError``)."""
-        from orchestrator.config import set_value
+        from orchestrator.home.config import set_value
 
         set_value(key, value, self.config_file)
 
@@ -80,7 +80,7 @@ class SpecKittyHome:
                     expires_at: str | None = None) -> Path:
         """Store a session the way ``auth login`` does (mode 0600): a device-flow session with its account
         and a private team; returns the auth file."""
-        from orchestrator.auth import Session, write_session
+        from orchestrator.sessions.auth import Session, write_session
 
         team = {"id": "t-1", "name": login or "tester", "role": "owner", "slug": f"{login or 'tester'}-private",
                 "is_private_teamspace": True}
@@ -93,7 +93,7 @@ class SpecKittyHome:
              ownership_mode: str | None = None) -> Binding:
         """Record a tracker binding in ``repo_root/.kittify/config.yaml`` (its ``tracker:`` block, as
         spec-kitty writes it; local only: no SaaS call)."""
-        from orchestrator.binding import write_binding
+        from orchestrator.tracker.binding import write_binding
 
         binding, _ = write_binding(repo_root, provider, binding_ref, project_slug or repo_root.name, display_label,
                                    None, ownership_mode)

@@ -17,8 +17,8 @@ from support.cli import assert_only_config_written
 from support.projects import snapshot_tree, write_auth, write_config
 from support.shell import Shell, parallel
 
-from orchestrator import config as cfg
 from orchestrator.errors import ConfigError
+from orchestrator.home import config as cfg
 
 KNOWN = "sync.server_url, sync.background_daemon, sync.daemon_idle_seconds"
 

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devsaas import api
-from orchestrator import missions, queue
+from orchestrator.missions import log as missions
+from orchestrator.sync import queue
 from states import contract, lanes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lane-transitions.json"

@@ -17,9 +17,9 @@ from support.shell import Shell, parallel
 
 NETWORK = ("aiohttp", "asyncio", "ssl", "_ssl", "socket", "_socket", "selectors", "http.client", "urllib.request")
 WRITERS = ("tomlkit", "fasteners", "tempfile", "sqlite3")
-HEAVY = ("transitions.extensions", "orchestrator.client", "orchestrator.queue", "orchestrator.daemon",
-         "devsaas", "orchestrator.sync", "orchestrator.probe", "orchestrator.login",
-         "orchestrator.tracker", "orchestrator.svg", "states.diagram")
+HEAVY = ("transitions.extensions", "orchestrator.saas.client", "orchestrator.sync.queue", "orchestrator.daemon",
+         "devsaas", "orchestrator.sync.run", "orchestrator.saas.probe", "orchestrator.sessions.login",
+         "orchestrator.tracker.service", "orchestrator.svg", "states.diagram")
 HOSTED = ("cli.hosted",)
 
 
@@ -35,10 +35,10 @@ class Case:
 CASES = {
     "help-flag-off": Case(("--help",), None, "elsewhere"),
     "help-flag-on": Case(("--help",), "1", "elsewhere"),
-    "status-flag-off": Case(("status",), None, "project", required=("cli.local", "orchestrator.missions")),
+    "status-flag-off": Case(("status",), None, "project", required=("cli.local", "orchestrator.missions.log")),
     # issue 4: with the flag on, status may show a daemon line; its stdlib reader is the only daemon
     # module it loads, and without a state file it opens nothing
-    "status-flag-on": Case(("status",), "1", "project", required=("cli.local", "orchestrator.missions"),
+    "status-flag-on": Case(("status",), "1", "project", required=("cli.local", "orchestrator.missions.log"),
                            forbidden=(*NETWORK, *WRITERS, *HOSTED,
                                       *(h for h in HEAVY if h != "orchestrator.daemon"),
                                       "orchestrator.daemon.client", "orchestrator.daemon.server",
@@ -52,7 +52,7 @@ CASES = {
     # failure paths of hosted commands may load their command modules, but nothing network-related
     "tracker-status-unbound-flag-on": Case(("tracker", "status"), "1", "project",
                                            forbidden=(*NETWORK, "tomlkit", "fasteners", "transitions.extensions",
-                                                      "orchestrator.client", "devsaas"),
+                                                      "orchestrator.saas.client", "devsaas"),
                                            required=("cli.hosted.tracker",)),
 }
 

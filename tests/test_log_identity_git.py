@@ -26,9 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import foldcache, missions, sync
-from orchestrator.queue import EventQueue
-from orchestrator.ulid import new_ulid
+from orchestrator.missions import foldcache
+from orchestrator.missions import log as missions
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.sync import run as sync
+from orchestrator.sync.queue import EventQueue
 
 SLUG = "001-demo"
 KEY = "https://saas.example|demo|001-demo"

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from orchestrator.binding import write_binding
 from orchestrator.daemon import server, targets
 from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.settings import Settings, read_settings
 from orchestrator.errors import CatalogFailure
 from orchestrator.facts import LiveFacts
+from orchestrator.tracker.binding import write_binding
 from states import catalog
 from states import machine as sm
 from states.diagram import COMPOSITES, drawn_states, mermaid
@@ -124,10 +124,10 @@ def test_given_static_facts_when_the_machine_is_asked_twice_then_it_probes_once(
 
 def test_given_live_facts_when_the_machine_then_explain_ask_then_one_socket_is_opened(
         bound_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import orchestrator.probe
+    import orchestrator.saas.probe
 
     probes: list[str] = []
-    monkeypatch.setattr(orchestrator.probe, "probe", lambda url, timeout=2.0: probes.append(url) or "timeout")
+    monkeypatch.setattr(orchestrator.saas.probe, "probe", lambda url, timeout=2.0: probes.append(url) or "timeout")
     facts = LiveFacts(cwd=bound_repo)
     need = Need(hosted=True, state="Ready", intent=Intent.ONE_SHOT)
     assert sm.settle(facts, need).state == sm.settle(facts, need).state == "Unreachable"

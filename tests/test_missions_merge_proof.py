@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from support.projects import EVENTS, copy_fixture, fixture_missions, make_project, transition, write_log
 from support.shell import Shell, parallel
 
-from orchestrator import missions
-from orchestrator.queue import EventQueue
+from orchestrator.missions import log as missions
+from orchestrator.sync.queue import EventQueue
 
 FIXTURES = fixture_missions(required=False)
 WP_KEYS = ("lane", "last_event_id", "last_transition_at", "force_count", "actor")

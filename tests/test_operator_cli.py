@@ -88,7 +88,7 @@ def test_every_command_help_shows_an_example(shell: Shell) -> None:
 def test_config_set_help_lists_the_keys_with_their_defaults(shell: Shell) -> None:
     ran = shell.run("config", "set", "--help")
     assert ran.exit_code == 0
-    from orchestrator.config import KNOWN_KEYS
+    from orchestrator.home.config import KNOWN_KEYS
 
     for key in KNOWN_KEYS:
         assert key in ran.stdout, ran.stdout

@@ -19,8 +19,8 @@ import pytest
 from support.projects import EVENTS, make_project, transition, write_log
 from support.shell import Shell, parallel
 
-from orchestrator.foldcache import CACHE_MIN_BYTES
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.foldcache import CACHE_MIN_BYTES
+from orchestrator.missions.ulid import new_ulid
 
 SLUG = "110-big"
 EARLY, LATE = "2026-01-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"

@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator import eventids, foldcache, missions
-from orchestrator.eventids import EventIds
-from orchestrator.ulid import new_ulid
+from orchestrator.missions import eventids, foldcache
+from orchestrator.missions import log as missions
+from orchestrator.missions.eventids import EventIds
+from orchestrator.missions.ulid import new_ulid
 
 SLUG = "101-scale"
 EVENTS = "status.events.jsonl"

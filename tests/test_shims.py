@@ -19,7 +19,7 @@ from support.cli import run_python
 from support.projects import REPO
 from support.shell import Shell, parallel
 
-from orchestrator import rollout
+from orchestrator.home import rollout
 
 SHIMS = ("specify_cli.saas.rollout", "specify_cli.tracker.feature_flags", "specify_cli.sync.feature_flags")
 MESSAGE = "Hosted SaaS sync is not enabled on this machine. Set `SPEC_KITTY_ENABLE_SAAS_SYNC=1` to opt in."

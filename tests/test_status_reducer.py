@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.projects import EVENTS, fixture_missions, transition, write_log
 
-from orchestrator import missions
+from orchestrator.missions import log as missions
 
 LANES = ("planned", "claimed", "in_progress", "for_review", "in_review", "approved", "done", "blocked", "canceled")
 

@@ -14,10 +14,10 @@ import pytest
 from support.projects import make_project, write_bindings, write_config
 from support.shell import Shell
 
-from orchestrator.config import DEFAULT_IDLE_SECONDS
 from orchestrator.daemon.settings import read_settings
 from orchestrator.errors import ConfigError
 from orchestrator.facts import LiveFacts
+from orchestrator.home.config import DEFAULT_IDLE_SECONDS
 
 HOST = '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
 MANUAL = ('Background sync is in manual mode (`[sync].background_daemon = "manual"`).\n'

@@ -27,9 +27,9 @@ def daemon() -> None:
 @requires(UNAUTHED)
 def daemon_status(as_json: bool) -> None:
     """Show whether the daemon runs: pid, version, uptime, queued events, last sync and last error."""
-    from orchestrator import paths
     from orchestrator.daemon import client
     from orchestrator.daemon.state import format_uptime
+    from orchestrator.home import paths
 
     info = client.status()
     if as_json:

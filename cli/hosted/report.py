@@ -14,8 +14,8 @@ from states import catalog
 def run_and_report(current: LiveFacts, *, quiet: bool = False) -> dict[str, Any]:
     """Run one foreground sync and print its summary (a progress bar on a TTY for many batches), unless
     ``quiet`` (``--json``); returns the mission's report: what ``sync run --json`` prints for it."""
-    from orchestrator.sync import run_sync
-    from orchestrator.tracker import sync_target
+    from orchestrator.sync.run import run_sync
+    from orchestrator.tracker.service import sync_target
 
     bar: Any = None
 

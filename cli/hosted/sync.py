@@ -25,7 +25,7 @@ def record_stop(verdict: Verdict, mission: str | None) -> None:
     it would have synced keeps the reason as `sync status`'s last error."""
     if verdict.state != UNREACHABLE or verdict.outcome is None:
         return
-    from orchestrator.outbox import record_failure
+    from orchestrator.sync.outbox import record_failure
 
     for current in every_mission(mission):
         record_failure(current, verdict.outcome.message)
@@ -53,7 +53,7 @@ def run(mission: str | None, as_json: bool) -> None:
 def status(mission: str | None, as_json: bool) -> None:
     """Where sync stands per bound mission and host: queued, oldest wait, last success and error,
     parked rows, conflicts, and the daemon (local only, no network)."""
-    from orchestrator.syncstatus import gather, render
+    from orchestrator.sync.status import gather, render
 
     report = gather(facts(mission), mission)
     if as_json:
@@ -79,7 +79,7 @@ def _parked_refs(refs: tuple[str, ...], everything: bool) -> list[str] | None:
 @requires(UNBOUND, one_mission=True)  # parked refs belong to one mission's queue: never guess which
 def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Put parked rows back on the queue (each REF as `sync status` lists it); the next sync sends them."""
-    from orchestrator.outbox import open_mission_queue
+    from orchestrator.sync.outbox import open_mission_queue
 
     wanted = _parked_refs(refs, everything)
     queue, key = open_mission_queue(facts(mission))
@@ -107,7 +107,7 @@ def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
 @requires(UNBOUND, one_mission=True)
 def drop(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Discard parked rows for good (each REF as `sync status` lists it); the log keeps them."""
-    from orchestrator.outbox import open_mission_queue
+    from orchestrator.sync.outbox import open_mission_queue
 
     wanted = _parked_refs(refs, everything)
     queue, key = open_mission_queue(facts(mission))

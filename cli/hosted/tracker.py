@@ -6,8 +6,8 @@ import click
 
 from cli.gate import each_mission, facts, json_errors, mission_option, requires
 from cli.hosted.report import notes, run_and_report, summary_line
-from orchestrator import tracker as ops
-from orchestrator.binding import OWNERSHIP_MODES, SAAS_PROVIDERS
+from orchestrator.tracker import service as ops
+from orchestrator.tracker.binding import OWNERSHIP_MODES, SAAS_PROVIDERS
 from states import catalog
 from states.contract import printable
 from states.facts import Intent
@@ -39,8 +39,8 @@ def bind(mission: str | None, provider: str | None, bind_ref: str | None, select
                                             url=current.host_url, ref=printable(binding.binding_ref or "-"),
                                             mode=binding.ownership_mode))
     if bound.migrated:
-        from orchestrator.binding import config_yaml
-        from orchestrator.paths import repo_config_file
+        from orchestrator.home.paths import repo_config_file
+        from orchestrator.tracker.binding import config_yaml
 
         click.echo(catalog.TRACKER_MIGRATED.format(old=repo_config_file(current.repo_root),
                                                    new=config_yaml(current.repo_root)))
@@ -51,8 +51,8 @@ def bind(mission: str | None, provider: str | None, bind_ref: str | None, select
 @requires(READY)
 def unbind(mission: str | None) -> None:
     """Remove the repository's tracker binding (.kittify/config.yaml `tracker:`; the host keeps its side)."""
-    from orchestrator.binding import config_yaml
-    from orchestrator.paths import repo_config_file
+    from orchestrator.home.paths import repo_config_file
+    from orchestrator.tracker.binding import config_yaml
 
     current = facts(mission)
     bound = ops.unbind(current)
@@ -95,7 +95,7 @@ def status(mission: str | None, as_json: bool) -> None:
         click.echo(json.dumps(body, indent=2, sort_keys=True, default=str))
         return
     if binding.legacy:
-        from orchestrator.paths import repo_config_file
+        from orchestrator.home.paths import repo_config_file
 
         click.echo(catalog.TRACKER_LEGACY_STATUS.format(path=repo_config_file(current.repo_root),
                                                         project=printable(binding.legacy_project or "")))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
-from orchestrator import paths
 from orchestrator.daemon.lock import DaemonLock
+from orchestrator.home import paths
 
 
 def main() -> int:

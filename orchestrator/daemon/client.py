@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orchestrator
-from orchestrator import paths
 from orchestrator.daemon import MODULE
 from orchestrator.daemon.state import (
     UNKNOWN_HOLDER,
@@ -44,6 +43,7 @@ from orchestrator.daemon.state import (
     read_state,
 )
 from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.home import paths
 from states import catalog
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def sync_now(current: LiveFacts, *, budget: float = BUDGET) -> dict[str, Any]:
         except ControlError:  # it retired (or died) between health and request: find or start another
             if time.monotonic() >= deadline:
                 raise DaemonUnavailable(catalog.DAEMON_REASON_LOST) from None
-    from orchestrator.limits import JOB_DEADLINES, deadline_seconds
+    from orchestrator.home.limits import JOB_DEADLINES, deadline_seconds
 
     job_deadline = time.monotonic() + JOB_DEADLINES * deadline_seconds()
     while not answer.get("done"):

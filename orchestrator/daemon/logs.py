@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Any
 
-from orchestrator import paths
+from orchestrator.home import paths
 
 log = logging.getLogger("spec_kitty.daemon")
 

@@ -117,7 +117,7 @@ class Scheduler:
 
     def summaries(self) -> list[dict[str, Any]]:
         """Per target: queued count from the durable queue (call it in a thread: it reads sqlite)."""
-        from orchestrator.tracker import queue_summary
+        from orchestrator.tracker.service import queue_summary
 
         rows = []
         now = self.clock()

@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 import orchestrator
-from orchestrator import paths
 from orchestrator.daemon.control import ControlApi
 from orchestrator.daemon.jobs import Job, JobRegistry
 from orchestrator.daemon.lock import DaemonLock
@@ -37,6 +36,7 @@ from orchestrator.daemon.scheduler import Scheduler
 from orchestrator.daemon.settings import Settings, read_settings
 from orchestrator.daemon.state import DaemonState, read_state, write_state
 from orchestrator.daemon.targets import TargetKey
+from orchestrator.home import paths
 
 log = logging.getLogger("spec_kitty.daemon")
 

@@ -20,9 +20,9 @@ class Settings(NamedTuple):
 
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Ask the machine; defaults (live, default idle period) when the config is unreadable."""
-    from orchestrator.config import DEFAULT_IDLE_SECONDS
     from orchestrator.errors import ConfigError
     from orchestrator.facts import LiveFacts
+    from orchestrator.home.config import DEFAULT_IDLE_SECONDS
     from states.catalog import DAEMON_RETIRE_REASONS
     from states.machine import DAEMON_LIFE, settle
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import paths
 from orchestrator.daemon import MODULE
-from orchestrator.fsutil import atomic_write_text, read_small
+from orchestrator.home import paths
+from orchestrator.home.fsutil import atomic_write_text, read_small
 
 UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
 PROC_LOCKS = Path("/proc/locks")  # Linux only: an optional cross-check, never required

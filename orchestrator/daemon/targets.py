@@ -79,8 +79,8 @@ def sync_blocking(key: TargetKey) -> dict[str, Any]:
     may sync (``DAEMON_RUN``: the chain to Ready, then the daemon policy); a failure comes back with the
     catalog's wording, so a job that arrives as the policy turns manual answers like the CLI would.
     """
-    from orchestrator.sync import run_sync
-    from orchestrator.tracker import sync_target
+    from orchestrator.sync.run import run_sync
+    from orchestrator.tracker.service import sync_target
     from states.machine import DAEMON_RUN, UNBOUND, settle
 
     if not Path(key.repo_root).is_dir():

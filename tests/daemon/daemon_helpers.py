@@ -99,7 +99,7 @@ class Operator(Shell):
 def project_uuid(repo: Path) -> str:
     """The repository's ``project_uuid`` (``.kittify/config.yaml``, written by its first sync): the suite's
     daemon tests share one dev SaaS, so what a test reads back is narrowed to its own project."""
-    from orchestrator.project import read_identity
+    from orchestrator.project.identity import read_identity
 
     identity = read_identity(repo)
     assert identity is not None, f"{repo} has not synced yet"

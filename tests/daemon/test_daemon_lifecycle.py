@@ -20,7 +20,7 @@ from support.wait import wait_for
 
 from devsaas.testing import DevSaas
 from orchestrator import __version__
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from support.shell import Shell
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 
 MISSION = "001-demo"
 pytestmark = pytest.mark.e2e

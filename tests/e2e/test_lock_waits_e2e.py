@@ -19,8 +19,8 @@ from support.shell import Shell
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas, start_dev_saas
-from orchestrator.auth import origin
 from orchestrator.daemon.state import lock_holder
+from orchestrator.sessions.auth import origin
 
 pytestmark = pytest.mark.e2e
 

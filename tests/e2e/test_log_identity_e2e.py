@@ -17,7 +17,7 @@ import pytest
 from support.shell import Shell
 
 from devsaas.testing import DevSaas
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 
 MISSION = "001-demo"
 PROJECT = "demo-repo"

@@ -17,7 +17,7 @@ from support.projects import transition, write_log
 from support.shell import Shell, parallel
 
 from devsaas.testing import DevSaas, start_dev_saas
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 from states import catalog
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from support.projects import git_init, transition, write_log
 from support.shell import Shell
 
 from devsaas.testing import DevSaas
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 from states import catalog
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from aiohttp import web
 from support.projects import write_auth, write_bindings
 from support.shell import Shell
 
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 
 MISSION = "001-demo"
 TOKEN = "skd_deadline-test-token-never-printed"

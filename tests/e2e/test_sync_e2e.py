@@ -15,7 +15,7 @@ from support.shell import Shell
 from support.wait import wait_for
 
 from devsaas.testing import DevSaas
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
 from states import catalog
 
 pytestmark = pytest.mark.e2e

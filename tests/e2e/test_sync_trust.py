@@ -12,8 +12,8 @@ import pytest
 from support.shell import Shell
 
 from devsaas.testing import DevSaas
-from orchestrator.queue import MAX_ROW_BYTES
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.sync.queue import MAX_ROW_BYTES
 
 MISSION = "001-demo"
 PROJECT = "demo-repo"

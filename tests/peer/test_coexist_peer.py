@@ -122,7 +122,7 @@ def test_our_status_json_matches_its_materialize_for_every_fixture_log(reference
 
     from support.projects import copy_fixture, fixture_missions
 
-    from orchestrator import materialize
+    from orchestrator.missions import materialize
 
     folders = [copy_fixture(fixture, tmp_path) for fixture in fixture_missions()]
     script = ("import sys; from pathlib import Path; from specify_cli.status.reducer import materialize_snapshot, "

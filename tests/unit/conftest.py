@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.queue import EventQueue
+from orchestrator.sync.queue import EventQueue
 from tests.unit.test_sync import MISSION, PROJECT
 
 

@@ -17,15 +17,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from orchestrator.client import (
+from orchestrator.errors import CatalogFailure
+from orchestrator.saas.client import (
     HostUnreachable,
     RequestFailed,
     SaasClient,
     ServerFailed,
     SessionExpired,
 )
-from orchestrator.errors import CatalogFailure
-from orchestrator.probe import host_answers
+from orchestrator.saas.probe import host_answers
 from states.catalog import (
     HOST_REFUSED,
     SERVER_ERROR,
@@ -159,7 +159,7 @@ def test_retry_after_within_the_deadline_is_capped() -> None:
 
 def test_retry_after_past_the_deadline_ends_the_call_saying_when() -> None:
     """Issue 10: `Retry-After: 3600` used to mean 90 silent seconds; now one message, at once."""
-    from orchestrator.client import RetryLater
+    from orchestrator.saas.client import RetryLater
 
     recorder = Recorder()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 CRASH = textwrap.dedent("""
     import sys, threading
-    from orchestrator import paths
+    from orchestrator.home import paths
     from orchestrator.daemon import server
     from orchestrator.daemon.lock import DaemonLock
 

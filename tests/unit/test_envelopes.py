@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator import envelopes
-from orchestrator.ulid import _ALPHABET
+from orchestrator.missions.ulid import _ALPHABET
+from orchestrator.sync import envelopes
 
 REAL = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "spec-kitty" /
                    "real-envelope-WPStatusChanged.json").read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import project
+from orchestrator.project import identity as project
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "spec-kitty"
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import queue as queue_module
-from orchestrator.missions import append_transition
-from orchestrator.queue import MAX_ROW_BYTES, EventQueue, mission_key
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.log import append_transition
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.sync import queue as queue_module
+from orchestrator.sync.queue import MAX_ROW_BYTES, EventQueue, mission_key
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 KEY = mission_key("https://saas.example", "proj", "001-demo")
@@ -293,7 +293,7 @@ def test_scanning_in_small_chunks_splits_lines_correctly(qpath: Path, log: Path)
 CHILD = textwrap.dedent("""
     import json, sys
     from pathlib import Path
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
     qpath, log, key = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     first, batches = int(sys.argv[4]), int(sys.argv[5])
@@ -373,7 +373,7 @@ def test_two_processes_scanning_one_log_queue_each_row_once(qpath: Path, log: Pa
     rows = fixture_rows(300)
     parked = sum(len(json.dumps(r)) > MAX_ROW_BYTES for r in rows)  # over the batch ceiling: parked, not queued
     write_log(log, lines_of(rows))
-    script = ("import sys; from pathlib import Path; from orchestrator.queue import EventQueue\n"
+    script = ("import sys; from pathlib import Path; from orchestrator.sync.queue import EventQueue\n"
               "with EventQueue(Path(sys.argv[1])) as q:\n"
               "    print(q.scan_log(sys.argv[3], Path(sys.argv[2])))\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(qpath), str(log), KEY], stdout=subprocess.PIPE,
@@ -389,7 +389,7 @@ def test_a_log_unwritten_since_a_settled_scan_is_not_read_again(qpath: Path, log
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """git's racily-clean rule: the whole stat as the last scan took it, with a ctime already old then (the
     clock is moved, not waited for), proves the file unwritten; a ctime as fresh as the scan does not."""
-    from orchestrator import logproof
+    from orchestrator.missions import logproof
 
     write_log(log, [f'{{"event_id": "01A{i:03d}"}}' for i in range(5)])
     proofs: list[int] = []

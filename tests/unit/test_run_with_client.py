@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.auth import Credentials, Session
-from orchestrator.client import NoSessionForHost, SaasClient, run_with_client
+from orchestrator.saas.client import NoSessionForHost, SaasClient, run_with_client
+from orchestrator.sessions.auth import Credentials, Session
 from states import catalog
 
 

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator import foldcache, missions
-from orchestrator.missions import reduce
-from orchestrator.queue import EventQueue
-from orchestrator.sync import held_lanes, held_rows
-from orchestrator.ulid import new_ulid
+from orchestrator.missions import foldcache
+from orchestrator.missions import log as missions
+from orchestrator.missions.log import reduce
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import held_lanes, held_rows
 from tests.unit.test_sync import MISSION, fixture_lines, log_of, sync_with, target_for, write_lines
 
 

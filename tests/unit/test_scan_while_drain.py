@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator import sync as sync_module
-from orchestrator.client import SaasClient, ServerFailed
-from orchestrator.queue import EventQueue, mission_key
+from orchestrator.saas.client import SaasClient, ServerFailed
+from orchestrator.sync import run as sync_module
+from orchestrator.sync.queue import EventQueue, mission_key
 from tests.unit.test_sync import MISSION, PROJECT, fixture_lines, ids, log_of, sync_with, write_lines
 
 ROWS = 300

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator import sync as sync_module
-from orchestrator.binding import Binding
-from orchestrator.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
-from orchestrator.envelopes import EnvelopeContext
-from orchestrator.missions import append_transition, read_log, reduce
-from orchestrator.queue import EventQueue, mission_key
-from orchestrator.sync import PULL_ACTOR, PULL_REASON, SyncResult, SyncTarget, run_sync, sync_once
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.log import append_transition, read_log, reduce
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
+from orchestrator.sync import run as sync_module
+from orchestrator.sync.envelopes import EnvelopeContext
+from orchestrator.sync.queue import EventQueue, mission_key
+from orchestrator.sync.run import PULL_ACTOR, PULL_REASON, SyncResult, SyncTarget, run_sync, sync_once
+from orchestrator.tracker.binding import Binding
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
@@ -375,8 +375,8 @@ def test_the_target_never_shows_its_token() -> None:
 def test_local_modules_do_not_import_the_network_stack() -> None:
     """``wp move`` and ``tracker status`` import the queue; a sync imports the engine before it decides to
     talk to a host. Neither may drag in aiohttp (the client module is imported only inside ``run_sync``)."""
-    code = ("import sys, orchestrator.queue, orchestrator.sync, orchestrator.probe; "
-            "print(sorted(m for m in ('aiohttp', 'orchestrator.client', 'asyncio', 'ssl') if m in sys.modules))")
+    code = ("import sys, orchestrator.sync.queue, orchestrator.sync.run, orchestrator.saas.probe; "
+            "print(sorted(m for m in ('aiohttp', 'orchestrator.saas.client', 'asyncio', 'ssl') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.client import RequestFailed
-from orchestrator.queue import EventQueue
+from orchestrator.saas.client import RequestFailed
+from orchestrator.sync.queue import EventQueue
 from tests.unit.test_sync import fixture_lines, key_of, sync_with, write_lines
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.daemon.logfile import PrivateRotatingFileHandler
-from orchestrator.queue import EventQueue, QueueError, _transaction
+from orchestrator.sync.queue import EventQueue, QueueError, _transaction
 
 
 def test_the_daemon_log_is_0600_across_rotation(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.queue import EventQueue, Parked
-from orchestrator.ulid import new_ulid
+from orchestrator.missions.ulid import new_ulid
+from orchestrator.sync.queue import EventQueue, Parked
 
 
 def test_acked_ids_are_pruned_oldest_first_and_a_resend_stays_harmless(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Tracker operations behind the hosted commands: bind, unbind, status, and the sync target of a mission.
 
-The binding is the repository's (``orchestrator.binding``: the ``tracker:`` block of
+The binding is the repository's (``orchestrator.tracker.binding``: the ``tracker:`` block of
 ``.kittify/config.yaml``); the host resolves and confirms it through ``/api/v1/tracker/bind-resolve/``
 and ``bind-confirm/`` with the repository's identity, as spec-kitty's ``tracker bind`` does. Every
 tracker call names the session's one shared (non-private) team in ``X-Team-Slug``.
@@ -12,15 +12,22 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from orchestrator import paths
-from orchestrator.binding import OWNERSHIP_MODES, SAAS_PROVIDERS, Binding, config_yaml, remove_binding, write_binding
 from orchestrator.errors import CatalogFailure, SpecKittyError, UsageProblem
+from orchestrator.home import paths
+from orchestrator.tracker.binding import (
+    OWNERSHIP_MODES,
+    SAAS_PROVIDERS,
+    Binding,
+    config_yaml,
+    remove_binding,
+    write_binding,
+)
 
 if TYPE_CHECKING:
-    from orchestrator.auth import Credentials
-    from orchestrator.client import SaasClient
-    from orchestrator.project import ProjectIdentity
-    from orchestrator.sync import SyncTarget
+    from orchestrator.project.identity import ProjectIdentity
+    from orchestrator.saas.client import SaasClient
+    from orchestrator.sessions.auth import Credentials
+    from orchestrator.sync.run import SyncTarget
 from orchestrator.facts import LiveFacts
 from states import catalog
 
@@ -47,7 +54,7 @@ class _Choice(NamedTuple):
 
 def _credentials(facts: LiveFacts) -> Credentials:
     """The effective host's session, bound to its origin (the client refuses to send it elsewhere)."""
-    from orchestrator.auth import Credentials
+    from orchestrator.sessions.auth import Credentials
 
     session = facts.session
     assert session is not None, "the gate guarantees a session for the host before remote work"
@@ -58,7 +65,7 @@ def _credentials(facts: LiveFacts) -> Credentials:
 def _retry_hint(command: str) -> Iterator[None]:
     """A host error during bind/unbind keeps the host's words but names this command as the retry: no
     queue is involved, so the sync's "queued events are kept" would mislead."""
-    from orchestrator.client import ServerFailed
+    from orchestrator.saas.client import ServerFailed
 
     try:
         yield
@@ -76,7 +83,7 @@ def identity_body(identity: ProjectIdentity) -> dict[str, Any]:
 async def team_of(client: SaasClient, facts_session: Any, url: str) -> str:
     """The one shared team of the session; asked of ``/api/v1/me`` when the stored session does not name
     exactly one (no teams stored, or stale ones: spec-kitty rehydrates its membership the same way)."""
-    from orchestrator.auth import Session
+    from orchestrator.sessions.auth import Session
 
     shared = facts_session.shared_teams if facts_session is not None else []
     if len(shared) != 1:
@@ -100,7 +107,7 @@ async def _choices(client: SaasClient, team: str, providers: tuple[str, ...], id
                    named: bool) -> list[_Choice]:
     """Every bindable resource the host offers this project, provider by provider (a provider the host
     does not front answers an error, which only counts when the operator named that provider)."""
-    from orchestrator.client import RequestFailed
+    from orchestrator.saas.client import RequestFailed
 
     found: list[_Choice] = []
     for provider in providers:
@@ -130,8 +137,8 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
          mode: str | None) -> Bound:
     """Resolve, pick (one candidate, or ``--select N``; several without it: exit 2 listing them), confirm
     on the host, then write the ``tracker:`` block."""
-    from orchestrator.client import run_with_client
-    from orchestrator.project import ensure_identity
+    from orchestrator.project.identity import ensure_identity
+    from orchestrator.saas.client import run_with_client
     from states.contract import printable
 
     _check_options(provider, bind_ref, select, mode)
@@ -176,7 +183,7 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
 async def _validated(client: SaasClient, facts: LiveFacts, team: str, providers: tuple[str, ...], ref: str,
                      identity: dict[str, Any], mode: str | None, named: bool) -> Bound:
     """``--bind-ref``: ``bind-validate/`` with each provider in turn until one knows the ref."""
-    from orchestrator.client import RequestFailed
+    from orchestrator.saas.client import RequestFailed
     from states.contract import printable
 
     url = facts.host_url or ""
@@ -202,7 +209,7 @@ def _record(facts: LiveFacts, provider: str, answer: dict[str, Any], mode: str |
     """Write what the host confirmed (``bind-confirm/`` or ``bind-validate/``) into the ``tracker:`` block."""
     ref = _text(answer.get("binding_ref"))
     if ref is None:
-        from orchestrator.client import RequestFailed
+        from orchestrator.saas.client import RequestFailed
 
         raise RequestFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=url, what="bind-confirm (no binding_ref)"))
     context = answer.get("provider_context")
@@ -222,7 +229,7 @@ def unbind(facts: LiveFacts) -> Bound:
 
 def remote_status(facts: LiveFacts) -> dict[str, Any]:
     """``GET status/`` for the repository's binding."""
-    from orchestrator.client import run_with_client
+    from orchestrator.saas.client import run_with_client
 
     binding = facts.binding
     assert binding is not None and not binding.legacy
@@ -239,7 +246,7 @@ async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str
     """An old ``config.toml`` binding made into a ``tracker:`` block, as a bare ``tracker bind`` would
     bind (the host's own binding of the project, or its one candidate); the old tables go. With several
     candidates nothing is guessed: one line says to run ``tracker bind``."""
-    from orchestrator.project import ensure_identity
+    from orchestrator.project.identity import ensure_identity
 
     identity = identity_body(ensure_identity(repo_root))
     choices = await _choices(client, team, SAAS_PROVIDERS, identity, False)
@@ -250,7 +257,7 @@ async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str
         team, chosen.provider, chosen.token, identity)
     ref = _text(answer.get("binding_ref"))
     if ref is None:
-        from orchestrator.client import RequestFailed
+        from orchestrator.saas.client import RequestFailed
 
         raise RequestFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=url, what="bind-confirm (no binding_ref)"))
     context = answer.get("provider_context")
@@ -265,9 +272,9 @@ def sync_target(facts: LiveFacts) -> SyncTarget:
     """What a sync of the facts' mission needs: host, session, the repository's identity (its
     ``project:`` block, written as spec-kitty would when absent), the envelopes' context and, when the
     repository is bound, its binding (the tracker step runs only then)."""
-    from orchestrator.envelopes import EnvelopeContext
-    from orchestrator.project import ensure_identity, git_state
-    from orchestrator.sync import SyncTarget
+    from orchestrator.project.identity import ensure_identity, git_state
+    from orchestrator.sync.envelopes import EnvelopeContext
+    from orchestrator.sync.run import SyncTarget
 
     slug = facts.mission_slug
     identity = ensure_identity(facts.repo_root)
@@ -292,7 +299,7 @@ def sync_target(facts: LiveFacts) -> SyncTarget:
 
 def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
     """The mission's lanes, from the same fold ``status`` and the sync use; bad lines go to ``warn``."""
-    from orchestrator.missions import lane_counts, problem_line, read_mission
+    from orchestrator.missions.log import lane_counts, problem_line, read_mission
 
     folder = (facts.project_root / paths.SPECS_DIR / facts.mission_slug) if facts.project_root else None
     if folder is None or not folder.is_dir():
@@ -308,12 +315,12 @@ def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
 
 def queue_summary(facts: LiveFacts) -> tuple[int, dict[str, object] | None]:
     """Queued count and last sync result for the mission, without creating the queue file."""
-    from orchestrator.outbox import queue_key
+    from orchestrator.sync.outbox import queue_key
 
     key = queue_key(facts)
     if key is None or not paths.queue_file().exists():
         return 0, None
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
     with EventQueue(paths.queue_file()) as queue:
         return queue.count(key), queue.last_result(key)

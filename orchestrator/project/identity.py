@@ -26,9 +26,9 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import paths
 from orchestrator.errors import SpecKittyError
-from orchestrator.fsutil import atomic_write_text, interprocess_lock
+from orchestrator.home import paths
+from orchestrator.home.fsutil import atomic_write_text, interprocess_lock
 from states import catalog
 
 CONFIG_YAML = Path(".kittify") / "config.yaml"

@@ -12,8 +12,8 @@ import os
 import time
 from typing import Any
 
-from orchestrator import paths
 from orchestrator.facts import LiveFacts
+from orchestrator.home import paths
 from states import catalog
 
 STALL_AFTER = 600.0  # seconds an event may wait with no live daemon before every hosted command warns
@@ -35,9 +35,9 @@ def _left_behind() -> bool:
 
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
     """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host."""
-    from orchestrator.missions import list_missions
-    from orchestrator.outbox import queue_key
-    from orchestrator.project import IdentityError, read_identity
+    from orchestrator.missions.log import list_missions
+    from orchestrator.project.identity import IdentityError, read_identity
+    from orchestrator.sync.outbox import queue_key
 
     effective = facts.host_url or ""  # first: a broken config or host URL is the answer, whatever else is here
     root = facts.project_root
@@ -59,7 +59,7 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
 
 def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:
     """Everything ``sync status`` shows, as plain JSON values."""
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
     now = time.time() if now is None else now
     word, alive = daemon_word()
@@ -122,8 +122,8 @@ def stall_warning(facts: LiveFacts, *, now: float | None = None) -> str | None:
     daemon will send them; None otherwise. Cheap when nothing is queued: no queue file, no work."""
     if not facts.host_url or not paths.queue_file().exists():
         return None
-    from orchestrator.outbox import queue_key
-    from orchestrator.queue import EventQueue, QueueError
+    from orchestrator.sync.outbox import queue_key
+    from orchestrator.sync.queue import EventQueue, QueueError
 
     key = queue_key(facts)
     if key is None:

@@ -39,9 +39,17 @@ from urllib.parse import quote
 import aiohttp
 
 from orchestrator import __version__
-from orchestrator.auth import REFRESH_MARGIN, Credentials, Session, locked, read_sessions, store_locked, valid_token
 from orchestrator.errors import CatalogFailure, SpecKittyError
-from orchestrator.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
+from orchestrator.home.limits import CONNECT_TIMEOUT, READ_TIMEOUT, deadline_seconds
+from orchestrator.sessions.auth import (
+    REFRESH_MARGIN,
+    Credentials,
+    Session,
+    locked,
+    read_sessions,
+    store_locked,
+    valid_token,
+)
 from states import catalog
 from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL, one_line
 
@@ -595,7 +603,7 @@ class SaasClient:
     def _rejected(self) -> catalog.Failure:
         """A 401's wording: a token from ``SPEC_KITTY_SAAS_TOKEN`` is named as such (logging in again would
         not help while it is set); a stored session has expired or was revoked."""
-        from orchestrator.auth import SOURCE_ENV
+        from orchestrator.sessions.auth import SOURCE_ENV
 
         if self._creds is not None and self._creds.session.source == SOURCE_ENV:
             return catalog.ENV_TOKEN_REJECTED.filled(url=self.base_url)

@@ -11,7 +11,7 @@ daemon. Design points, each answering a way such queues lose or double events:
   the same log all queue each row at most once.
 - *Incremental, verbatim scans*: a checkpoint per log (byte offset, and the SHA-256 of every byte before
   it, hashed as the scan read them) lets a scan parse only what was appended, once the prefix of the log
-  as it is now hashes the same (``orchestrator.logproof``: a log's identity is its content, never its
+  as it is now hashes the same (``orchestrator.missions.logproof``: a log's identity is its content, never its
   inode, which git reuses); the row text is kept exactly as the log holds it, so the upload is
   byte-identical to the log. Rows and checkpoint commit together.
 - *Several processes*: WAL (readers never block the writer), a busy timeout, and ``BEGIN IMMEDIATE``
@@ -38,8 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
-from orchestrator import logproof
 from orchestrator.errors import SpecKittyError
+from orchestrator.missions import logproof
 from states.contract import WP_ID as WP_ID_ASCII  # ASCII digits, bounded: what the SaaS accepts
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,7 +138,7 @@ def mission_key(server_url: str, project: str, mission: str) -> str:
     host is one queue), the project's uuid and the mission slug; the same mission synced to two hosts
     queues twice. Origins, uuids and slugs cannot contain ``|``, so the key splits back unambiguously.
     """
-    from orchestrator.auth import origin
+    from orchestrator.sessions.auth import origin
 
     return f"{origin(server_url) or server_url.strip().rstrip('/')}|{project}|{mission}"
 
@@ -468,7 +468,7 @@ class EventQueue:
         """Queue the log's rows this queue has not seen yet; returns how many were new.
 
         Parses from the checkpoint when the log's bytes before it hash as the ones the checkpoint read
-        did (``orchestrator.logproof``; a file unwritten since a whole scan is not read at all), else
+        did (``orchestrator.missions.logproof``; a file unwritten since a whole scan is not read at all), else
         from the start: a shrunk, rewritten or other branch's log is rescanned whole, and idempotency
         skips what was already queued or acked. A row
         that can never be uploaded (malformed, too large, not a WP id) is parked with its reason and the

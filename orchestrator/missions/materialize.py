@@ -12,7 +12,7 @@ ensure_ascii=False)`` plus a newline, written to ``status.json.tmp`` and renamed
 
 Where spec-kitty itself would refuse the log (a lane row missing a required key, an unknown ``kind``, a
 corrupt ``meta.json``), its materialize raises and leaves ``status.json`` alone; so does ``write``
-(``Unreproducible``). ``orchestrator.missions.Fold`` stays the fast reader ``status`` uses; this module
+(``Unreproducible``). ``orchestrator.missions.log.Fold`` stays the fast reader ``status`` uses; this module
 runs only when a transition was written, under the mission's status lock.
 """
 
@@ -332,7 +332,7 @@ def write(folder: Path, log: Path) -> bool:
     data = text.encode("utf-8")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
-        from orchestrator.fsutil import write_all
+        from orchestrator.home.fsutil import write_all
 
         write_all(fd, data)
         os.fsync(fd)

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple, TypeGuard
 
-from orchestrator import paths
-from orchestrator.fsutil import atomic_write_text
+from orchestrator.home import paths
+from orchestrator.home.fsutil import atomic_write_text
 
 SOURCE_FILE = "file"
 SOURCE_ENV = "env"
@@ -205,7 +205,7 @@ def _session(data: object) -> Session:
 def read_sessions(path: Path | None = None) -> AuthRead:
     """The sessions of ``path`` (auth.json); a file that is not a small regular one counts as absent, with
     one warning (``refused``): a FIFO there hung every command, a link to /dev/zero grew one to GBs."""
-    from orchestrator.fsutil import FileRefused, read_small
+    from orchestrator.home.fsutil import FileRefused, read_small
 
     path = path or paths.auth_file()
     try:
@@ -251,14 +251,14 @@ def locked(path: Path | None = None, *, origin_key: str | None = None) -> Iterat
     commands never wait behind it). Either wait is bounded (``LOCK_WAIT``, plus one call deadline for a
     refresh lock, whose holder may legitimately spend that long on the wire): then one line names the
     holder (``errors.LockBusy``) instead of hanging behind a stopped process."""
-    from orchestrator.fsutil import interprocess_lock
+    from orchestrator.home.fsutil import interprocess_lock
 
     path = path or paths.auth_file()
     lock, wait = paths.lock_file_for(path), LOCK_WAIT
     if origin_key is not None:
         import hashlib
 
-        from orchestrator.limits import deadline_seconds
+        from orchestrator.home.limits import deadline_seconds
 
         lock = lock.with_name(f".{path.name}.{hashlib.sha256(origin_key.encode()).hexdigest()[:16]}.lock")
         wait += deadline_seconds()  # its holder may spend one call deadline on the wire: only past that is it stuck

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import paths
 from orchestrator.facts import LiveFacts
+from orchestrator.home import paths
 
 if TYPE_CHECKING:
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
 ENQUEUE_BUSY_TIMEOUT = 1.0  # seconds `wp move` waits for a locked queue: its row is in the log already
 
 
 def queue_key(facts: LiveFacts, slug: str | None = None, host: str | None = None) -> str | None:
     """The queue's name for a mission on a host: the host's origin, the repository's ``project_uuid``
-    and the mission slug (``orchestrator.queue.mission_key``). None while the repository has no
+    and the mission slug (``orchestrator.sync.queue.mission_key``). None while the repository has no
     identity yet: nothing can have been queued under it, and a read must not write one."""
-    from orchestrator.project import IdentityError, read_identity
-    from orchestrator.queue import mission_key
+    from orchestrator.project.identity import IdentityError, read_identity
+    from orchestrator.sync.queue import mission_key
 
     url = host or facts.host_url
     try:
@@ -33,8 +33,8 @@ def queue_key(facts: LiveFacts, slug: str | None = None, host: str | None = None
 def _bound_key(facts: LiveFacts) -> str:
     """The current mission's queue key on the configured host, creating the repository's identity if
     needed (only remote paths and ``wp move`` with a binding ask)."""
-    from orchestrator.project import ensure_identity
-    from orchestrator.queue import mission_key
+    from orchestrator.project.identity import ensure_identity
+    from orchestrator.sync.queue import mission_key
 
     assert facts.host_url
     return mission_key(facts.host_url, ensure_identity(facts.repo_root).uuid, facts.mission_slug)
@@ -42,7 +42,7 @@ def _bound_key(facts: LiveFacts) -> str:
 
 def open_mission_queue(facts: LiveFacts) -> tuple[EventQueue, str]:
     """The queue and the bound mission's key on the configured host."""
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
     return EventQueue(paths.queue_file()), _bound_key(facts)
 
@@ -51,8 +51,8 @@ def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> str | None:
     """Queue a row ``wp move`` just appended, best effort: the row is in the log, and a later sync's
     log scan finds it anyway; this only makes the queue count honest right away. A locked, read-only,
     corrupt or full queue costs a second at most and comes back as a warning line (None when queued)."""
-    from orchestrator.project import IdentityError
-    from orchestrator.queue import EventQueue, QueueError
+    from orchestrator.project.identity import IdentityError
+    from orchestrator.sync.queue import EventQueue, QueueError
     from states import catalog
 
     try:
@@ -74,7 +74,7 @@ def record_failure(facts: LiveFacts, message: str) -> None:
     key = queue_key(facts)
     if key is None or not paths.queue_file().exists():
         return
-    from orchestrator.queue import EventQueue
+    from orchestrator.sync.queue import EventQueue
 
     with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
         queue.record_result(key, {"pushed": 0, "pulled": 0, "queued": queue.count(key),

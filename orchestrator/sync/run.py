@@ -28,18 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import foldcache, paths
 from orchestrator.errors import SpecKittyError
-from orchestrator.missions import LANES, WP_ID, append_transition
-from orchestrator.queue import WP_ID_ASCII, EventQueue, Parked, mission_key
+from orchestrator.home import paths
+from orchestrator.missions import foldcache
+from orchestrator.missions.log import LANES, WP_ID, append_transition
+from orchestrator.sync.queue import WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
 from states.contract import one_line
 
 if TYPE_CHECKING:
-    from orchestrator.auth import Credentials
-    from orchestrator.binding import Binding
-    from orchestrator.client import SaasClient
-    from orchestrator.envelopes import EnvelopeContext
+    from orchestrator.saas.client import SaasClient
+    from orchestrator.sessions.auth import Credentials
+    from orchestrator.sync.envelopes import EnvelopeContext
+    from orchestrator.tracker.binding import Binding
 
 Progress = Callable[[int, int], None]
 
@@ -211,7 +212,7 @@ def run_sync(
     progress: Progress | None = None,
 ) -> SyncResult:
     """A whole foreground sync in its own event loop (the daemon calls it from a worker thread)."""
-    from orchestrator.client import run_with_client
+    from orchestrator.saas.client import run_with_client
 
     with EventQueue(queue_path or paths.queue_file()) as queue:
         return run_with_client(target.server_url, target.token, lambda client: sync_once(
@@ -238,7 +239,7 @@ async def _with_team(client: SaasClient, target: SyncTarget) -> SyncTarget:
     if context is None or context.team_slug:
         return target
     me = await client.me()
-    from orchestrator.auth import Session
+    from orchestrator.sessions.auth import Session
 
     team = Session("-", target.server_url).with_identity(me).private_team
     if not team:
@@ -255,7 +256,7 @@ class _Batch:
     def __init__(self, target: SyncTarget, rows: list[tuple[str, str]], last: int) -> None:
         import json
 
-        from orchestrator import envelopes
+        from orchestrator.sync import envelopes
 
         self.rows = rows
         self.last = last  # queue position of the last row: the next read starts after it
@@ -278,14 +279,14 @@ class _Batch:
             else:
                 parsed.append((event_id, row))
         if parsed:
-            from orchestrator.project import reserve_clock
+            from orchestrator.project.identity import reserve_clock
 
             lamport = reserve_clock(len(parsed), target.context.node_id)
             for offset, (event_id, row) in enumerate(parsed):
                 envelope = envelopes.build(target.context, row, event_id, lamport + offset, target.mission)
                 self.by_envelope[envelope.event_id] = event_id
                 texts.append(envelope.text)
-        from orchestrator.client import SaasClient
+        from orchestrator.saas.client import SaasClient
 
         self.body = SaasClient.events_body(texts) if texts else b""
 
@@ -329,7 +330,7 @@ async def _drain(client: SaasClient, queue: EventQueue, target: SyncTarget, run:
     """
     import asyncio
 
-    from orchestrator.client import RequestFailed
+    from orchestrator.saas.client import RequestFailed
 
     key = target.key
     waiting = queue.count(key)  # rows queued and not acked, as far as this drain knows
@@ -417,7 +418,7 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
     Before parking, an empty batch checks that the host judges what it is sent (``400 "No events
     provided"``): if it refuses that some other way, the trouble is not the event, and the original error
     is raised instead of parking everything."""
-    from orchestrator.client import RequestFailed
+    from orchestrator.saas.client import RequestFailed
 
     key = target.key
     checked = False
@@ -495,7 +496,7 @@ def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any
 def held_lanes(queue: EventQueue, key: str, log_path: Path) -> dict[str, dict[str, Any]]:
     """The work packages folded from the rows the server holds (``held_rows``), reading only the rows
     scanned since the last sync: the fold of the rows before is kept in the repo's cache
-    (``orchestrator.foldcache``, view ``held``) and is byte-for-byte the fold of the whole scanned log.
+    (``orchestrator.missions.foldcache``, view ``held``) and is byte-for-byte the fold of the whole scanned log.
 
     The lanes pushed to the tracker come from these only, so every ``last_event_id`` it is told is one
     it stores (a row past the scan, still queued, or parked never names a lane). Streamed and never
@@ -526,7 +527,7 @@ async def _tracker(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
     that way. The pull comes first and pushes nothing, because a push overrides the tracker's lane and
     a pull never returns a client's own change: pushing first would hide the conflict.
     """
-    from orchestrator.tracker import TrackerRoute, convert_legacy, team_of
+    from orchestrator.tracker.service import TrackerRoute, convert_legacy, team_of
 
     key = target.key
     assert target.tracker is not None
@@ -612,7 +613,7 @@ async def _pull(client: SaasClient, route: Any, mission: str, cursor: int | None
 def _older(remote_at: object, local_at: object) -> bool:
     """Whether a tracker change made at ``remote_at`` is older than the local move at ``local_at`` (False
     when either time is missing or unreadable, or they are equal: then the change is news, as before)."""
-    from orchestrator.auth import parse_time
+    from orchestrator.sessions.auth import parse_time
 
     remote = parse_time(remote_at) if isinstance(remote_at, str) else None
     local = parse_time(local_at) if isinstance(local_at, str) else None

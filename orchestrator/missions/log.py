@@ -24,12 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import foldcache
 from orchestrator.errors import MissionChoiceError, MissionError, UsageProblem
-from orchestrator.eventids import EventIds
-from orchestrator.fsutil import read_small, write_all
-from orchestrator.paths import EVENTS_FILE, SPECS_DIR
-from orchestrator.ulid import new_ulid
+from orchestrator.home.fsutil import read_small, write_all
+from orchestrator.home.paths import EVENTS_FILE, SPECS_DIR
+from orchestrator.missions import foldcache
+from orchestrator.missions.eventids import EventIds
+from orchestrator.missions.ulid import new_ulid
 from states import catalog
 from states.catalog import ExitCode
 from states.contract import NAME as SLUG
@@ -340,7 +340,7 @@ class Fold:
     work package the winner by (``at``, rollback first, ``event_id``). The result equals folding the
     de-duplicated rows sorted by (``at``, ``event_id``) with rollback precedence at equal ``at``.
     Because nothing depends on row order, the state can be saved and later rows folded on top of it
-    (see ``orchestrator.foldcache``) with the same result as folding the whole log again.
+    (see ``orchestrator.missions.foldcache``) with the same result as folding the whole log again.
     """
 
     def __init__(self, slug: str, seen: EventIds | None = None) -> None:
@@ -522,7 +522,7 @@ def read_mission(folder: Path, *, save: bool = True) -> MissionRead:
     """Read and fold ``folder``'s log: the one reducer every command uses.
 
     Streams the log (memory follows the work packages, not the rows) and, for a big log, starts from the
-    repo-local saved fold (``orchestrator.foldcache``) when it still describes a prefix of this exact log,
+    repo-local saved fold (``orchestrator.missions.foldcache``) when it still describes a prefix of this exact log,
     folding only the rows appended since; ``save`` refreshes that cache (never under the home dir).
     """
     fold, problems, _ = foldcache.fold_mission(status_folder(folder), save=save)
@@ -661,11 +661,11 @@ def append_transition(
 ) -> dict[str, Any] | None:
     """Append one lane-transition row, in spec-kitty's format, and rewrite ``status.json`` to match.
 
-    Under spec-kitty's own per-mission status lock (``orchestrator.statuslock``: the file its
+    Under spec-kitty's own per-mission status lock (``orchestrator.missions.statuslock``: the file its
     ``agent status emit`` holds while it decides and writes), so neither tool decides from a stale lane:
     the log is opened only once the lock is held (spec-kitty replaces the file on every append), the
     current lane is read with the same fold ``status`` uses, the row is written, and ``status.json`` is
-    rewritten as spec-kitty's ``materialize`` would (``orchestrator.materialize``), all before the lock
+    rewritten as spec-kitty's ``materialize`` would (``orchestrator.missions.materialize``), all before the lock
     is released. ``enforce`` refuses a move outside the lane table unless ``force`` (``wp move``), and a
     move to ``done`` without done evidence unless ``force``; ``force=None`` records force exactly when
     spec-kitty would refuse the move otherwise (a lane pulled from the tracker is applied whatever it is,
@@ -676,7 +676,7 @@ def append_transition(
     The row is written whole or not at all: a short ``os.write`` (full disk) truncates the log back to
     its previous length and raises ``DiskFull``.
     """
-    from orchestrator import materialize, statuslock
+    from orchestrator.missions import materialize, statuslock
 
     check_wp(wp_id)
     to_lane = check_lane(to_lane)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-from orchestrator import config
-from orchestrator.auth import Credentials, Session, valid_token, write_session
 from orchestrator.errors import CatalogFailure, SpecKittyError
+from orchestrator.home import config
+from orchestrator.sessions.auth import Credentials, Session, valid_token, write_session
 from states import catalog
 
 # Bounds on what a device-code answer may ask of us: a negative or tiny interval must not poll
@@ -50,7 +50,7 @@ def clamp(value: object, low: float, high: float, default: float) -> float:
 def _login_errors(host: str) -> Iterator[None]:
     """During login a dead or too slow host is "did not respond", a failing one says to retry the login (no
     queue is involved, so no sentence about queued events), and a 401 is a rejected token."""
-    from orchestrator.client import DeadlinePassed, HostUnreachable, RetryLater, ServerFailed, SessionExpired
+    from orchestrator.saas.client import DeadlinePassed, HostUnreachable, RetryLater, ServerFailed, SessionExpired
 
     try:
         yield
@@ -83,7 +83,7 @@ def _identified(host: str, session: Session, me: dict[str, object]) -> Session:
 
 def login_with_token(host: str, token: str) -> Session:
     """Check a piped-in token against the host (``/api/v1/me``), then store it with who it belongs to."""
-    from orchestrator.client import SaasClient, run_with_client  # network code is imported where it is used
+    from orchestrator.saas.client import SaasClient, run_with_client  # network code is imported where it is used
 
     token = token.strip()
     if not valid_token(token):
@@ -104,7 +104,7 @@ def login_with_device(host: str, prompt: Callable[[str, str, float], None],
     until approved, denied or expired), then ask ``/api/v1/me`` who approved it."""
     import asyncio
 
-    from orchestrator.client import (
+    from orchestrator.saas.client import (
         DeviceAccessDenied,
         DeviceCodeExpired,
         DevicePending,
@@ -145,7 +145,7 @@ def login_with_device(host: str, prompt: Callable[[str, str, float], None],
 
 async def _session_from(host: str, issued: dict[str, object]) -> Session:
     """A token answer made a session: what the host gave, and who ``/api/v1/me`` says it is."""
-    from orchestrator.client import SaasClient
+    from orchestrator.saas.client import SaasClient
 
     token = issued.get("access_token")
     if not valid_token(token):
@@ -188,12 +188,12 @@ def revoke(session: Session) -> bool:
     Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
     refusal leaves nothing we could do but delete the local copy anyway.
     """
-    from orchestrator.client import HostUnreachable, SaasClient, SaasError, ServerFailed, run_with_client
+    from orchestrator.saas.client import HostUnreachable, SaasClient, SaasError, ServerFailed, run_with_client
 
     if not session.server_url:  # a session from the old file that never named its host
         return False
-    from orchestrator.config import validate_url
     from orchestrator.errors import ConfigError
+    from orchestrator.home.config import validate_url
 
     try:  # a hand-edited session for plain http to a remote host: never send it the token in clear
         validate_url(session.server_url)
@@ -232,8 +232,8 @@ def check_session(session: Session) -> Checked:
     stored session the host no longer accepts (revoked, expired there) or a rejected env token is invalid,
     whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
     command would."""
-    from orchestrator.auth import SOURCE_ENV
-    from orchestrator.client import SaasClient, SaasError, SessionExpired, run_with_client
+    from orchestrator.saas.client import SaasClient, SaasError, SessionExpired, run_with_client
+    from orchestrator.sessions.auth import SOURCE_ENV
 
     if not session.server_url:
         return Checked(None, catalog.AUTH_ENV_NO_HOST.message)

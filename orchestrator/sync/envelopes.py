@@ -19,7 +19,7 @@ import json
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from orchestrator.ulid import _ALPHABET
+from orchestrator.missions.ulid import _ALPHABET
 
 EVENT_TYPE = "WPStatusChanged"
 SCHEMA_VERSION = "3.0.0"

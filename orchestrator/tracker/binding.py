@@ -36,7 +36,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import paths
+from orchestrator.home import paths
 
 SAAS_PROVIDERS = ("github", "gitlab", "jira", "linear")  # spec-kitty's SAAS_PROVIDERS, in a fixed order
 OWNERSHIP_MODES = ("spec_kitty_authoritative", "external_authoritative", "split_ownership")
@@ -125,7 +125,7 @@ def read_block(repo_root: Path) -> object:
     path = config_yaml(repo_root)
     if not _has_tracker_key(path):
         return None
-    from orchestrator.project import load_document
+    from orchestrator.project.identity import load_document
 
     document = load_document(path)
     return document.get("tracker") if document else None
@@ -133,7 +133,7 @@ def read_block(repo_root: Path) -> object:
 
 def legacy_project(repo_root: Path) -> str | None:
     """The project key of an old ``.kittify/config.toml`` binding (either layout), else None."""
-    from orchestrator.config import read_toml
+    from orchestrator.home.config import read_toml
 
     tracker = read_toml(paths.repo_config_file(repo_root)).get("tracker")
     if not isinstance(tracker, dict):
@@ -190,7 +190,7 @@ def bound_on(binding_ref: str | None) -> str | None:
     binding spec-kitty wrote names no host: it counts wherever the operator syncs, as spec-kitty's does)."""
     import json
 
-    from orchestrator.fsutil import read_small
+    from orchestrator.home.fsutil import read_small
 
     if not binding_ref:
         return None
@@ -207,8 +207,8 @@ def _remember_host(binding_ref: str, host: str) -> None:
     is one host's: remember which, beside the sessions, so another host never sees it as bound there."""
     import json
 
-    from orchestrator.auth import origin
-    from orchestrator.fsutil import atomic_write_text, interprocess_lock, read_small
+    from orchestrator.home.fsutil import atomic_write_text, interprocess_lock, read_small
+    from orchestrator.sessions.auth import origin
 
     path = binding_hosts_file()
     with interprocess_lock(paths.lock_file_for(path)):
@@ -228,8 +228,8 @@ def write_binding(repo_root: Path, provider: str, binding_ref: str, project_slug
     it; returns it and whether an old ``config.toml`` binding was converted (removed) on the way."""
     if host:
         _remember_host(binding_ref, host)
-    from orchestrator.fsutil import interprocess_lock
-    from orchestrator.project import load_document, write_document
+    from orchestrator.home.fsutil import interprocess_lock
+    from orchestrator.project.identity import load_document, write_document
 
     path = config_yaml(repo_root)
     with interprocess_lock(paths.lock_file_for(path)):
@@ -249,8 +249,8 @@ def write_binding(repo_root: Path, provider: str, binding_ref: str, project_slug
 def remove_binding(repo_root: Path) -> tuple[Binding | None, bool]:
     """Remove the ``tracker:`` block (keeping a recorded ``egress`` decision, as spec-kitty's
     ``clear_tracker_config`` does) and any old ``config.toml`` binding; (what was there, old removed)."""
-    from orchestrator.fsutil import interprocess_lock
-    from orchestrator.project import load_document, write_document
+    from orchestrator.home.fsutil import interprocess_lock
+    from orchestrator.project.identity import load_document, write_document
 
     path = config_yaml(repo_root)
     removed: Binding | None = None
@@ -272,7 +272,7 @@ def drop_legacy(repo_root: Path) -> bool:
     """Remove the old layouts' keys from ``.kittify/config.toml`` (other ``[tracker]`` keys stay)."""
     if legacy_project(repo_root) is None:
         return False
-    from orchestrator.config import edit_document
+    from orchestrator.home.config import edit_document
 
     def change(doc: Any) -> bool:
         tracker = doc.get("tracker")

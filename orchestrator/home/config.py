@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import paths
 from orchestrator.errors import ConfigError
-from orchestrator.fsutil import atomic_write_text, interprocess_lock, read_small
+from orchestrator.home import paths
+from orchestrator.home.fsutil import atomic_write_text, interprocess_lock, read_small
 from states import catalog
 
 DEFAULT_HOST = "https://spec-kitty-dev.fly.dev"
@@ -129,7 +129,7 @@ def read_toml(path: Path, *, strict: bool = False) -> dict[str, Any]:
     A file that is not a small regular one (a link, a FIFO, a device, over 1 MiB) is never read: it
     counts as absent, with one warning on stderr per file and process, unless ``strict`` (a writer about
     to replace it), which refuses it in one line instead."""
-    from orchestrator.fsutil import FileRefused, read_small
+    from orchestrator.home.fsutil import FileRefused, read_small
 
     try:
         data = read_small(path)

@@ -15,7 +15,7 @@ malformed lines found so far, and the SHA-256 of the log prefix it covers, hashe
 and ``<slug>.<id>.ids`` (the event-id table of ``eventids.EventIds``, mapped read-only when loaded; ids
 seen since are listed in the JSON until they are many enough to be worth writing a new table).
 
-Trust (``orchestrator.logproof``): a log's identity is its content, never its inode (git hands a
+Trust (``orchestrator.missions.logproof``): a log's identity is its content, never its inode (git hands a
 checked-out file back with the same inode). The saved fold is used only once the log's bytes before its
 offset hash as the ones it folded did, or when the log's whole ``stat`` proves it unwritten since the
 fold read it; anything else (a rewritten, truncated or replaced log, another branch's log of the same
@@ -37,12 +37,12 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from orchestrator import logproof
-from orchestrator.eventids import EventIds
-from orchestrator.paths import EVENTS_FILE
+from orchestrator.home.paths import EVENTS_FILE
+from orchestrator.missions import logproof
+from orchestrator.missions.eventids import EventIds
 
 if TYPE_CHECKING:
-    from orchestrator.missions import Fold, Problem
+    from orchestrator.missions.log import Fold, Problem
 
 VERSION = 3  # 2: id tables of any number of slots (``ids.slots``), not a power of two; 3: content-proven prefix
 CACHE_MIN_BYTES = 2 << 20  # ~3k rows of spec-kitty's mean 684 B
@@ -111,7 +111,7 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
     holds an excluded id is not used, and a fold that excluded rows is not saved: rows excluded now may
     be held later, and a saved fold can only grow.
     """
-    from orchestrator.missions import Fold, Problem, fold_lines, fold_tail
+    from orchestrator.missions.log import Fold, Problem, fold_lines, fold_tail
 
     path = folder / EVENTS_FILE
     try:
@@ -204,7 +204,7 @@ class Growing:
     def _begin(self, start: int, before: bytes) -> bool:
         """The fold the first step grows: a fresh one at offset 0, else the saved one ending at ``start``
         whose prefix hash is ``before``."""
-        from orchestrator.missions import Fold
+        from orchestrator.missions.log import Fold
 
         if start == 0:
             self.fold = Fold(self.folder.name, EventIds(self.expected))
@@ -336,7 +336,7 @@ def _load(where: Path, folder: Path, fd: int, stat: os.stat_result, limit: int) 
 
 def _open_state(state: dict[str, Any], where: Path, folder: Path) -> tuple[Fold, int, list[Problem]] | None:
     """The fold, line count and malformed lines a saved state holds (its id table mapped), else None."""
-    from orchestrator.missions import Fold, Problem
+    from orchestrator.missions.log import Fold, Problem
 
     ids_state = state["ids"]
     table = where / str(ids_state["file"])
@@ -368,7 +368,7 @@ def _save(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: in
 
 def _write(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: int, lines: int,
            problems: list[Problem], digest: bytes) -> None:
-    from orchestrator.ulid import new_ulid
+    from orchestrator.missions.ulid import new_ulid
 
     if not real_folders(where):
         return
@@ -415,6 +415,6 @@ def _write(where: Path, folder: Path, fold: Fold, seen: logproof.Seen, offset: i
 
 def _replace(path: Path, data: bytes | memoryview, *, durable: bool = False) -> None:
     """Temp file beside ``path`` then ``os.replace``: readers see the old file or the new one."""
-    from orchestrator.fsutil import atomic_write_bytes
+    from orchestrator.home.fsutil import atomic_write_bytes
 
     atomic_write_bytes(path, data, mode=0o644, durable=durable)
