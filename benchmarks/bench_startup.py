@@ -66,7 +66,7 @@ def main() -> None:
         env_on = dict(env, SPEC_KITTY_ENABLE_SAAS_SYNC="1")
         cases: dict[str, tuple[list[str], dict[str, str]]] = {
             "python -c pass": ([sys.executable, "-c", "pass"], env),
-            # the floor the issue names: a click group with a core transitions machine and tomllib
+            # the floor: a click group with a core transitions machine and tomllib
             "floor: click+transitions+tomllib": ([sys.executable, "-c", "import click, transitions, tomllib"], env),
             "spec-kitty --help": ([spec_kitty, "--help"], env),
             "spec-kitty status": ([spec_kitty, "status"], env),
