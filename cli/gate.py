@@ -99,7 +99,7 @@ def json_error(error: SpecKittyError) -> dict[str, Any]:
 
     body: dict[str, Any] = {"error": error.code, "message": getattr(error, "headline", None) or str(error)}
     if isinstance(error, MissionChoiceError):
-        from orchestrator.missions.log import candidates
+        from orchestrator.missions.handles import candidates
 
         body["candidates"] = candidates(error.folders)
     if isinstance(error, CatalogFailure):
@@ -179,7 +179,7 @@ def every_mission(mission: str | None) -> list[LiveFacts]:
 
 def require_one_mission(mission: str | None) -> None:
     """Several missions and no ``--mission``: exit 2 listing them (``slug (id prefix)``), writing nothing."""
-    from orchestrator.missions.log import require_one
+    from orchestrator.missions.handles import require_one
 
     require_one(facts(mission).project_root, mission)
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cli.gate import app, json_errors, mission_option, warn_if_stalled
 from orchestrator.errors import SpecKittyError, UsageProblem
 from orchestrator.home.paths import SPECS_DIR, daemon_state_file
-from orchestrator.missions import log as missions
+from orchestrator.missions.fold import Snapshot, lane_counts
+from orchestrator.missions.folders import list_missions, not_missions
+from orchestrator.missions.handles import mission_dir, require_one, resolve
+from orchestrator.missions.log import problem_line
+from orchestrator.missions.moves import Move, append_transition, check_lane, check_wp, done_evidence, review_result
+from orchestrator.missions.read import MissionRead, read_mission
 from states import catalog
 from states.contract import printable
 from states.lanes import LANES
@@ -33,16 +37,16 @@ def _status(mission: str | None, as_json: bool) -> None:
     if root is None or not (root / SPECS_DIR).is_dir():
         click.echo("{}" if as_json else catalog.NOT_A_PROJECT)
         return
-    for odd in missions.not_missions(root):
+    for odd in not_missions(root):
         click.echo(catalog.NOT_A_MISSION_FOLDER.format(path=printable(str(odd))), err=True)
-    folders = [missions.resolve(root, mission)] if mission else missions.list_missions(root)
+    folders = [resolve(root, mission)] if mission else list_missions(root)
     if not folders:
         click.echo("{}" if as_json else catalog.NO_MISSIONS.format(path=root / SPECS_DIR))
         return
-    reads = [missions.read_mission(folder) for folder in folders]
+    reads = [read_mission(folder) for folder in folders]
     for read in reads:
         for problem in read.problems:
-            click.echo(missions.problem_line(problem),
+            click.echo(problem_line(problem),
                        err=True)
     if len(reads) == 1:
         snapshot = reads[0].snapshot
@@ -62,16 +66,16 @@ def _status(mission: str | None, as_json: bool) -> None:
         click.echo(line)
 
 
-def latest_first(reads: list[missions.MissionRead]) -> list[missions.MissionRead]:
+def latest_first(reads: list[MissionRead]) -> list[MissionRead]:
     """Most recent transition first, missions without any last, ties by slug (a stable, documented order)."""
     ordered = sorted(reads, key=lambda read: read.snapshot["mission_slug"])
     ordered.sort(key=lambda read: read.snapshot["materialized_at"] or "", reverse=True)  # stable
     return ordered
 
 
-def render_summary(snapshot: dict[str, Any]) -> str:
+def render_summary(snapshot: Snapshot) -> str:
     """One compact line for a mission among several: slug, work packages, counts per lane."""
-    counts = missions.lane_counts(snapshot)
+    counts = lane_counts(snapshot)
     return catalog.MISSION_SUMMARY.format(
         slug=snapshot["mission_slug"], wps=len(snapshot["work_packages"]),
         counts=catalog.MISSION_SUMMARY_COUNTS.format(counts=counts) if counts else "")
@@ -96,7 +100,7 @@ def hosted_lines(slug: str | None) -> list[str]:
     return lines
 
 
-def render_kanban(snapshot: dict[str, Any]) -> str:
+def render_kanban(snapshot: Snapshot) -> str:
     """A compact board: one line per lane that holds work, with its work packages."""
     by_lane: dict[str, list[str]] = {}
     for wp_id, wp in snapshot["work_packages"].items():
@@ -162,23 +166,23 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     options are spec-kitty's `agent status emit` options and land in the row as it records them; the
     mission's status.json is rewritten to match, as spec-kitty does.
     """
-    missions.check_wp(wp_id)
-    lane = missions.check_lane(to_lane)
+    check_wp(wp_id)
+    lane = check_lane(to_lane)
     if force and not (reason or "").strip():
         raise UsageProblem(catalog.FORCE_NEEDS_REASON)
     if execution_mode not in ("worktree", "direct_repo"):
         raise UsageProblem(catalog.MOVE_EXECUTION_MODE)
-    extras = missions.Move(
-        evidence=missions.done_evidence(evidence_json) if evidence_json is not None else None,
+    extras = Move(
+        evidence=done_evidence(evidence_json) if evidence_json is not None else None,
         review_ref=review_ref,
-        review_result=missions.review_result(review_result_json) if review_result_json is not None else None,
+        review_result=review_result(review_result_json) if review_result_json is not None else None,
         execution_mode=execution_mode, workspace_context=workspace_context, subtasks_complete=subtasks_complete,
         implementation_evidence_present=implementation_evidence_present)
     facts = app().facts(mission)
-    missions.require_one(facts.project_root, mission)
-    folder = missions.mission_dir(facts.project_root, facts.mission_slug)
-    row = missions.append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
-                                     enforce=True, move=extras)
+    require_one(facts.project_root, mission)
+    folder = mission_dir(facts.project_root, facts.mission_slug)
+    row = append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
+                            enforce=True, move=extras)
     assert row is not None  # only a `skip_if` caller gets None
     click.echo(catalog.WP_MOVED.format(wp_id=wp_id, from_lane=row["from_lane"], to_lane=lane,
                                        mission=folder.name, event_id=row["event_id"]))
@@ -190,7 +194,7 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.sync.outbox import enqueue_local_event
 
-        warning = enqueue_local_event(facts, row)  # best effort (issue 10): the row is in the log
+        warning = enqueue_local_event(facts, dict(row))  # best effort (issue 10): the row is in the log
         if warning:
             click.echo(warning, err=True)
 

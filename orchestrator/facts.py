@@ -163,7 +163,7 @@ class LiveFacts:
     # --- repository and mission ---------------------------------------------------------------------
     @cached_property
     def project_root(self) -> Path | None:
-        from orchestrator.missions.log import find_project_root
+        from orchestrator.missions.folders import find_project_root
 
         return find_project_root(self.cwd)
 
@@ -179,7 +179,7 @@ class LiveFacts:
         With several missions and no ``--mission`` (only commands that cover every mission get here),
         the first bound mission in slug order, else the first mission in slug order.
         """
-        from orchestrator.missions.log import resolve_slug
+        from orchestrator.missions.handles import resolve_slug
 
         several = not self.mission_option and len(self.missions) > 1  # only then do bindings matter
         return resolve_slug(self.project_root, self.mission_option, self.cwd,
@@ -188,7 +188,7 @@ class LiveFacts:
     @cached_property
     def missions(self) -> list[str]:
         """Every mission's slug, in slug order."""
-        from orchestrator.missions.log import list_missions
+        from orchestrator.missions.folders import list_missions
 
         return [folder.name for folder in list_missions(self.project_root)]
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devsaas import api
-from orchestrator.missions import log as missions
+from orchestrator.missions import folders, moves
 from orchestrator.sync import queue
 from states import contract, lanes
 
@@ -25,10 +25,10 @@ NAME_CHARS = st.characters(codec="utf-8")
 
 
 def test_every_end_uses_the_contract_objects_themselves() -> None:
-    assert missions.SLUG is contract.NAME
-    assert missions.WP_ID is contract.WP_ID
+    assert folders.SLUG is contract.NAME
+    assert moves.WP_ID is contract.WP_ID
     assert queue.WP_ID_ASCII is contract.WP_ID
-    assert missions.LANES is lanes.LANES is contract.LANES
+    assert moves.LANES is lanes.LANES is contract.LANES
     assert api.NAME_RE is contract.NAME
     assert api.LANES is contract.LANES
 
@@ -56,7 +56,7 @@ def dev_saas_accepts_lane(value: object) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.from_regex(contract.NAME, fullmatch=True), st.text(NAME_CHARS, max_size=140)))
 def test_a_name_the_runtime_accepts_is_exactly_a_name_the_dev_saas_accepts(value: str) -> None:
-    assert bool(missions.SLUG.fullmatch(value)) == dev_saas_accepts_name(value)
+    assert bool(folders.SLUG.fullmatch(value)) == dev_saas_accepts_name(value)
 
 
 @settings(max_examples=200, deadline=None)

@@ -35,10 +35,10 @@ class Case:
 CASES = {
     "help-flag-off": Case(("--help",), None, "elsewhere"),
     "help-flag-on": Case(("--help",), "1", "elsewhere"),
-    "status-flag-off": Case(("status",), None, "project", required=("cli.local", "orchestrator.missions.log")),
+    "status-flag-off": Case(("status",), None, "project", required=("cli.local", "orchestrator.missions.read")),
     # issue 4: with the flag on, status may show a daemon line; its stdlib reader is the only daemon
     # module it loads, and without a state file it opens nothing
-    "status-flag-on": Case(("status",), "1", "project", required=("cli.local", "orchestrator.missions.log"),
+    "status-flag-on": Case(("status",), "1", "project", required=("cli.local", "orchestrator.missions.read"),
                            forbidden=(*NETWORK, *WRITERS, *HOSTED,
                                       *(h for h in HEAVY if h != "orchestrator.daemon"),
                                       "orchestrator.daemon.client", "orchestrator.daemon.server",

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.missions import foldcache
-from orchestrator.missions import log as missions
+from orchestrator.missions import savedfold
+from orchestrator.missions.fold import Fold
+from orchestrator.missions.log import read_log
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.sync import run as sync
 from orchestrator.sync.queue import EventQueue
@@ -152,7 +153,7 @@ class Repo:
     # --- what is checked after every step --------------------------------------------------------
     def sync_and_status(self) -> None:
         folder = self.log.parent
-        status, _, _ = foldcache.fold_mission(folder, save=True)
+        status, _, _ = savedfold.fold_mission(folder, save=True)
         assert status.snapshot() == scratch(self.log), "status differs from a fold from scratch"
         scan = sync._Scan(self.queue, KEY, self.log)  # the scan a sync runs (and the held fold it grows)
         try:
@@ -170,7 +171,7 @@ class Repo:
         for event_id, text in queued.items():
             assert log_rows.get(event_id, text) == text  # queued with the bytes the log holds
         pushed = sync.held_lanes(self.queue, KEY, self.log)
-        reference = missions.Fold(SLUG)
+        reference = Fold(SLUG)
         for held in sync.held_rows(self.queue, KEY, self.log):
             reference.add(held)
         assert pushed == reference.snapshot()["work_packages"]
@@ -186,8 +187,8 @@ def row(wp_id: str, lane: str, n: int, *, event_id: str | None = None) -> str:
 
 
 def scratch(log: Path) -> dict[str, Any]:
-    read = missions.read_log(log)
-    fold = missions.Fold(SLUG)
+    read = read_log(log)
+    fold = Fold(SLUG)
     for found in read.rows:
         fold.add(found)
     return fold.snapshot()
@@ -198,7 +199,7 @@ STEPS = ["commit", "branch", "checkout", "merge", "rebase", "reset", "stash", "c
 
 @pytest.fixture
 def small_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(foldcache, "CACHE_MIN_BYTES", 1)
+    monkeypatch.setattr(savedfold, "CACHE_MIN_BYTES", 1)
     yield
 
 

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from support.projects import EVENTS, copy_fixture, fixture_missions, make_project, transition, write_log
 from support.shell import Shell, parallel
 
-from orchestrator.missions import log as missions
+from orchestrator.missions.fold import reduce
+from orchestrator.missions.read import read_mission
 from orchestrator.sync.queue import EventQueue
 
 FIXTURES = fixture_missions(required=False)
@@ -52,7 +53,7 @@ def merged(lines: list[bytes], seed: int) -> list[bytes]:
 
 @pytest.mark.parametrize("folder", FIXTURES, ids=[f.name for f in FIXTURES])
 def test_given_a_real_mission_as_committed_then_its_fold_is_spec_kittys_snapshot(folder: Path) -> None:
-    read = missions.read_mission(folder)
+    read = read_mission(folder)
     assert read.problems == []
     agrees_with_spec_kitty(read.snapshot, json.loads((folder / "status.json").read_text()))
 
@@ -62,11 +63,11 @@ def test_given_a_real_mission_as_committed_then_its_fold_is_spec_kittys_snapshot
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
 def test_given_a_real_mission_merged_in_any_order_with_repeats_then_the_snapshot_does_not_change(
         folder: Path, seed: int, tmp_path_factory: pytest.TempPathFactory) -> None:
-    committed = missions.read_mission(folder).snapshot
+    committed = read_mission(folder).snapshot
     target = tmp_path_factory.mktemp("merged") / folder.name
     target.mkdir()
     (target / EVENTS).write_bytes(b"".join(merged(log_lines(folder), seed)))
-    ours = missions.read_mission(target).snapshot
+    ours = read_mission(target).snapshot
     assert json.dumps(ours, sort_keys=True) == json.dumps(committed, sort_keys=True)
     agrees_with_spec_kitty(ours, json.loads((folder / "status.json").read_text()))
 
@@ -94,7 +95,7 @@ def test_given_a_rollback_and_a_forward_move_at_the_same_at_then_the_rollback_wi
                          slug="m", at=T1)
     rollback = transition("WP01", "in_progress", from_lane="in_review", event_id=rollback_id, slug="m", at=T1)
     rows = [start, rollback, forward] if rollback_first else [start, forward, rollback]
-    snapshot = missions.reduce("m", rows)
+    snapshot = reduce("m", rows)
     wp = snapshot["work_packages"]["WP01"]
     assert (wp["lane"], wp["last_event_id"]) == ("in_progress", rollback_id)
     assert snapshot["event_count"] == 3
@@ -106,8 +107,8 @@ def test_given_for_review_to_in_progress_then_it_is_a_rollback_only_with_a_revie
     with_ref = transition("WP01", "in_progress", from_lane="for_review", event_id="A", slug="m", at=T1,
                           review_ref="feedback://m/WP01/1.md")
     without = {**with_ref, "review_ref": None}
-    assert missions.reduce("m", [with_ref, forward])["work_packages"]["WP01"]["lane"] == "in_progress"
-    assert missions.reduce("m", [without, forward])["work_packages"]["WP01"]["lane"] == "in_review"
+    assert reduce("m", [with_ref, forward])["work_packages"]["WP01"]["lane"] == "in_progress"
+    assert reduce("m", [without, forward])["work_packages"]["WP01"]["lane"] == "in_review"
 
 
 def test_given_a_backfill_with_earlier_timestamps_appended_at_the_end_then_the_later_lanes_win(
@@ -129,7 +130,7 @@ def test_given_a_backfill_with_earlier_timestamps_appended_at_the_end_then_the_l
 def test_given_a_repeated_event_id_then_the_first_occurrence_wins_and_counts_once() -> None:
     first = transition("WP01", "claimed", event_id="A", slug="m", at=T0)
     rewritten = transition("WP01", "blocked", event_id="A", slug="m", at=T1)
-    snapshot = missions.reduce("m", [first, first, rewritten])
+    snapshot = reduce("m", [first, first, rewritten])
     assert (snapshot["event_count"], snapshot["work_packages"]["WP01"]["lane"]) == (1, "claimed")
 
 

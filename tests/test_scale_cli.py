@@ -19,7 +19,7 @@ import pytest
 from support.projects import EVENTS, make_project, transition, write_log
 from support.shell import Shell, parallel
 
-from orchestrator.missions.foldcache import CACHE_MIN_BYTES
+from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 from orchestrator.missions.ulid import new_ulid
 
 SLUG = "110-big"

@@ -20,9 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.missions import eventids, foldcache
-from orchestrator.missions import log as missions
+from orchestrator.missions import eventids, savedfold
 from orchestrator.missions.eventids import EventIds
+from orchestrator.missions.fold import Fold
+from orchestrator.missions.log import read_log
+from orchestrator.missions.read import read_mission
 from orchestrator.missions.ulid import new_ulid
 
 SLUG = "101-scale"
@@ -35,15 +37,15 @@ LANE_NAMES = ["planned", "claimed", "in_progress", "for_review", "in_review", "a
 
 def full_fold(folder: Path) -> tuple[dict[str, Any], list[tuple[int, str]], str | None]:
     """The reference: every line through json.loads, every row into one fresh fold."""
-    log = missions.read_log(folder / EVENTS)
-    fold = missions.Fold(folder.name)
+    log = read_log(folder / EVENTS)
+    fold = Fold(folder.name)
     for row in log.rows:
         fold.add(row)
     return fold.snapshot(), [(p.line, p.reason) for p in log.problems], fold.mission_id()
 
 
 def incremental(folder: Path) -> tuple[dict[str, Any], list[tuple[int, str]], str | None]:
-    fold, problems, _ = foldcache.fold_mission(folder, save=True)
+    fold, problems, _ = savedfold.fold_mission(folder, save=True)
     return fold.snapshot(), [(p.line, p.reason) for p in problems], fold.mission_id()
 
 
@@ -69,8 +71,8 @@ lines = st.one_of(
 @pytest.fixture
 def mission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A mission folder in a repo, with every log big enough to be cached and a tiny id delta."""
-    monkeypatch.setattr(foldcache, "CACHE_MIN_BYTES", 1)
-    monkeypatch.setattr(foldcache, "DELTA_MAX", 2)
+    monkeypatch.setattr(savedfold, "CACHE_MIN_BYTES", 1)
+    monkeypatch.setattr(savedfold, "DELTA_MAX", 2)
     folder = tmp_path / "repo" / "kitty-specs" / SLUG
     folder.mkdir(parents=True)
     return folder
@@ -82,7 +84,7 @@ def test_given_any_sequence_of_appends_when_read_after_each_then_incremental_equ
         mission: Path, chunks: list[list[str]], torn: bool) -> None:
     log = mission / EVENTS
     log.write_bytes(b"")
-    for path in foldcache.cache_dir(mission).glob("*"):
+    for path in savedfold.cache_dir(mission).glob("*"):
         path.unlink()
     for number, chunk in enumerate(chunks):
         text = "".join(chunk)
@@ -123,7 +125,7 @@ def test_given_a_saved_fold_when_the_log_is_rewritten_in_place_then_it_is_rebuil
 def test_given_a_saved_fold_that_no_longer_fits_then_the_read_is_still_exact(mission: Path, damage: str) -> None:
     write(mission, 200)
     incremental(mission)
-    log, where = mission / EVENTS, foldcache.cache_dir(mission)
+    log, where = mission / EVENTS, savedfold.cache_dir(mission)
     state_file = where / f"{SLUG}.json"
     table = next(where.glob(f"{SLUG}.*.ids"))
     if damage == "truncate":
@@ -151,21 +153,21 @@ def test_given_a_big_log_when_read_then_the_cache_folder_ignores_itself_for_git(
     incremental(mission)
     repo = mission.parent.parent
     assert (repo / ".kittify" / "cache" / ".gitignore").read_text().splitlines()[-1] == "*"
-    assert sorted(p.suffix for p in foldcache.cache_dir(mission).iterdir()) == [".ids", ".json", ".lock"]
+    assert sorted(p.suffix for p in savedfold.cache_dir(mission).iterdir()) == [".ids", ".json", ".lock"]
 
 
 def test_given_many_appends_then_old_id_tables_are_removed(mission: Path) -> None:
     for _ in range(4):
         write(mission, 5)
         assert incremental(mission) == full_fold(mission)
-    assert len(list(foldcache.cache_dir(mission).glob("*.ids"))) == 1
+    assert len(list(savedfold.cache_dir(mission).glob("*.ids"))) == 1
 
 
 def test_given_another_process_is_saving_then_the_read_skips_saving_and_stays_exact(mission: Path) -> None:
     import fcntl
 
     write(mission, 20)
-    where = foldcache.cache_dir(mission)
+    where = savedfold.cache_dir(mission)
     where.mkdir(parents=True)
     with (where / f"{SLUG}.lock").open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
@@ -177,7 +179,7 @@ def test_given_a_small_log_when_read_then_nothing_is_cached(tmp_path: Path) -> N
     folder = tmp_path / "repo" / "kitty-specs" / SLUG
     folder.mkdir(parents=True)
     write(folder, 10)
-    assert missions.read_mission(folder).snapshot == full_fold(folder)[0]
+    assert read_mission(folder).snapshot == full_fold(folder)[0]
     assert not (tmp_path / "repo" / ".kittify").exists()
 
 

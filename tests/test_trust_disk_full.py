@@ -17,7 +17,7 @@ from support.fullfs import fill, small_tmpfs
 from support.projects import write_log
 from support.shell import Shell
 
-from orchestrator.missions.foldcache import CACHE_MIN_BYTES
+from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 from support.projects import make_project, snapshot_tree, write_log
 from support.shell import Shell
 
-from orchestrator.missions.foldcache import CACHE_MIN_BYTES
+from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 
 
 def test_a_mission_log_linked_outside_the_repository_gets_no_row(shell: Shell, tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def enabled(repo_root: Path) -> bool:
 def commit_move(primary: Path, wp_id: str) -> str | None:
     """Commit the log and ``status.json`` of the mission (``primary``: its ``kitty-specs/`` folder) when
     the project asks for it; a warning line when that failed, else None."""
-    from orchestrator.missions.log import status_folder
+    from orchestrator.missions.folders import status_folder
 
     if not enabled(primary.parent.parent):
         return None

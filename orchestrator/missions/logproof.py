@@ -3,7 +3,7 @@
 Git hands a checked-out file back with the same inode (seen across branch switches), so "same device,
 inode and size, same last bytes" says nothing about what a log holds: two sibling branches whose logs
 differ in one row of equal length look alike. Whatever remembers how far it read a log (the queue's
-scan checkpoints, the saved folds of ``orchestrator.missions.foldcache``) therefore remembers, with the offset,
+scan checkpoints, the saved folds of ``orchestrator.missions.savedfold``) therefore remembers, with the offset,
 the SHA-256 of every byte before it, hashed as those bytes were read (no second read). The next reader
 trusts the offset only after hashing the same prefix of the file as it is now (a read, never a parse:
 ~1 GB/s) and reads from the start when it differs. The inode plays no part: a file replaced by one

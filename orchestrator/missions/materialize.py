@@ -12,7 +12,7 @@ ensure_ascii=False)`` plus a newline, written to ``status.json.tmp`` and renamed
 
 Where spec-kitty itself would refuse the log (a lane row missing a required key, an unknown ``kind``, a
 corrupt ``meta.json``), its materialize raises and leaves ``status.json`` alone; so does ``write``
-(``Unreproducible``). ``orchestrator.missions.log.Fold`` stays the fast reader ``status`` uses; this module
+(``Unreproducible``). ``orchestrator.missions.fold.Fold`` stays the fast reader ``status`` uses; this module
 runs only when a transition was written, under the mission's status lock.
 """
 

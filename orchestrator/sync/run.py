@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import SpecKittyError
 from orchestrator.home import paths
-from orchestrator.missions import foldcache
-from orchestrator.missions.log import LANES, WP_ID, append_transition
+from orchestrator.missions import savedfold
+from orchestrator.missions.moves import append_transition
 from orchestrator.sync.queue import WP_ID_ASCII, EventQueue, Parked, mission_key
 from states import catalog
-from states.contract import one_line
+from states.contract import WP_ID, one_line
+from states.lanes import LANES
 
 if TYPE_CHECKING:
     from orchestrator.saas.client import SaasClient
@@ -166,7 +167,7 @@ class _Scan:
     STEP = 256 * 1024  # bytes per step: ~400 rows, so the scan keeps pace with batches of 500
 
     def __init__(self, queue: EventQueue, key: str, log_path: Path) -> None:
-        self.growing = foldcache.Growing(log_path.parent, "held", held_row)
+        self.growing = savedfold.Growing(log_path.parent, "held", held_row)
         self.steps = queue.scan_steps(key, log_path, fold=self.growing.feed, chunk=self.STEP)
         self.done = False
         self.added = 0  # rows queued by this scan so far
@@ -496,7 +497,7 @@ def held_rows(queue: EventQueue, key: str, log_path: Path) -> list[dict[str, Any
 def held_lanes(queue: EventQueue, key: str, log_path: Path) -> dict[str, dict[str, Any]]:
     """The work packages folded from the rows the server holds (``held_rows``), reading only the rows
     scanned since the last sync: the fold of the rows before is kept in the repo's cache
-    (``orchestrator.missions.foldcache``, view ``held``) and is byte-for-byte the fold of the whole scanned log.
+    (``orchestrator.missions.savedfold``, view ``held``) and is byte-for-byte the fold of the whole scanned log.
 
     The lanes pushed to the tracker come from these only, so every ``last_event_id`` it is told is one
     it stores (a row past the scan, still queued, or parked never names a lane). Streamed and never
@@ -505,11 +506,11 @@ def held_lanes(queue: EventQueue, key: str, log_path: Path) -> dict[str, dict[st
     if offset <= 0:
         return {}
     try:
-        fold, _, _ = foldcache.fold_mission(log_path.parent, save=True, view="held", end=offset, admit=held_row,
+        fold, _, _ = savedfold.fold_mission(log_path.parent, save=True, view="held", end=offset, admit=held_row,
                                             exclude=queue.not_held(key))
     except OSError:
         return {}
-    work_packages: dict[str, dict[str, Any]] = fold.snapshot()["work_packages"]
+    work_packages: dict[str, Any] = fold.snapshot()["work_packages"]
     return work_packages
 
 

@@ -35,7 +35,7 @@ def _left_behind() -> bool:
 
 def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
     """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host."""
-    from orchestrator.missions.log import list_missions
+    from orchestrator.missions.folders import list_missions
     from orchestrator.project.identity import IdentityError, read_identity
     from orchestrator.sync.outbox import queue_key
 

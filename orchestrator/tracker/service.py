@@ -299,7 +299,9 @@ def sync_target(facts: LiveFacts) -> SyncTarget:
 
 def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
     """The mission's lanes, from the same fold ``status`` and the sync use; bad lines go to ``warn``."""
-    from orchestrator.missions.log import lane_counts, problem_line, read_mission
+    from orchestrator.missions.fold import lane_counts
+    from orchestrator.missions.log import problem_line
+    from orchestrator.missions.read import read_mission
 
     folder = (facts.project_root / paths.SPECS_DIR / facts.mission_slug) if facts.project_root else None
     if folder is None or not folder.is_dir():

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.missions.log import append_transition
+from orchestrator.missions.moves import append_transition
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.sync import queue as queue_module
 from orchestrator.sync.queue import MAX_ROW_BYTES, EventQueue, mission_key

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.missions import foldcache
-from orchestrator.missions import log as missions
-from orchestrator.missions.log import reduce
+from orchestrator.missions import savedfold
+from orchestrator.missions.fold import Fold, reduce
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.run import held_lanes, held_rows
@@ -58,12 +57,12 @@ def test_given_many_batches_and_a_progress_bar_then_the_queue_is_counted_once_pe
 
 def test_given_a_synced_log_when_one_row_is_added_then_the_lane_fold_reads_only_that_row(
         saas: LoopbackSaas, repo: Path, queue: EventQueue, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(foldcache, "CACHE_MIN_BYTES", 1)
+    monkeypatch.setattr(savedfold, "CACHE_MIN_BYTES", 1)
     write_lines(repo, fixture_lines(400))
     sync_with(saas, queue, repo)
     added: list[str] = []
-    original = missions.Fold.add
-    monkeypatch.setattr(missions.Fold, "add", lambda self, row: (added.append(row["event_id"]), original(self, row)))
+    original = Fold.add
+    monkeypatch.setattr(Fold, "add", lambda self, row: (added.append(row["event_id"]), original(self, row)))
     assert sync_with(saas, queue, repo).pushed == 0
     assert added == []
     write_lines(repo, fixture_lines(1))
@@ -73,7 +72,7 @@ def test_given_a_synced_log_when_one_row_is_added_then_the_lane_fold_reads_only_
 
 def test_given_held_parked_and_repeated_rows_in_any_order_then_the_incremental_fold_is_the_full_one(
         saas: LoopbackSaas, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(foldcache, "CACHE_MIN_BYTES", 1)
+    monkeypatch.setattr(savedfold, "CACHE_MIN_BYTES", 1)
     rng = random.Random(11)
     base = [json.loads(line) for line in fixture_lines(60)]
     ids = [new_ulid() for _ in range(40)]

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.missions.log import append_transition, read_log, reduce
+from orchestrator.missions.fold import reduce
+from orchestrator.missions.log import read_log
+from orchestrator.missions.moves import append_transition
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
 from orchestrator.sync import run as sync_module

@@ -1,6 +1,6 @@
 """The saved fold of a big mission log, so a command reads only the rows appended since the last read.
 
-spec-kitty logs only grow (rows are appended), and the fold (``missions.Fold``) does not depend on row
+spec-kitty logs only grow (rows are appended), and the fold (``fold.Fold``) does not depend on row
 order, so a fold saved with the byte offset it covers, plus the rows after that offset, gives exactly
 the snapshot a fold of the whole log gives: rows appended with an earlier ``at``, or repeating an
 ``event_id`` already folded, land where a full fold puts them.
@@ -28,21 +28,18 @@ failure never fails a command.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
-from stat import S_ISREG
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from orchestrator.home.paths import EVENTS_FILE
 from orchestrator.missions import logproof
 from orchestrator.missions.eventids import EventIds
-
-if TYPE_CHECKING:
-    from orchestrator.missions.log import Fold, Problem
+from orchestrator.missions.fold import Fold, fold_lines, fold_tail
+from orchestrator.missions.log import NotARegularFile, Problem, StatusRow, open_regular
 
 VERSION = 3  # 2: id tables of any number of slots (``ids.slots``), not a power of two; 3: content-proven prefix
 CACHE_MIN_BYTES = 2 << 20  # ~3k rows of spec-kitty's mean 684 B
@@ -79,26 +76,6 @@ def _nothing() -> None:
     return None
 
 
-class NotARegularFile(OSError):
-    """A mission log that is a FIFO, a device (a link to /dev/zero) or a folder: never read."""
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """``path`` opened for reading only when it is a regular file: a FIFO would block the open until a
-    writer comes, and a device such as /dev/zero would feed the reader forever. The open does not wait
-    (``O_NONBLOCK``), ``fstat`` of the opened file decides, so a swap between a look and the open cannot
-    slip one in."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        if not S_ISREG(os.fstat(fd).st_mode):
-            raise NotARegularFile(errno.EINVAL, "not a regular file", os.fspath(path))
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int | None = None,
                  admit: Callable[[dict[str, Any]], bool] | None = None,
                  exclude: Collection[str] = ()) -> tuple[Fold, list[Problem], Callable[[], None]]:
@@ -111,15 +88,13 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
     holds an excluded id is not used, and a fold that excluded rows is not saved: rows excluded now may
     be held later, and a saved fold can only grow.
     """
-    from orchestrator.missions.log import Fold, Problem, fold_lines, fold_tail
-
     path = folder / EVENTS_FILE
     try:
         handle = open_regular(path)
     except (FileNotFoundError, NotADirectoryError):
         return Fold(folder.name), [], _nothing
     except NotARegularFile:
-        return Fold(folder.name), [Problem(path, 0, "")], _nothing  # line 0: the whole file (see missions)
+        return Fold(folder.name), [Problem(path, 0, "")], _nothing  # line 0: the whole file (see log.problem_line)
     where = cache_dir(folder, view)
     with handle:
         fd = handle.fileno()
@@ -142,8 +117,8 @@ def fold_mission(folder: Path, *, save: bool, view: str = "missions", end: int |
             handle.seek(offset)
         add = fold.add
         if admit is not None or exclude:
-            def add(row: dict[str, Any]) -> None:
-                if (admit is None or admit(row)) and row.get("event_id") not in exclude:
+            def add(row: StatusRow) -> None:
+                if (admit is None or admit(cast("dict[str, Any]", row))) and row.get("event_id") not in exclude:
                     fold.add(row)
         lines: Iterable[bytes] = handle if end is None else _bounded(handle, offset, limit)
         if running is not None:
@@ -204,8 +179,6 @@ class Growing:
     def _begin(self, start: int, before: bytes) -> bool:
         """The fold the first step grows: a fresh one at offset 0, else the saved one ending at ``start``
         whose prefix hash is ``before``."""
-        from orchestrator.missions.log import Fold
-
         if start == 0:
             self.fold = Fold(self.folder.name, EventIds(self.expected))
         else:
@@ -238,7 +211,7 @@ class Growing:
         add, admit = self.fold.add, self.admit
         for row in rows:
             if admit(row):
-                add(row)
+                add(cast(StatusRow, row))
         self.offset = end
 
     def save(self) -> None:
@@ -336,8 +309,6 @@ def _load(where: Path, folder: Path, fd: int, stat: os.stat_result, limit: int) 
 
 def _open_state(state: dict[str, Any], where: Path, folder: Path) -> tuple[Fold, int, list[Problem]] | None:
     """The fold, line count and malformed lines a saved state holds (its id table mapped), else None."""
-    from orchestrator.missions.log import Fold, Problem
-
     ids_state = state["ids"]
     table = where / str(ids_state["file"])
     if table.parent != where or not table.name.startswith(f"{folder.name}."):
