@@ -17,7 +17,7 @@ from states.machine import NO_HOST, UNAUTHED
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
-    from orchestrator.sessions.auth import Session
+    from orchestrator.sessions.store import Session
 
 
 @click.group(epilog="\b\nExamples:\n  spec-kitty auth login\n  spec-kitty auth status --check")
@@ -52,7 +52,7 @@ def login(host: str | None, with_token: bool) -> None:
 def _not_active(current: LiveFacts, url: str) -> str | None:
     """After a login to another host than the effective one: say the active host did not change, and how
     to change it (the config key, or the environment variable that overrides it)."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     active = current.host_url
     if not active or origin(active) == origin(url):
@@ -88,7 +88,7 @@ def status(as_json: bool, check: bool) -> None:
     import time
 
     from orchestrator.home import paths
-    from orchestrator.sessions.auth import SOURCE_ENV, origin
+    from orchestrator.sessions.store import SOURCE_ENV, origin
 
     current = facts()
     sessions = list(current.auth.sessions.values())
@@ -148,7 +148,7 @@ def status(as_json: bool, check: bool) -> None:
 
 
 def _check_line(session: Session, checked: login_ops.Checked) -> str:
-    from orchestrator.sessions.auth import SOURCE_ENV
+    from orchestrator.sessions.store import SOURCE_ENV
 
     if checked.valid:
         return catalog.AUTH_CHECK_VALID
@@ -166,7 +166,7 @@ def _check_line(session: Session, checked: login_ops.Checked) -> str:
 def token(host: str | None) -> None:
     """Print the effective token (env SPEC_KITTY_SAAS_TOKEN, else the active or --host session's), for CI
     jobs, like `gh auth token`. Local only: the token is printed as stored, never sent anywhere."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     current = facts()
     if host:
@@ -195,7 +195,7 @@ def token(host: str | None) -> None:
 @requires(UNAUTHED)
 def logout(host: str | None, everything: bool) -> None:
     """Revoke the session on its host, then delete it locally (default: the configured host's)."""
-    from orchestrator.sessions.auth import origin, read_sessions, remove_session
+    from orchestrator.sessions.store import origin, read_sessions, remove_session
 
     if host and everything:
         raise SpecKittyError(catalog.LOGOUT_HOST_AND_ALL)

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.home import config
-from orchestrator.sessions.auth import Credentials, Session, valid_token, write_session
+from orchestrator.sessions.store import Credentials, Session, valid_token, write_session
 from states import catalog
 
 # Bounds on what a device-code answer may ask of us: a negative or tiny interval must not poll
@@ -233,7 +233,7 @@ def check_session(session: Session) -> Checked:
     whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
     command would."""
     from orchestrator.saas.client import SaasClient, SaasError, SessionExpired, run_with_client
-    from orchestrator.sessions.auth import SOURCE_ENV
+    from orchestrator.sessions.store import SOURCE_ENV
 
     if not session.server_url:
         return Checked(None, catalog.AUTH_ENV_NO_HOST.message)

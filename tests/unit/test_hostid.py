@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.sessions.auth import Session, origin, read_sessions, remove_session, write_session
+from orchestrator.sessions.store import Session, origin, read_sessions, remove_session, write_session
 from orchestrator.sessions.login import MAX_EXPIRES_IN, MAX_INTERVAL, MIN_EXPIRES_IN, MIN_INTERVAL, clamp
 from states import catalog
 from states.facts import Need, StaticFacts
