@@ -195,7 +195,7 @@ def token(host: str | None) -> None:
 @requires(UNAUTHED)
 def logout(host: str | None, everything: bool) -> None:
     """Revoke the session on its host, then delete it locally (default: the configured host's)."""
-    from orchestrator.sessions.store import origin, read_sessions, remove_session
+    from orchestrator.sessions.store import origin, read_sessions
 
     if host and everything:
         raise SpecKittyError(catalog.LOGOUT_HOST_AND_ALL)
@@ -214,9 +214,10 @@ def logout(host: str | None, everything: bool) -> None:
     if not targets:
         click.echo(catalog.NOT_LOGGED_IN)
         return
+    from orchestrator.sessions.revoke import log_out
+
     for session in targets:
-        revoked = login_ops.revoke(session)
-        remove_session(session.server_url)
+        revoked = log_out(session)
         click.echo(catalog.LOGGED_OUT_HOST.format(url=session.server_url))
         if not revoked:
             click.echo(catalog.LOGOUT_NOT_REVOKED.format(url=session.server_url))
