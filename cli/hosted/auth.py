@@ -13,11 +13,15 @@ from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.sessions import login as login_ops
 from states import catalog
 from states.facts import Need
-from states.machine import NO_HOST, UNAUTHED
+from states.machine import NO_HOST, UNAUTHED, UNBOUND, Verdict
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
     from orchestrator.sessions.store import Session
+
+
+# A token for the effective host, and that host: the chain up to Unbound (never the binding, never a probe).
+HOST_SESSION = Need(hosted=True, state=UNBOUND)
 
 
 @click.group(epilog="\b\nExamples:\n  spec-kitty auth login\n  spec-kitty auth status --check")
@@ -93,15 +97,16 @@ def status(as_json: bool, check: bool) -> None:
     current = facts()
     sessions = list(current.auth.sessions.values())
     print_warnings(current)
-    env_without_host = bool(current.env_token) and not current.host_url
+    # Only with nothing stored, or with an env token, can the machine's answer change what is listed: it
+    # is not asked otherwise, since settling would vet a stored session's URL that a listing only shows.
+    verdict = app().ask(HOST_SESSION) if current.env_token or not sessions else None
+    env_without_host = verdict is not None and verdict.state == NO_HOST and bool(current.env_token)
     if current.env_token and not env_without_host:  # the env token is for the effective host and hides a stored one
         env_session = current.session
         assert env_session is not None
         sessions = [s for s in sessions if s.origin != env_session.origin] + [env_session]
-    if not sessions and env_without_host:
-        raise CatalogFailure(catalog.AUTH_ENV_NO_HOST)
-    if not sessions:
-        raise CatalogFailure(catalog.UNAUTHED, UNAUTHED.lower())
+    if not sessions and verdict is not None and not verdict.proceed:
+        raise _nothing_to_list(verdict)
     active = origin(current.host_url) if current.host_url else None
     checks = {id(s): login_ops.check_session(s) for s in sessions} if check else {}
     now = time.time()
@@ -145,6 +150,15 @@ def status(as_json: bool, check: bool) -> None:
         click.echo(catalog.AUTH_ENV_NO_HOST.render())
     if failed:
         raise SystemExit(int(catalog.ExitCode.FAILURE))
+
+
+def _nothing_to_list(verdict: Verdict) -> CatalogFailure:
+    """The machine stopped and no session is left to list: Unauthed in the machine's own words (no session
+    anywhere); NoHost, which only an env token reaches here, in the env token's (set, but for no host)."""
+    if verdict.state == NO_HOST:
+        return CatalogFailure(catalog.AUTH_ENV_NO_HOST)
+    assert verdict.outcome is not None
+    return CatalogFailure(verdict.outcome, verdict.state.lower())
 
 
 def _check_line(session: Session, checked: login_ops.Checked) -> str:
