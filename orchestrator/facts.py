@@ -24,7 +24,7 @@ from states.catalog import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from orchestrator.sessions.auth import AuthRead, Session
+    from orchestrator.sessions.store import AuthRead, Session
     from orchestrator.tracker.binding import Binding
 
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
@@ -102,7 +102,7 @@ class LiveFacts:
     # --- auth: a usable session *for the effective host* ------------------------------------------
     @cached_property
     def auth(self) -> AuthRead:
-        from orchestrator.sessions.auth import read_sessions
+        from orchestrator.sessions.store import read_sessions
 
         read = read_sessions()
         if read.refused is not None:
@@ -126,7 +126,7 @@ class LiveFacts:
         With no host configured there is nothing to match, so any session answers (the machine then
         stops at NoHost, as the quickstart expects).
         """
-        from orchestrator.sessions.auth import SOURCE_ENV, Session, origin
+        from orchestrator.sessions.store import SOURCE_ENV, Session, origin
 
         host = self.host_url
         if self.env_token:
@@ -207,7 +207,7 @@ class LiveFacts:
 
         binding = read_binding(self.repo_root)
         if binding is not None and self.host_url:  # a binding one host confirmed is not one on another
-            from orchestrator.sessions.auth import origin
+            from orchestrator.sessions.store import origin
 
             where = bound_on(binding.binding_ref)
             if where is not None and where != origin(self.host_url):

@@ -80,7 +80,7 @@ class SpecKittyHome:
                     expires_at: str | None = None) -> Path:
         """Store a session the way ``auth login`` does (mode 0600): a device-flow session with its account
         and a private team; returns the auth file."""
-        from orchestrator.sessions.auth import Session, write_session
+        from orchestrator.sessions.store import Session, write_session
 
         team = {"id": "t-1", "name": login or "tester", "role": "owner", "slug": f"{login or 'tester'}-private",
                 "is_private_teamspace": True}

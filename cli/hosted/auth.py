@@ -13,11 +13,15 @@ from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.sessions import login as login_ops
 from states import catalog
 from states.facts import Need
-from states.machine import NO_HOST, UNAUTHED
+from states.machine import NO_HOST, UNAUTHED, UNBOUND, Verdict
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
-    from orchestrator.sessions.auth import Session
+    from orchestrator.sessions.store import Session
+
+
+# A token for the effective host, and that host: the chain up to Unbound (never the binding, never a probe).
+HOST_SESSION = Need(hosted=True, state=UNBOUND)
 
 
 @click.group(epilog="\b\nExamples:\n  spec-kitty auth login\n  spec-kitty auth status --check")
@@ -52,7 +56,7 @@ def login(host: str | None, with_token: bool) -> None:
 def _not_active(current: LiveFacts, url: str) -> str | None:
     """After a login to another host than the effective one: say the active host did not change, and how
     to change it (the config key, or the environment variable that overrides it)."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     active = current.host_url
     if not active or origin(active) == origin(url):
@@ -88,20 +92,21 @@ def status(as_json: bool, check: bool) -> None:
     import time
 
     from orchestrator.home import paths
-    from orchestrator.sessions.auth import SOURCE_ENV, origin
+    from orchestrator.sessions.store import SOURCE_ENV, origin
 
     current = facts()
     sessions = list(current.auth.sessions.values())
     print_warnings(current)
-    env_without_host = bool(current.env_token) and not current.host_url
+    # Only with nothing stored, or with an env token, can the machine's answer change what is listed: it
+    # is not asked otherwise, since settling would vet a stored session's URL that a listing only shows.
+    verdict = app().ask(HOST_SESSION) if current.env_token or not sessions else None
+    env_without_host = verdict is not None and verdict.state == NO_HOST and bool(current.env_token)
     if current.env_token and not env_without_host:  # the env token is for the effective host and hides a stored one
         env_session = current.session
         assert env_session is not None
         sessions = [s for s in sessions if s.origin != env_session.origin] + [env_session]
-    if not sessions and env_without_host:
-        raise CatalogFailure(catalog.AUTH_ENV_NO_HOST)
-    if not sessions:
-        raise CatalogFailure(catalog.UNAUTHED, UNAUTHED.lower())
+    if not sessions and verdict is not None and not verdict.proceed:
+        raise _nothing_to_list(verdict)
     active = origin(current.host_url) if current.host_url else None
     checks = {id(s): login_ops.check_session(s) for s in sessions} if check else {}
     now = time.time()
@@ -147,8 +152,17 @@ def status(as_json: bool, check: bool) -> None:
         raise SystemExit(int(catalog.ExitCode.FAILURE))
 
 
+def _nothing_to_list(verdict: Verdict) -> CatalogFailure:
+    """The machine stopped and no session is left to list: Unauthed in the machine's own words (no session
+    anywhere); NoHost, which only an env token reaches here, in the env token's (set, but for no host)."""
+    if verdict.state == NO_HOST:
+        return CatalogFailure(catalog.AUTH_ENV_NO_HOST)
+    assert verdict.outcome is not None
+    return CatalogFailure(verdict.outcome, verdict.state.lower())
+
+
 def _check_line(session: Session, checked: login_ops.Checked) -> str:
-    from orchestrator.sessions.auth import SOURCE_ENV
+    from orchestrator.sessions.store import SOURCE_ENV
 
     if checked.valid:
         return catalog.AUTH_CHECK_VALID
@@ -166,7 +180,7 @@ def _check_line(session: Session, checked: login_ops.Checked) -> str:
 def token(host: str | None) -> None:
     """Print the effective token (env SPEC_KITTY_SAAS_TOKEN, else the active or --host session's), for CI
     jobs, like `gh auth token`. Local only: the token is printed as stored, never sent anywhere."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     current = facts()
     if host:
@@ -195,7 +209,7 @@ def token(host: str | None) -> None:
 @requires(UNAUTHED)
 def logout(host: str | None, everything: bool) -> None:
     """Revoke the session on its host, then delete it locally (default: the configured host's)."""
-    from orchestrator.sessions.auth import origin, read_sessions, remove_session
+    from orchestrator.sessions.store import origin, read_sessions
 
     if host and everything:
         raise SpecKittyError(catalog.LOGOUT_HOST_AND_ALL)
@@ -214,9 +228,10 @@ def logout(host: str | None, everything: bool) -> None:
     if not targets:
         click.echo(catalog.NOT_LOGGED_IN)
         return
+    from orchestrator.sessions.revoke import log_out
+
     for session in targets:
-        revoked = login_ops.revoke(session)
-        remove_session(session.server_url)
+        revoked = log_out(session)
         click.echo(catalog.LOGGED_OUT_HOST.format(url=session.server_url))
         if not revoked:
             click.echo(catalog.LOGOUT_NOT_REVOKED.format(url=session.server_url))

@@ -55,8 +55,8 @@ def session_row(current: LiveFacts, probe: bool, reach: Row) -> tuple[Row, catal
     session = current.session if current.has_token and current.host_url else None
     if not probe or not reach.ok or session is None:
         return Row(label, None, ""), None  # not asked: the text view shows no row, JSON says not checked
-    from orchestrator.sessions.auth import SOURCE_ENV
     from orchestrator.sessions.login import check_session
+    from orchestrator.sessions.store import SOURCE_ENV
 
     checked = check_session(session)
     url = current.host_url or ""

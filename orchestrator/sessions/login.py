@@ -1,4 +1,4 @@
-"""Getting and giving back a SaaS session: the RFC 8628 device flow, a piped-in token, logout with revoke.
+"""Getting a SaaS session: the RFC 8628 device flow, a piped-in token; asking a host about one (``check_session``).
 
 A login adds or replaces the session for that host's origin only (other hosts' sessions stay). When
 no host is configured yet the host is also recorded in ``[sync].server_url``, so the next command
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.home import config
-from orchestrator.sessions.auth import Credentials, Session, valid_token, write_session
+from orchestrator.sessions.store import Credentials, Session, valid_token, write_session
 from states import catalog
 
 # Bounds on what a device-code answer may ask of us: a negative or tiny interval must not poll
@@ -50,7 +50,7 @@ def clamp(value: object, low: float, high: float, default: float) -> float:
 def _login_errors(host: str) -> Iterator[None]:
     """During login a dead or too slow host is "did not respond", a failing one says to retry the login (no
     queue is involved, so no sentence about queued events), and a 401 is a rejected token."""
-    from orchestrator.saas.client import DeadlinePassed, HostUnreachable, RetryLater, ServerFailed, SessionExpired
+    from orchestrator.saas.errors import DeadlinePassed, HostUnreachable, RetryLater, ServerFailed, SessionExpired
 
     try:
         yield
@@ -182,42 +182,6 @@ def _shown_grant(host: str, grant: dict[str, object]) -> tuple[str, str]:
     return str(url), str(grant["user_code"])
 
 
-def revoke(session: Session) -> bool:
-    """Revoke the session on its own host (RFC 7009); False when the host did not answer.
-
-    Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
-    refusal leaves nothing we could do but delete the local copy anyway.
-    """
-    from orchestrator.saas.client import HostUnreachable, SaasClient, SaasError, ServerFailed, run_with_client
-
-    if not session.server_url:  # a session from the old file that never named its host
-        return False
-    from orchestrator.errors import ConfigError
-    from orchestrator.home.config import validate_url
-
-    try:  # a hand-edited session for plain http to a remote host: never send it the token in clear
-        validate_url(session.server_url)
-    except ConfigError:
-        return False
-
-    if session.legacy:  # its host spoke the previous protocol: nothing of the new one to call
-        return True
-
-    async def call(client: SaasClient) -> None:
-        if session.refresh_token:  # the reference client revokes the refresh token: the session ends
-            await client.revoke(session.refresh_token, "refresh_token")
-        else:
-            await client.revoke(session.access_token, "access_token")
-
-    try:
-        run_with_client(session.server_url, None, call, retries=1, timeout=10)
-    except (HostUnreachable, ServerFailed):
-        return False
-    except SaasError:
-        return True
-    return True
-
-
 class Checked(NamedTuple):
     """What the host said of a session (``auth status --check``, ``sync explain --probe``): ``valid`` is
     None when it could not say (no answer), ``error`` the wording of the rejection or of the failure."""
@@ -233,7 +197,7 @@ def check_session(session: Session) -> Checked:
     whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
     command would."""
     from orchestrator.saas.client import SaasClient, SaasError, SessionExpired, run_with_client
-    from orchestrator.sessions.auth import SOURCE_ENV
+    from orchestrator.sessions.store import SOURCE_ENV
 
     if not session.server_url:
         return Checked(None, catalog.AUTH_ENV_NO_HOST.message)

@@ -138,7 +138,7 @@ def mission_key(server_url: str, project: str, mission: str) -> str:
     host is one queue), the project's uuid and the mission slug; the same mission synced to two hosts
     queues twice. Origins, uuids and slugs cannot contain ``|``, so the key splits back unambiguously.
     """
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     return f"{origin(server_url) or server_url.strip().rstrip('/')}|{project}|{mission}"
 

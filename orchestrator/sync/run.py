@@ -39,7 +39,7 @@ from states.lanes import LANES
 
 if TYPE_CHECKING:
     from orchestrator.saas.client import SaasClient
-    from orchestrator.sessions.auth import Credentials
+    from orchestrator.sessions.store import Credentials
     from orchestrator.sync.envelopes import EnvelopeContext
     from orchestrator.tracker.binding import Binding
 
@@ -240,7 +240,7 @@ async def _with_team(client: SaasClient, target: SyncTarget) -> SyncTarget:
     if context is None or context.team_slug:
         return target
     me = await client.me()
-    from orchestrator.sessions.auth import Session
+    from orchestrator.sessions.store import Session
 
     team = Session("-", target.server_url).with_identity(me).private_team
     if not team:
@@ -614,7 +614,7 @@ async def _pull(client: SaasClient, route: Any, mission: str, cursor: int | None
 def _older(remote_at: object, local_at: object) -> bool:
     """Whether a tracker change made at ``remote_at`` is older than the local move at ``local_at`` (False
     when either time is missing or unreadable, or they are equal: then the change is news, as before)."""
-    from orchestrator.sessions.auth import parse_time
+    from orchestrator.sessions.store import parse_time
 
     remote = parse_time(remote_at) if isinstance(remote_at, str) else None
     local = parse_time(local_at) if isinstance(local_at, str) else None

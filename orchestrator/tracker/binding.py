@@ -208,7 +208,7 @@ def _remember_host(binding_ref: str, host: str) -> None:
     import json
 
     from orchestrator.home.fsutil import atomic_write_text, interprocess_lock, read_small
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     path = binding_hosts_file()
     with interprocess_lock(paths.lock_file_for(path)):

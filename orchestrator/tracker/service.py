@@ -26,7 +26,7 @@ from orchestrator.tracker.binding import (
 if TYPE_CHECKING:
     from orchestrator.project.identity import ProjectIdentity
     from orchestrator.saas.client import SaasClient
-    from orchestrator.sessions.auth import Credentials
+    from orchestrator.sessions.store import Credentials
     from orchestrator.sync.run import SyncTarget
 from orchestrator.facts import LiveFacts
 from states import catalog
@@ -54,7 +54,7 @@ class _Choice(NamedTuple):
 
 def _credentials(facts: LiveFacts) -> Credentials:
     """The effective host's session, bound to its origin (the client refuses to send it elsewhere)."""
-    from orchestrator.sessions.auth import Credentials
+    from orchestrator.sessions.store import Credentials
 
     session = facts.session
     assert session is not None, "the gate guarantees a session for the host before remote work"
@@ -83,7 +83,7 @@ def identity_body(identity: ProjectIdentity) -> dict[str, Any]:
 async def team_of(client: SaasClient, facts_session: Any, url: str) -> str:
     """The one shared team of the session; asked of ``/api/v1/me`` when the stored session does not name
     exactly one (no teams stored, or stale ones: spec-kitty rehydrates its membership the same way)."""
-    from orchestrator.sessions.auth import Session
+    from orchestrator.sessions.store import Session
 
     shared = facts_session.shared_teams if facts_session is not None else []
     if len(shared) != 1:

@@ -185,7 +185,7 @@ def test_given_the_old_single_session_file_then_it_asks_for_a_new_login_and_othe
         operator: Shell, saas: DevSaas, saas_c: DevSaas, repo: Path) -> None:
     """A session stored by the previous protocol is never sent to the new endpoints: the host's commands ask
     for a new login (no request made), a login elsewhere keeps it, and a login to its host replaces it."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     token = saas.issue_token("legacy")
     operator.home.mkdir(mode=0o700)
@@ -209,7 +209,7 @@ def test_given_the_old_single_session_file_then_it_asks_for_a_new_login_and_othe
 # --- refresh and revoke ---------------------------------------------------------------------------
 
 def store_session(operator: Shell, url: str, issued: dict[str, str], expires_at: str) -> None:
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     operator.home.mkdir(mode=0o700, exist_ok=True)
     body = {"version": 2, "sessions": {origin(url): {

@@ -20,7 +20,7 @@ from support.wait import wait_for
 
 from devsaas.testing import DevSaas, start_dev_saas
 from orchestrator.daemon.state import lock_holder
-from orchestrator.sessions.auth import origin
+from orchestrator.sessions.store import origin
 
 pytestmark = pytest.mark.e2e
 

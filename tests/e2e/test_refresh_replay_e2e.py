@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 def store(operator: Shell, url: str, issued: dict[str, str]) -> None:
     """The session as the device flow stores it, due for refresh (its access token lives 30 s)."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     operator.home.mkdir(mode=0o700, exist_ok=True)
     session = {"access_token": issued["access_token"], "refresh_token": issued["refresh_token"],

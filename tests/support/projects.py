@@ -80,7 +80,7 @@ def write_auth(home: Path, *, token: str = "tok-0123456789", server_url: str = "
                expires_at: str = "2099-01-01T00:00:00+00:00") -> Path:
     """What ``spec-kitty auth login`` leaves behind: auth.json (0600) with the session, as the device flow
     stores it (session id, the account from ``/api/v1/me`` and its teams)."""
-    from orchestrator.sessions.auth import origin
+    from orchestrator.sessions.store import origin
 
     home.mkdir(parents=True, exist_ok=True)
     path = home / "auth.json"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.sessions.auth import Session, origin, read_sessions, remove_session, write_session
 from orchestrator.sessions.login import MAX_EXPIRES_IN, MAX_INTERVAL, MIN_EXPIRES_IN, MIN_INTERVAL, clamp
+from orchestrator.sessions.store import Session, origin, read_sessions, remove_session, write_session
 from states import catalog
 from states.facts import Need, StaticFacts
 from states.machine import UNAUTHED, settle

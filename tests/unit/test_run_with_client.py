@@ -15,7 +15,7 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator.saas.client import NoSessionForHost, SaasClient, run_with_client
-from orchestrator.sessions.auth import Credentials, Session
+from orchestrator.sessions.store import Credentials, Session
 from states import catalog
 
 
