@@ -18,11 +18,15 @@ from support.loopback_saas import LoopbackSaas
 from orchestrator.missions.log import append_transition, read_log, reduce
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
-from orchestrator.sync import run as sync_module
+from orchestrator.sync import upload
 from orchestrator.sync.envelopes import EnvelopeContext
-from orchestrator.sync.queue import EventQueue, mission_key
-from orchestrator.sync.run import PULL_ACTOR, PULL_REASON, SyncResult, SyncTarget, run_sync, sync_once
+from orchestrator.sync.mission_ref import MissionRef
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import run_sync, sync_once
+from orchestrator.sync.target import SyncResult, SyncTarget
 from orchestrator.tracker.binding import Binding
+from orchestrator.tracker.exchange import PULL_ACTOR, PULL_REASON
+from orchestrator.tracker.ledger import TrackerLedger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
@@ -91,7 +95,7 @@ def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder:
 
 
 def key_of(saas: LoopbackSaas) -> str:
-    return mission_key(saas.url, PROJECT, MISSION)
+    return MissionRef.at(saas.url, PROJECT, MISSION).key
 
 
 def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
@@ -138,7 +142,7 @@ def test_progress_is_reported_after_each_batch(saas: LoopbackSaas, repo: Path, q
 
 def test_big_rows_are_split_into_requests_the_server_accepts(saas: LoopbackSaas, repo: Path, queue: EventQueue,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_module, "MAX_BATCH_BYTES", 4500)  # two rows of ~2 KiB each with their envelopes
+    monkeypatch.setattr(upload, "MAX_BATCH_BYTES", 4500)  # two rows of ~2 KiB each with their envelopes
     write_lines(repo, [json.dumps({"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "planned", "at": "2026-01-01",
                                    "evidence": "x" * 900}) for _ in range(6)])
     assert sync_with(saas, queue, repo).pushed == 6
@@ -348,7 +352,7 @@ def test_external_authoritative_applies_the_trackers_lane_as_a_forced_row_and_re
     last = read_log(log_of(repo)).rows[-1]
     assert (last["to_lane"], last["force"], last["actor"]) == ("blocked", True, PULL_ACTOR)
     assert "external_authoritative" in last["reason"]
-    assert queue.conflicts(key_of(saas))[-1]["kept"] == "remote"
+    assert TrackerLedger(queue).conflicts(key_of(saas))[-1]["kept"] == "remote"
     assert saas.issues(MISSION)["WP01"]["lane"] == "blocked"  # the local move was not pushed over it
 
 
@@ -369,7 +373,7 @@ def test_spec_kitty_authoritative_keeps_the_local_lane_and_records_the_conflict(
 def test_the_target_never_shows_its_token() -> None:
     target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None, CONTEXT)
     assert TOKEN not in repr(target) and TOKEN not in str(target)
-    assert target.key == mission_key("https://saas.example", PROJECT, MISSION)
+    assert target.key == MissionRef.at("https://saas.example", PROJECT, MISSION).key
 
 
 def test_local_modules_do_not_import_the_network_stack() -> None:
