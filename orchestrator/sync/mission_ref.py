@@ -30,12 +30,6 @@ class MissionRef(NamedTuple):
 
         return cls(origin(host_url) or host_url.strip().rstrip("/"), project, slug)
 
-    @classmethod
-    def from_key(cls, key: str) -> MissionRef:
-        """The ref a queue key names: origins, uuids and slugs cannot contain ``|``, so a key splits back."""
-        host, project, slug = key.split("|", 2)
-        return cls(host, project, slug)
-
     @property
     def key(self) -> str:
         """The queue's name for the mission: ``origin|project|slug``, byte for byte as every queue file holds."""

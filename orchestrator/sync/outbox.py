@@ -53,10 +53,11 @@ def queue_summary(ref: MissionRef | None) -> tuple[int, dict[str, object] | None
     (``tracker status`` and the daemon's status ask; no ref, no identity yet: nothing queued)."""
     if ref is None or not paths.queue_file().exists():
         return 0, None
+    from orchestrator.sync.history import SyncHistory
     from orchestrator.sync.queue import EventQueue
 
     with EventQueue(paths.queue_file()) as queue:
-        return queue.count(ref.key), queue.last_result(ref.key)
+        return queue.count(ref.key), SyncHistory(queue).last_result(ref.key)
 
 
 def enqueue_local_event(facts: LiveFacts, row: dict[str, Any]) -> str | None:
@@ -87,9 +88,11 @@ def record_failure(facts: LiveFacts, message: str) -> None:
     ref = mission_ref(facts)
     if ref is None or not paths.queue_file().exists():
         return
+    from orchestrator.sync.history import SyncHistory
     from orchestrator.sync.queue import EventQueue
 
     key = ref.key
     with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
-        queue.record_result(key, {"pushed": 0, "pulled": 0, "queued": queue.count(key),
-                                  "cursor": queue.get_cursor(key), "error": message})
+        history = SyncHistory(queue)
+        history.record_result(key, {"pushed": 0, "pulled": 0, "queued": queue.count(key),
+                                    "cursor": history.get_cursor(key), "error": message})

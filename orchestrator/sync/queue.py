@@ -11,7 +11,7 @@ Design points, each answering a way such queues lose or double events:
   so re-scanning a log (``orchestrator.sync.scan``), a ``wp move`` queueing the row it just wrote, and a
   daemon and a CLI racing on the same log all queue each row at most once.
 - *What went wrong stays visible*: rows that cannot go are parked (``orchestrator.sync.deadletters``),
-  and every sync leaves its outcome on the mission's row (``record_result``, ``health``).
+  and every sync leaves its outcome on the mission's row (``orchestrator.sync.history``).
 
 Imported on local paths too (``wp move`` queues its row, ``tracker status`` counts), so it uses only the
 standard library's cheap modules and never creates the file on a read.
@@ -19,21 +19,19 @@ standard library's cheap modules and never creates the file on a read.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from orchestrator.sync.rows import Parked, classify, event_id_of, event_row_text
-from orchestrator.sync.store import BUSY_TIMEOUT, Store, guarded, insert_parked, insert_pending, now_text, transaction
+from orchestrator.sync.store import BUSY_TIMEOUT, Store, guarded, insert_parked, insert_pending, transaction
 
 ACKED_KEEP = 200_000  # acked ids remembered per mission; older ones are pruned (the server dedups re-sends)
 
 
 class EventQueue(Store):
-    """The rows waiting per mission, the ids acknowledged, and each mission's last outcome and cursor."""
+    """The rows waiting per mission and the ids acknowledged (how syncing went: ``history``)."""
 
     def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> None:
         super().__init__(path, busy_timeout=busy_timeout)
@@ -100,44 +98,6 @@ class EventQueue(Store):
 
     acked_keep = ACKED_KEEP
 
-    @guarded
-    def set_cursor(self, mission_key: str, cursor: int | None) -> None:
-        """Remember the tracker change-log position the server last returned."""
-        db = self.require()
-        with transaction(db):
-            db.execute("UPDATE missions SET cursor = ? WHERE id = ?", (cursor, self.mission_id(db, mission_key)))
-
-    @guarded
-    def record_result(self, mission_key: str, result: dict[str, Any]) -> None:
-        """Keep the outcome of the last sync for ``tracker status`` and the daemon (``time`` added if
-        absent), and the last success and last error apart, for ``sync status``: a failure never hides
-        when sync last worked, and a later success clears the error it answered."""
-        stored = {"time": now_text(), **result}
-        db = self.require()
-        with transaction(db):
-            mission = self.mission_id(db, mission_key)
-            db.execute("UPDATE missions SET last_result = ? WHERE id = ?",
-                       (json.dumps(stored, sort_keys=True), mission))
-            db.execute("INSERT OR IGNORE INTO health (mission) VALUES (?)", (mission,))
-            if stored.get("error"):
-                db.execute("UPDATE health SET last_error = ? WHERE mission = ?",
-                           (json.dumps({"time": stored["time"], "error": stored["error"]}), mission))
-            else:
-                # a success answers the last error: `sync status` shows an error only while it still stands
-                db.execute("UPDATE health SET last_success = ?, last_error = NULL WHERE mission = ?",
-                           (stored["time"], mission))
-
-    @guarded
-    def health(self, mission_key: str) -> tuple[str | None, dict[str, Any] | None]:
-        """``(time of the last success, {"time", "error"} of the last failure)``, either None if never."""
-        db = self.connect(create=False)
-        if db is None:
-            return None, None
-        found = db.execute("SELECT h.last_success, h.last_error FROM health h JOIN missions m ON m.id = h.mission "
-                           "WHERE m.key = ?", (mission_key,)).fetchone()
-        if not found:
-            return None, None
-        return found[0], self._decode(found[1])
     # --- reading (never creates the file) -------------------------------------------------------------
     @guarded
     def pending(self, mission_key: str, limit: int) -> list[tuple[str, str]]:
@@ -182,23 +142,6 @@ class EventQueue(Store):
             "SELECT COUNT(*) FROM pending WHERE mission = (SELECT id FROM missions WHERE key = ?)", (mission_key,)
         ).fetchone()
         return int(found[0])
-
-    def get_cursor(self, mission_key: str) -> int | None:
-        found = self.mission_field(mission_key, "cursor")
-        return int(found) if found is not None else None
-
-    def last_result(self, mission_key: str) -> dict[str, Any] | None:
-        return self._decode(self.mission_field(mission_key, "last_result"))
-
-    @staticmethod
-    def _decode(found: Any) -> dict[str, Any] | None:
-        if found is None:
-            return None
-        with contextlib.suppress(ValueError):
-            result = json.loads(found)
-            if isinstance(result, dict):
-                return result
-        return None
 
     @guarded
     def acked_count(self, mission_key: str) -> int:

@@ -18,7 +18,7 @@ crash harmless at any point:
 4. The transitions appended in step 3 are new log rows: scan and drain again, so a clean run leaves
    nothing queued.
 
-Every run, failed or not, leaves its outcome in the queue (``record_result``) for ``tracker status``.
+Every run, failed or not, leaves its outcome in the queue (``history``) for ``tracker status``.
 
 The one module of the sync room above the tracker room: it composes "events, then tracker". Every
 other sync module stays below it (the tracker imports them), so there is no circle between the two.
@@ -34,6 +34,7 @@ from orchestrator.errors import SpecKittyError
 from orchestrator.home import paths
 from orchestrator.missions import foldcache
 from orchestrator.sync.deadletters import DeadLetters
+from orchestrator.sync.history import SyncHistory
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.scan import LogScanner
 from orchestrator.sync.target import Progress, SyncError, SyncResult, SyncTarget, Tally
@@ -57,7 +58,8 @@ async def sync_once(
     """Scan, upload, tracker-sync (see the module docstring for why in this order)."""
     _one_heap()
     key = target.key
-    run = Tally(cursor=queue.get_cursor(key))
+    history = SyncHistory(queue)
+    run = Tally(cursor=history.get_cursor(key))
     log_path = target.mission_dir / paths.EVENTS_FILE if target.mission_dir is not None else None
     scan: LogFeed | None = None
     try:
@@ -74,14 +76,14 @@ async def sync_once(
             if scan is not None:  # the log's rows are left queued, as a scan before the drain left them
                 scan.finish()
         with contextlib.suppress(Exception):
-            queue.record_result(key, run.outcome(queue.count(key), str(exc) or type(exc).__name__))
+            history.record_result(key, run.outcome(queue.count(key), str(exc) or type(exc).__name__))
         raise
     finally:
         if scan is not None:
             scan.close()
     result = SyncResult(pushed=run.pushed, pulled=run.pulled, queued=queue.count(key), cursor=run.cursor,
                         parked=len(DeadLetters(queue).parked(key)), conflicts=run.conflicts, notes=run.notes)
-    queue.record_result(key, run.outcome(result.queued, None))
+    history.record_result(key, run.outcome(result.queued, None))
     with contextlib.suppress(SpecKittyError):  # space, not correctness: a busy queue compacts next time
         queue.compact()
     return result

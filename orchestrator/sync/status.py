@@ -64,6 +64,7 @@ def missions_on_host(facts: LiveFacts, mission: str | None) -> list[tuple[Missio
 def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:
     """Everything ``sync status`` shows, as plain JSON values."""
     from orchestrator.sync.deadletters import DeadLetters
+    from orchestrator.sync.history import SyncHistory
     from orchestrator.sync.queue import EventQueue
     from orchestrator.tracker.ledger import TrackerLedger
 
@@ -74,7 +75,7 @@ def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -
         for ref, host in missions_on_host(facts, mission):
             key = ref.key
             oldest = queue.oldest_queued_at(key)
-            success, error = queue.health(key)
+            success, error = SyncHistory(queue).health(key)
             rows.append({
                 "mission": ref.slug, "project": ref.project, "host": host,
                 "queued": queue.count(key),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.home import paths
 from orchestrator.missions.log import LANES, WP_ID, append_transition
+from orchestrator.sync.history import SyncHistory
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.rows import WP_ID_ASCII
 from orchestrator.sync.target import SyncTarget, Tally
@@ -102,7 +103,7 @@ async def exchange(client: SaasClient, queue: EventQueue, target: SyncTarget, ru
              "patch": {"last_event_id": lane["last_event_id"]}} for wp_id, lane in lanes.items()])
     TrackerLedger(queue).set_synced_lanes(key, {**{wp: v["last_event_id"] for wp, v in lanes.items()}, **applied})
     run.cursor = cursor
-    queue.set_cursor(key, cursor)
+    SyncHistory(queue).set_cursor(key, cursor)
     return bool(applied)
 
 
@@ -147,7 +148,7 @@ def _already_applied(queue: EventQueue, key: str, lane: str, local_lane: object,
     def skip(current: str) -> bool:
         if current == lane:
             return True
-        stored = queue.get_cursor(key)
+        stored = SyncHistory(queue).get_cursor(key)
         if stored is not None and isinstance(seq, int) and stored >= seq:
             return True
         return local_lane is not None and current != local_lane and not forced

@@ -22,6 +22,7 @@ import pytest
 from orchestrator.missions.log import append_transition
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.sync import rows
+from orchestrator.sync.history import SyncHistory
 from orchestrator.sync.mission_ref import MissionRef
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.rows import MAX_ROW_BYTES
@@ -66,7 +67,7 @@ def log(tmp_path: Path) -> Path:
 def test_reads_never_create_the_file_and_the_first_write_makes_it_private(qpath: Path) -> None:
     with EventQueue(qpath) as queue:
         assert (queue.count(), queue.count(KEY), queue.pending(KEY, 10)) == (0, 0, [])
-        assert (queue.get_cursor(KEY), queue.last_result(KEY)) == (None, None)
+        assert (SyncHistory(queue).get_cursor(KEY), SyncHistory(queue).last_result(KEY)) == (None, None)
         assert not qpath.parent.exists()
         assert queue.enqueue(KEY, fixture_rows(1)) == 1
     assert stat.S_IMODE(qpath.stat().st_mode) == 0o600
@@ -79,10 +80,10 @@ def test_the_queue_survives_reopening(qpath: Path) -> None:
     rows = fixture_rows(3)
     with EventQueue(qpath) as queue:
         queue.enqueue(KEY, rows)
-        queue.set_cursor(KEY, 41)
+        SyncHistory(queue).set_cursor(KEY, 41)
     with EventQueue(qpath) as queue:
         assert pending_ids(queue) == [r["event_id"] for r in rows]
-        assert queue.get_cursor(KEY) == 41
+        assert SyncHistory(queue).get_cursor(KEY) == 41
 
 
 # --- enqueue / pending / ack ----------------------------------------------------------------------------
@@ -145,14 +146,15 @@ def test_ack_of_unknown_ids_is_harmless_and_remembered(qpath: Path) -> None:
 
 def test_cursor_and_last_result_round_trip(qpath: Path) -> None:
     with EventQueue(qpath) as queue:
-        queue.set_cursor(KEY, 12)
-        queue.record_result(KEY, {"pushed": 3, "pulled": 1, "error": None})
-        result = queue.last_result(KEY)
+        history = SyncHistory(queue)
+        history.set_cursor(KEY, 12)
+        history.record_result(KEY, {"pushed": 3, "pulled": 1, "error": None})
+        result = history.last_result(KEY)
         assert result is not None and result["pushed"] == 3 and result["error"] is None
         assert result["time"].endswith("Z")
-        queue.record_result(KEY, {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"})
-        assert queue.last_result(KEY) == {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"}
-        assert queue.get_cursor(KEY) == 12
+        history.record_result(KEY, {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"})
+        assert history.last_result(KEY) == {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"}
+        assert history.get_cursor(KEY) == 12
 
 
 # --- scanning a log -------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from orchestrator.missions.ulid import new_ulid
 from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
 from orchestrator.sync import upload
 from orchestrator.sync.envelopes import EnvelopeContext
+from orchestrator.sync.history import SyncHistory
 from orchestrator.sync.mission_ref import MissionRef
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.run import run_sync, sync_once
@@ -157,7 +158,7 @@ def test_a_failure_mid_drain_keeps_the_rest_and_the_next_run_finishes(saas: Loop
     with pytest.raises(ServerFailed):
         sync_with(saas, queue, repo, batch_size=10)
     assert queue.count(key_of(saas)) == 30
-    last = queue.last_result(key_of(saas))
+    last = SyncHistory(queue).last_result(key_of(saas))
     assert last is not None and (last["pushed"], last["queued"]) == (20, 30) and "HTTP 500" in last["error"]
     saas.faults.fail_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=10)
@@ -295,7 +296,7 @@ def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: 
     """Origin matters: only changes made on the server side come back; the client's own never do."""
     append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
     assert sync_with(saas, queue, repo).pulled == 0
-    queue.set_cursor(key_of(saas), None)  # ask for everything from the start
+    SyncHistory(queue).set_cursor(key_of(saas), None)  # ask for everything from the start
     assert sync_with(saas, queue, repo).pulled == 0
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress"]
 
@@ -324,7 +325,7 @@ def test_a_crash_before_the_cursor_is_stored_applies_nothing_twice(saas: Loopbac
     assert sync_with(saas, queue, repo).pulled == 0
     remote_change(saas, "WP01", "done")
     assert sync_with(saas, queue, repo).pulled == 1
-    queue.set_cursor(key_of(saas), None)  # as if the process died after appending, before storing
+    SyncHistory(queue).set_cursor(key_of(saas), None)  # as if the process died after appending, before storing
     assert sync_with(saas, queue, repo).pulled == 0
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress", "done"]
 
@@ -335,7 +336,7 @@ def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, t
     result = run_sync(target_for(saas, repo), queue_path=queue_path)
     assert (result.pushed, result.queued) == (3, 0)
     with EventQueue(queue_path) as queue:
-        last = queue.last_result(key_of(saas))
+        last = SyncHistory(queue).last_result(key_of(saas))
     assert last is not None and last["pushed"] == 3 and last["error"] is None
 
 
@@ -417,6 +418,6 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: 
         third = run_sync(target, queue_path=queue_path)
         assert (third.pushed, third.pulled, third.queued) == (0, 0, 0)
         with EventQueue(queue_path) as queue:
-            last = queue.last_result(target.key)
+            last = SyncHistory(queue).last_result(target.key)
             assert last is not None and last["error"] is None and last["cursor"] == third.cursor
         assert len({e["event_id"] for e in saas.envelopes(project_uuid=PROJECT)}) == 1236
