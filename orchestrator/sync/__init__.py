@@ -3,7 +3,8 @@ the host acknowledged them.
 
 - ``mission_ref`` — ``MissionRef``: a mission on a host (origin, project uuid, slug), the queue's key.
 - ``store``       — the queue file: connection, schema and migration, transactions, compaction.
-- ``queue``       — ``EventQueue``: rows waiting and acked per mission, its last outcome and cursor.
+- ``queue``       — ``EventQueue``: the rows waiting and the ids acked, per mission.
+- ``history``     — how a mission's syncs went: last outcome, last success and error, tracker cursor.
 - ``rows``        — what a log row is to the queue: usable, or parked with the reason why.
 - ``scan``        — the checkpointed scan of a mission log into the queue.
 - ``deadletters`` — parked rows: ``sync retry`` and ``sync drop``.

@@ -1,9 +1,10 @@
 """The queue file itself: one sqlite database, its schema and migration, transactions and compaction.
 
-Every table of ``~/.spec-kitty/sync-queue.sqlite3`` is created here (so a queue written by any version
-opens with any reader), and every part of the queue shares one :class:`Store`'s connection: the rows
-waiting (``orchestrator.sync.queue``), the log scan's checkpoints (``scan``), the dead letters
-(``deadletters``) and the tracker's bookkeeping (``orchestrator.tracker.ledger``). Design points:
+Every table of ``~/.spec-kitty/sync-queue.sqlite3`` is created here, and a queue an older version wrote is
+migrated here, once, on open. Every part of the queue shares one :class:`Store`'s connection: the rows
+waiting (``orchestrator.sync.queue``), how syncs went (``history``), the log scan's checkpoints
+(``scan``), the dead letters (``deadletters``) and the tracker's bookkeeping
+(``orchestrator.tracker.ledger``). Design points:
 
 - *Several processes*: WAL (readers never block the writer), a busy timeout, and ``BEGIN IMMEDIATE``
   (:func:`transaction`) for every write so two writers queue up instead of failing on a lock upgrade.

@@ -79,6 +79,6 @@ class Tally:
     notes: list[str] = field(default_factory=list)
 
     def outcome(self, queued: int, error: str | None) -> dict[str, Any]:
-        """The run's outcome as the queue records it (``EventQueue.record_result``)."""
+        """The run's outcome as the queue records it (``SyncHistory.record_result``)."""
         return {"pushed": self.pushed, "pulled": self.pulled, "queued": queued, "cursor": self.cursor,
                 "error": error}
