@@ -24,8 +24,12 @@ from devsaas.testing import start_dev_saas
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.saas.client import SaasClient
 from orchestrator.sync.envelopes import EnvelopeContext
-from orchestrator.sync.queue import EventQueue, mission_key
-from orchestrator.sync.run import SyncTarget, drain, sync_once
+from orchestrator.sync.mission_ref import MissionRef
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import sync_once
+from orchestrator.sync.scan import LogScanner
+from orchestrator.sync.target import SyncTarget
+from orchestrator.sync.upload import drain
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "missions"
 
@@ -69,11 +73,11 @@ def bench_drain(rows: list[dict[str, object]], work: Path, url: str, token: str,
     async def measure() -> tuple[float, float]:
         async with SaasClient(url, token) as client:
             with EventQueue(work / f"drain-{mission}.sqlite3") as queue:
-                queue.scan_log(target.key, folder / "status.events.jsonl")
+                LogScanner(queue).scan_log(target.key, folder / "status.events.jsonl")
                 start = time.perf_counter()
                 pushed = await drain(client, queue, target)
                 drained = time.perf_counter() - start
-                assert pushed == len(rows) and queue.count(mission_key(url, project, mission)) == 0
+                assert pushed == len(rows) and queue.count(MissionRef.at(url, project, mission).key) == 0
             target_b = SyncTarget(server_url=url, token=token, project=project, mission=mission + "-b",
                                   repo_root=target.repo_root, mission_dir=folder,
                                   context=context._replace(project_uuid=str(uuid.uuid4())))

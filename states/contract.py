@@ -1,6 +1,6 @@
 """The names both ends of the wire agree on: project keys and mission slugs, work-package ids, lanes.
 
-The runtime (``orchestrator.missions.folders``, ``orchestrator.missions.moves``, ``orchestrator.sync.queue``,
+The runtime (``orchestrator.missions.folders``, ``orchestrator.missions.moves``, ``orchestrator.sync.rows``,
 ``states.lanes``) and the dev SaaS (``devsaas.api``) import these instead of writing their own, so what the
 CLI sends is what the server accepts; ``tests/test_contract.py`` checks both ends use them. Pure data,
 like the rest of ``states/``.

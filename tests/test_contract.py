@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from devsaas import api
 from orchestrator.missions import folders, moves
-from orchestrator.sync import queue
+from orchestrator.sync import rows
 from states import contract, lanes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lane-transitions.json"
@@ -27,7 +27,7 @@ NAME_CHARS = st.characters(codec="utf-8")
 def test_every_end_uses_the_contract_objects_themselves() -> None:
     assert folders.SLUG is contract.NAME
     assert moves.WP_ID is contract.WP_ID
-    assert queue.WP_ID_ASCII is contract.WP_ID
+    assert rows.WP_ID_ASCII is contract.WP_ID
     assert moves.LANES is lanes.LANES is contract.LANES
     assert api.NAME_RE is contract.NAME
     assert api.LANES is contract.LANES

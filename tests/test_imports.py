@@ -19,7 +19,8 @@ NETWORK = ("aiohttp", "asyncio", "ssl", "_ssl", "socket", "_socket", "selectors"
 WRITERS = ("tomlkit", "fasteners", "tempfile", "sqlite3")
 HEAVY = ("transitions.extensions", "orchestrator.saas.client", "orchestrator.sync.queue", "orchestrator.daemon",
          "devsaas", "orchestrator.sync.run", "orchestrator.saas.probe", "orchestrator.sessions.login",
-         "orchestrator.tracker.service", "orchestrator.svg", "states.diagram")
+         "orchestrator.tracker.service", "orchestrator.svg", "states.diagram", "orchestrator.sync.store",
+         "orchestrator.sync.upload", "orchestrator.tracker.exchange", "orchestrator.tracker.ledger")
 HOSTED = ("cli.hosted",)
 
 

@@ -30,8 +30,9 @@ from orchestrator.missions import savedfold
 from orchestrator.missions.fold import Fold
 from orchestrator.missions.log import read_log
 from orchestrator.missions.ulid import new_ulid
-from orchestrator.sync import run as sync
 from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import LogFeed
+from orchestrator.tracker.held import held_lanes, held_rows
 
 SLUG = "001-demo"
 KEY = "https://saas.example|demo|001-demo"
@@ -155,7 +156,7 @@ class Repo:
         folder = self.log.parent
         status, _, _ = savedfold.fold_mission(folder, save=True)
         assert status.snapshot() == scratch(self.log), "status differs from a fold from scratch"
-        scan = sync._Scan(self.queue, KEY, self.log)  # the scan a sync runs (and the held fold it grows)
+        scan = LogFeed(self.queue, KEY, self.log)  # the scan a sync runs (and the held fold it grows)
         try:
             scan.finish()
         finally:
@@ -170,9 +171,9 @@ class Repo:
         assert not missing, f"rows of the log never queued: {sorted(missing)}"
         for event_id, text in queued.items():
             assert log_rows.get(event_id, text) == text  # queued with the bytes the log holds
-        pushed = sync.held_lanes(self.queue, KEY, self.log)
+        pushed = held_lanes(self.queue, KEY, self.log)
         reference = Fold(SLUG)
-        for held in sync.held_rows(self.queue, KEY, self.log):
+        for held in held_rows(self.queue, KEY, self.log):
             reference.add(held)
         assert pushed == reference.snapshot()["work_packages"]
         assert pushed == scratch(self.log)["work_packages"]

@@ -23,6 +23,7 @@ from support.shell import Shell, parallel
 from orchestrator.missions.fold import reduce
 from orchestrator.missions.read import read_mission
 from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.scan import LogScanner
 
 FIXTURES = fixture_missions(required=False)
 WP_KEYS = ("lane", "last_event_id", "last_transition_at", "force_count", "actor")
@@ -157,5 +158,5 @@ def test_given_a_line_nested_too_deep_when_the_sync_queue_scans_the_log_then_it_
     folder.mkdir()
     write_log(folder, [DEEP_LINE, transition("WP01", "planned", event_id="A", slug="092-deep")])
     with EventQueue(tmp_path / "q.sqlite3") as queue:
-        assert queue.scan_log("key", folder / EVENTS) == 1
+        assert LogScanner(queue).scan_log("key", folder / EVENTS) == 1
         assert [event_id for event_id, _ in queue.pending("key", 10)] == ["A"]

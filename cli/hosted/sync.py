@@ -79,12 +79,13 @@ def _parked_refs(refs: tuple[str, ...], everything: bool) -> list[str] | None:
 @requires(UNBOUND, one_mission=True)  # parked refs belong to one mission's queue: never guess which
 def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Put parked rows back on the queue (each REF as `sync status` lists it); the next sync sends them."""
+    from orchestrator.sync.deadletters import DeadLetters
     from orchestrator.sync.outbox import open_mission_queue
 
     wanted = _parked_refs(refs, everything)
-    queue, key = open_mission_queue(facts(mission))
+    queue, on_host = open_mission_queue(facts(mission))
     with queue:
-        outcomes = queue.retry(key, wanted)
+        outcomes = DeadLetters(queue).retry(on_host.key, wanted)
     failed = False
     for ref, parked in outcomes:
         if parked is None:
@@ -107,12 +108,13 @@ def retry(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
 @requires(UNBOUND, one_mission=True)
 def drop(refs: tuple[str, ...], everything: bool, mission: str | None) -> None:
     """Discard parked rows for good (each REF as `sync status` lists it); the log keeps them."""
+    from orchestrator.sync.deadletters import DeadLetters
     from orchestrator.sync.outbox import open_mission_queue
 
     wanted = _parked_refs(refs, everything)
-    queue, key = open_mission_queue(facts(mission))
+    queue, on_host = open_mission_queue(facts(mission))
     with queue:
-        dropped, unknown = queue.drop(key, wanted)
+        dropped, unknown = DeadLetters(queue).drop(on_host.key, wanted)
     for ref in dropped:
         click.echo(catalog.DROPPED_LINE.format(ref=ref))
     for ref in unknown:

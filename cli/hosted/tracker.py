@@ -6,7 +6,7 @@ import click
 
 from cli.gate import each_mission, facts, json_errors, mission_option, requires
 from cli.hosted.report import notes, run_and_report, summary_line
-from orchestrator.tracker import service as ops
+from orchestrator.tracker import service
 from orchestrator.tracker.binding import OWNERSHIP_MODES, SAAS_PROVIDERS
 from states import catalog
 from states.contract import printable
@@ -33,7 +33,7 @@ def bind(mission: str | None, provider: str | None, bind_ref: str | None, select
          ownership_mode: str | None) -> None:
     """Bind this repository to a tracker resource the SaaS fronts (.kittify/config.yaml `tracker:`)."""
     current = facts(mission)
-    bound = ops.bind(current, provider, bind_ref, select, ownership_mode)
+    bound = service.bind(current, provider, bind_ref, select, ownership_mode)
     binding = bound.binding
     click.echo(catalog.TRACKER_BOUND.format(provider=binding.provider, label=printable(binding.label),
                                             url=current.host_url, ref=printable(binding.binding_ref or "-"),
@@ -55,7 +55,7 @@ def unbind(mission: str | None) -> None:
     from orchestrator.tracker.binding import config_yaml
 
     current = facts(mission)
-    bound = ops.unbind(current)
+    bound = service.unbind(current)
     binding = bound.binding
     if binding.legacy:
         click.echo(catalog.TRACKER_MIGRATED_REMOVED.format(old=repo_config_file(current.repo_root)))
@@ -75,13 +75,15 @@ def unbind(mission: str | None) -> None:
 @requires(READY, Intent.ONE_SHOT)
 def status(mission: str | None, as_json: bool) -> None:
     """Show the binding, the host's view of it (GET status/), and each mission's lanes, last sync and queue."""
+    from orchestrator.sync.outbox import mission_ref, queue_summary
+
     current = facts(mission)
     binding = current.binding
     assert binding is not None
-    remote = None if binding.legacy else ops.remote_status(current)
+    remote = None if binding.legacy else service.remote_status(current)
     missions = []
     for each in each_mission(mission):
-        queued, last = ops.queue_summary(each)
+        queued, last = queue_summary(mission_ref(each))
         missions.append((each, queued, last))
     if as_json:
         import json
@@ -112,7 +114,7 @@ def status(mission: str | None, as_json: bool) -> None:
             last=printable(str(remote.get("last_sync_at") or "never"))))
     for each, queued, last in missions:
         click.echo(catalog.TRACKER_MISSION.format(mission=each.mission_slug))
-        click.echo(ops.lanes_line(each, warn=lambda line: click.echo(line, err=True)))
+        click.echo(service.lanes_line(each, warn=lambda line: click.echo(line, err=True)))
         if last:
             error = catalog.TRACKER_LAST_SYNC_ERROR.format(error=last["error"]) if last.get("error") else ""
             click.echo(catalog.TRACKER_LAST_SYNC.format(time=last.get("time"), pushed=last.get("pushed", 0),

@@ -117,7 +117,7 @@ class Scheduler:
 
     def summaries(self) -> list[dict[str, Any]]:
         """Per target: queued count from the durable queue (call it in a thread: it reads sqlite)."""
-        from orchestrator.tracker.service import queue_summary
+        from orchestrator.sync.outbox import queue_summary
 
         rows = []
         now = self.clock()
@@ -125,7 +125,7 @@ class Scheduler:
             key = target.key
             queued = 0
             with contextlib.suppress(Exception):  # a vanished repo or locked queue must not break status
-                queued = queue_summary(key.facts())[0]
+                queued = queue_summary(key.ref())[0]
             rows.append({"repo_root": key.repo_root, "mission": key.mission, "queued": queued,
                          "last_result": target.last_result, "last_error": target.last_error,
                          "last_at": target.last_at, "next_in": round(max(target.due - now, 0.0), 1)})

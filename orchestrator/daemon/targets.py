@@ -19,11 +19,13 @@ from states.catalog import DAEMON_TARGET_GONE, SAAS_TOKEN_ENV_VAR, SAAS_URL_ENV_
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
+    from orchestrator.sync.mission_ref import MissionRef
 
 
 @dataclass(frozen=True)
 class TargetKey:
-    """What a client asks the daemon to sync: the facts it cannot gather itself (its cwd and env)."""
+    """What a client asks the daemon to sync: the facts it cannot gather itself (its cwd and env).
+    The mission it names on its host, as the queue knows it, is :meth:`ref`."""
 
     repo_root: str
     mission: str
@@ -44,6 +46,12 @@ class TargetKey:
         if self.saas_url:
             env[SAAS_URL_ENV_VAR] = self.saas_url
         return LiveFacts(cwd=Path(self.repo_root), mission=self.mission, env=env)
+
+    def ref(self) -> MissionRef | None:
+        """The mission on the host the client's facts name (None while the repository has no identity)."""
+        from orchestrator.sync.outbox import mission_ref
+
+        return mission_ref(self.facts())
 
 
 @dataclass

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.facts import LiveFacts
 from orchestrator.home import paths
 from states import catalog
+
+if TYPE_CHECKING:
+    from orchestrator.sync.mission_ref import MissionRef
 
 STALL_AFTER = 600.0  # seconds an event may wait with no live daemon before every hosted command warns
 
@@ -33,11 +36,12 @@ def _left_behind() -> bool:
     return paths.daemon_state_file().exists() or paths.daemon_lock_file().exists()
 
 
-def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, str, str]]:
-    """``(key, host, project, slug)`` for each of this repo's missions (or ``mission``) on the effective host."""
+def missions_on_host(facts: LiveFacts, mission: str | None) -> list[tuple[MissionRef, str]]:
+    """Each of this repo's missions (or ``mission``) on the effective host, with that host's URL as
+    configured (what ``sync status`` prints; the ref holds its origin)."""
     from orchestrator.missions.folders import list_missions
     from orchestrator.project.identity import IdentityError, read_identity
-    from orchestrator.sync.outbox import queue_key
+    from orchestrator.sync.outbox import mission_ref
 
     effective = facts.host_url or ""  # first: a broken config or host URL is the answer, whatever else is here
     root = facts.project_root
@@ -49,33 +53,37 @@ def mission_keys(facts: LiveFacts, mission: str | None) -> list[tuple[str, str, 
     if identity is None:
         return []
     pairs = [(effective, slug) for slug in slugs if effective]
-    keys = []
+    found = []
     for host, slug in pairs:
-        key = queue_key(facts, slug, host)
-        if key is not None:
-            keys.append((key, host, identity.uuid, slug))
-    return keys
+        ref = mission_ref(facts, slug, host)
+        if ref is not None:
+            found.append((ref, host))
+    return found
 
 
 def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -> dict[str, Any]:
     """Everything ``sync status`` shows, as plain JSON values."""
+    from orchestrator.sync.deadletters import DeadLetters
+    from orchestrator.sync.history import SyncHistory
     from orchestrator.sync.queue import EventQueue
+    from orchestrator.tracker.ledger import TrackerLedger
 
     now = time.time() if now is None else now
     word, alive = daemon_word()
     rows = []
     with EventQueue(paths.queue_file()) as queue:
-        for key, host, project, slug in mission_keys(facts, mission):
+        for ref, host in missions_on_host(facts, mission):
+            key = ref.key
             oldest = queue.oldest_queued_at(key)
-            success, error = queue.health(key)
+            success, error = SyncHistory(queue).health(key)
             rows.append({
-                "mission": slug, "project": project, "host": host,
+                "mission": ref.slug, "project": ref.project, "host": host,
                 "queued": queue.count(key),
                 "oldest_waiting_seconds": None if oldest is None else max(0, round(now - oldest)),
                 "last_success": success,
                 "last_error": error,
-                "parked": [{"ref": p.ref, "reason": p.reason} for p in queue.parked(key)],
-                "conflicts": queue.conflicts(key),
+                "parked": [{"ref": p.ref, "reason": p.reason} for p in DeadLetters(queue).parked(key)],
+                "conflicts": TrackerLedger(queue).conflicts(key),
             })
     pending = any(r["queued"] for r in rows)
     if not alive and pending and _left_behind():
@@ -122,12 +130,14 @@ def stall_warning(facts: LiveFacts, *, now: float | None = None) -> str | None:
     daemon will send them; None otherwise. Cheap when nothing is queued: no queue file, no work."""
     if not facts.host_url or not paths.queue_file().exists():
         return None
-    from orchestrator.sync.outbox import queue_key
-    from orchestrator.sync.queue import EventQueue, QueueError
+    from orchestrator.sync.outbox import mission_ref
+    from orchestrator.sync.queue import EventQueue
+    from orchestrator.sync.store import QueueError
 
-    key = queue_key(facts)
-    if key is None:
+    ref = mission_ref(facts)
+    if ref is None:
         return None
+    key = ref.key
     try:
         with EventQueue(paths.queue_file(), busy_timeout=1.0) as queue:
             oldest = queue.oldest_queued_at(key)

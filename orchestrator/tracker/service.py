@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from orchestrator.project.identity import ProjectIdentity
     from orchestrator.saas.client import SaasClient
     from orchestrator.sessions.store import Credentials
-    from orchestrator.sync.run import SyncTarget
+    from orchestrator.sync.target import SyncTarget
 from orchestrator.facts import LiveFacts
 from states import catalog
 
@@ -274,7 +274,7 @@ def sync_target(facts: LiveFacts) -> SyncTarget:
     repository is bound, its binding (the tracker step runs only then)."""
     from orchestrator.project.identity import ensure_identity, git_state
     from orchestrator.sync.envelopes import EnvelopeContext
-    from orchestrator.sync.run import SyncTarget
+    from orchestrator.sync.target import SyncTarget
 
     slug = facts.mission_slug
     identity = ensure_identity(facts.repo_root)
@@ -313,19 +313,6 @@ def lanes_line(facts: LiveFacts, warn: Callable[[str], None]) -> str:
     if not counts:
         return catalog.TRACKER_NO_LANES
     return catalog.TRACKER_LANES.format(counts=counts, events=read.snapshot["event_count"])
-
-
-def queue_summary(facts: LiveFacts) -> tuple[int, dict[str, object] | None]:
-    """Queued count and last sync result for the mission, without creating the queue file."""
-    from orchestrator.sync.outbox import queue_key
-
-    key = queue_key(facts)
-    if key is None or not paths.queue_file().exists():
-        return 0, None
-    from orchestrator.sync.queue import EventQueue
-
-    with EventQueue(paths.queue_file()) as queue:
-        return queue.count(key), queue.last_result(key)
 
 
 def binding_path(facts: LiveFacts) -> str:

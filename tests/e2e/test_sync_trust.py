@@ -13,7 +13,7 @@ from support.shell import Shell
 
 from devsaas.testing import DevSaas
 from orchestrator.missions.ulid import new_ulid
-from orchestrator.sync.queue import MAX_ROW_BYTES
+from orchestrator.sync.rows import MAX_ROW_BYTES
 
 MISSION = "001-demo"
 PROJECT = "demo-repo"

@@ -21,11 +21,15 @@ import pytest
 
 from orchestrator.missions.moves import append_transition
 from orchestrator.missions.ulid import new_ulid
-from orchestrator.sync import queue as queue_module
-from orchestrator.sync.queue import MAX_ROW_BYTES, EventQueue, mission_key
+from orchestrator.sync import rows
+from orchestrator.sync.history import SyncHistory
+from orchestrator.sync.mission_ref import MissionRef
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.rows import MAX_ROW_BYTES
+from orchestrator.sync.scan import LogScanner
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
-KEY = mission_key("https://saas.example", "proj", "001-demo")
+KEY = MissionRef.at("https://saas.example", "proj", "001-demo").key
 
 
 def fixture_rows(n: int) -> list[dict[str, Any]]:
@@ -63,7 +67,7 @@ def log(tmp_path: Path) -> Path:
 def test_reads_never_create_the_file_and_the_first_write_makes_it_private(qpath: Path) -> None:
     with EventQueue(qpath) as queue:
         assert (queue.count(), queue.count(KEY), queue.pending(KEY, 10)) == (0, 0, [])
-        assert (queue.get_cursor(KEY), queue.last_result(KEY)) == (None, None)
+        assert (SyncHistory(queue).get_cursor(KEY), SyncHistory(queue).last_result(KEY)) == (None, None)
         assert not qpath.parent.exists()
         assert queue.enqueue(KEY, fixture_rows(1)) == 1
     assert stat.S_IMODE(qpath.stat().st_mode) == 0o600
@@ -76,10 +80,10 @@ def test_the_queue_survives_reopening(qpath: Path) -> None:
     rows = fixture_rows(3)
     with EventQueue(qpath) as queue:
         queue.enqueue(KEY, rows)
-        queue.set_cursor(KEY, 41)
+        SyncHistory(queue).set_cursor(KEY, 41)
     with EventQueue(qpath) as queue:
         assert pending_ids(queue) == [r["event_id"] for r in rows]
-        assert queue.get_cursor(KEY) == 41
+        assert SyncHistory(queue).get_cursor(KEY) == 41
 
 
 # --- enqueue / pending / ack ----------------------------------------------------------------------------
@@ -115,7 +119,7 @@ def test_rows_without_a_usable_event_id_are_skipped(qpath: Path) -> None:
 
 def test_missions_and_hosts_are_separate_queues(qpath: Path) -> None:
     rows = fixture_rows(2)
-    other = mission_key("https://other.example", "proj", "001-demo")
+    other = MissionRef.at("https://other.example", "proj", "001-demo").key
     with EventQueue(qpath) as queue:
         queue.enqueue(KEY, rows)
         queue.ack(KEY, [r["event_id"] for r in rows])
@@ -128,7 +132,7 @@ def test_a_row_queued_by_wp_move_uploads_the_bytes_the_log_holds(qpath: Path, lo
     row = append_transition(log.parent, "WP01", "claimed", actor="me", reason="übernommen \"now\"")
     with EventQueue(qpath) as queue:
         assert queue.enqueue(KEY, [row]) == 1
-        assert queue.scan_log(KEY, log) == 0  # the scan finds the same event id
+        assert LogScanner(queue).scan_log(KEY, log) == 0  # the scan finds the same event id
         assert queue.pending(KEY, 1) == [(row["event_id"], log.read_text().rstrip("\n"))]
 
 
@@ -142,14 +146,15 @@ def test_ack_of_unknown_ids_is_harmless_and_remembered(qpath: Path) -> None:
 
 def test_cursor_and_last_result_round_trip(qpath: Path) -> None:
     with EventQueue(qpath) as queue:
-        queue.set_cursor(KEY, 12)
-        queue.record_result(KEY, {"pushed": 3, "pulled": 1, "error": None})
-        result = queue.last_result(KEY)
+        history = SyncHistory(queue)
+        history.set_cursor(KEY, 12)
+        history.record_result(KEY, {"pushed": 3, "pulled": 1, "error": None})
+        result = history.last_result(KEY)
         assert result is not None and result["pushed"] == 3 and result["error"] is None
         assert result["time"].endswith("Z")
-        queue.record_result(KEY, {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"})
-        assert queue.last_result(KEY) == {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"}
-        assert queue.get_cursor(KEY) == 12
+        history.record_result(KEY, {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"})
+        assert history.last_result(KEY) == {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"}
+        assert history.get_cursor(KEY) == 12
 
 
 # --- scanning a log -------------------------------------------------------------------------------------
@@ -158,7 +163,7 @@ def test_scan_keeps_each_line_verbatim(qpath: Path, log: Path) -> None:
              '{"event_id": "01C", "text": "naïve ✓"}']
     write_log(log, lines)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 3
+        assert LogScanner(queue).scan_log(KEY, log) == 3
         assert queue.pending(KEY, 10) == [("01A", lines[0]), ("01B", lines[1]), ("01C", lines[2])]
 
 
@@ -169,25 +174,25 @@ def test_scan_skips_malformed_lines_and_rows_without_an_event_id(qpath: Path, lo
         b'{"event_id": ""}', b"   ", b'{"event_id": "01\xff"}', b'{"event_id": "01B"}',
     ]) + b"\n")
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 2
+        assert LogScanner(queue).scan_log(KEY, log) == 2
         assert pending_ids(queue) == ["01A", "01B"]
 
 
 def test_scan_of_a_missing_log_finds_nothing(qpath: Path, log: Path) -> None:
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         log.mkdir(parents=True)  # something odd where the log should be
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 0
 
 
 def test_scan_picks_up_only_appended_rows(qpath: Path, log: Path) -> None:
     first, second = lines_of(fixture_rows(3)), lines_of(fixture_rows(2))
     write_log(log, first)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 3
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 3
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         write_log(log, second, mode="a")
-        assert queue.scan_log(KEY, log) == 2
+        assert LogScanner(queue).scan_log(KEY, log) == 2
         assert pending_ids(queue) == [json.loads(line)["event_id"] for line in first + second]
 
 
@@ -198,12 +203,12 @@ def test_a_row_changed_in_place_before_the_checkpoint_is_queued(qpath: Path, log
     lines = [f'{{"event_id": "01A{i:03d}", "pad": "{"x" * 60}"}}' for i in range(50)]
     write_log(log, lines)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 50
+        assert LogScanner(queue).scan_log(KEY, log) == 50
         inode = log.stat().st_ino
         with log.open("r+b") as handle:
             handle.write(b'{"event_id": "01Z000"')
         assert log.stat().st_ino == inode
-        assert queue.scan_log(KEY, log) == 1
+        assert LogScanner(queue).scan_log(KEY, log) == 1
         assert "01Z000" in pending_ids(queue)
 
 
@@ -212,19 +217,19 @@ def test_scan_parses_only_what_was_appended(qpath: Path, log: Path, monkeypatch:
     lines = [f'{{"event_id": "01A{i:03d}", "pad": "{"x" * 60}"}}' for i in range(50)]
     write_log(log, lines)
     parsed: list[tuple[int, int]] = []
-    real = queue_module._parse_lines
+    real = rows.parse_lines
 
     def spy(chunk: bytes, offset: int, rows: Any = None) -> Any:
         parsed.append((offset, len(chunk)))
         return real(chunk, offset, rows)
 
-    monkeypatch.setattr(queue_module, "_parse_lines", spy)
+    monkeypatch.setattr(rows, "parse_lines", spy)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 50
+        assert LogScanner(queue).scan_log(KEY, log) == 50
         size = log.stat().st_size
         parsed.clear()
         write_log(log, ['{"event_id": "01B000"}'], mode="a")
-        assert queue.scan_log(KEY, log) == 1
+        assert LogScanner(queue).scan_log(KEY, log) == 1
     assert parsed == [(size, len('{"event_id": "01B000"}') + 1)]
 
 
@@ -233,15 +238,15 @@ def test_a_torn_last_line_waits_for_its_newline(qpath: Path, log: Path) -> None:
     log.parent.mkdir(parents=True)
     log.write_text(full[0] + "\n" + full[1] + "\n" + full[2][:40])
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 2
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 2
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         with log.open("a") as out:
             out.write(full[2][40:])
         # issue 10: a whole JSON object is taken without its newline (an editor's last line)
-        assert queue.scan_log(KEY, log) == 1
+        assert LogScanner(queue).scan_log(KEY, log) == 1
         with log.open("a") as out:
             out.write("\n")
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         assert queue.pending(KEY, 10)[-1][1] == full[2]
 
 
@@ -249,10 +254,10 @@ def test_a_shrunk_log_is_rescanned_from_the_start(qpath: Path, log: Path) -> Non
     old, new = lines_of(fixture_rows(6)), lines_of(fixture_rows(1))
     write_log(log, old)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 6
+        assert LogScanner(queue).scan_log(KEY, log) == 6
         queue.ack(KEY, pending_ids(queue))
         write_log(log, old[:1] + new)  # e.g. a `git reset` to an older log with one new row
-        assert queue.scan_log(KEY, log) == 1
+        assert LogScanner(queue).scan_log(KEY, log) == 1
         assert pending_ids(queue) == [json.loads(new[0])["event_id"]]
 
 
@@ -260,11 +265,11 @@ def test_a_replaced_log_is_rescanned_from_the_start(qpath: Path, log: Path) -> N
     old, new = lines_of(fixture_rows(3)), lines_of(fixture_rows(2))
     write_log(log, old)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 3
+        assert LogScanner(queue).scan_log(KEY, log) == 3
         replacement = log.with_name("replacement.jsonl")
         write_log(replacement, new + old)  # longer than before, new rows first: an offset resume would miss them
         os.replace(replacement, log)
-        assert queue.scan_log(KEY, log) == 2
+        assert LogScanner(queue).scan_log(KEY, log) == 2
         assert set(pending_ids(queue)) == {json.loads(line)["event_id"] for line in old + new}
 
 
@@ -272,11 +277,11 @@ def test_a_log_rewritten_in_place_is_rescanned(qpath: Path, log: Path) -> None:
     old, new = lines_of(fixture_rows(3)), lines_of(fixture_rows(3))
     write_log(log, old)
     with EventQueue(qpath) as queue:
-        assert queue.scan_log(KEY, log) == 3
+        assert LogScanner(queue).scan_log(KEY, log) == 3
         inode = log.stat().st_ino
         write_log(log, new + old)  # truncate and rewrite: same inode, bigger
         assert log.stat().st_ino == inode
-        assert queue.scan_log(KEY, log) == 3
+        assert LogScanner(queue).scan_log(KEY, log) == 3
 
 
 def test_scanning_in_small_chunks_splits_lines_correctly(qpath: Path, log: Path) -> None:
@@ -284,7 +289,7 @@ def test_scanning_in_small_chunks_splits_lines_correctly(qpath: Path, log: Path)
     lines = lines_of(fixture_rows(40))
     write_log(log, lines)
     with EventQueue(qpath) as queue:
-        steps = list(queue.scan_steps(KEY, log, chunk=97))  # the chunk reaches the scan itself
+        steps = list(LogScanner(queue).steps(KEY, log, chunk=97))  # the chunk reaches the scan itself
         assert [step.added for step in steps] == [1] * 40  # every line is longer than a chunk: one a step
         assert [text for _, text in queue.pending(KEY, 100)] == lines
 
@@ -294,6 +299,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     from orchestrator.sync.queue import EventQueue
+    from orchestrator.sync.scan import LogScanner
 
     qpath, log, key = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     first, batches = int(sys.argv[4]), int(sys.argv[5])
@@ -308,7 +314,7 @@ CHILD = textwrap.dedent("""
             with log.open("a") as out:
                 for j in range(20):
                     out.write(json.dumps({"event_id": f"L{b:06d}-{j:03d}", "pad": "x" * 200}) + "\\n")
-            queue.scan_log(key, log)
+            LogScanner(queue).scan_log(key, log)
             print("scan", b, flush=True)
 """)
 
@@ -364,7 +370,7 @@ def test_kill_9_mid_write_loses_nothing_and_doubles_nothing(qpath: Path, log: Pa
 
         complete = [line for line in log.read_text().split("\n")[:-1] if line]
         log_ids = [json.loads(line)["event_id"] for line in complete]
-        queue.scan_log(KEY, log)
+        LogScanner(queue).scan_log(KEY, log)
         queued_log_rows = [i for i in pending_ids(queue) if i.startswith("L")]
         assert sorted(queued_log_rows) == sorted(set(log_ids)), "a log row is missing or doubled"
 
@@ -374,8 +380,9 @@ def test_two_processes_scanning_one_log_queue_each_row_once(qpath: Path, log: Pa
     parked = sum(len(json.dumps(r)) > MAX_ROW_BYTES for r in rows)  # over the batch ceiling: parked, not queued
     write_log(log, lines_of(rows))
     script = ("import sys; from pathlib import Path; from orchestrator.sync.queue import EventQueue\n"
+              "from orchestrator.sync.scan import LogScanner\n"
               "with EventQueue(Path(sys.argv[1])) as q:\n"
-              "    print(q.scan_log(sys.argv[3], Path(sys.argv[2])))\n")
+              "    print(LogScanner(q).scan_log(sys.argv[3], Path(sys.argv[2])))\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(qpath), str(log), KEY], stdout=subprocess.PIPE,
                               text=True) for _ in range(3)]
     added = [int(p.communicate(timeout=120)[0]) for p in procs]
@@ -399,14 +406,14 @@ def test_a_log_unwritten_since_a_settled_scan_is_not_read_again(qpath: Path, log
     ctime = log.stat().st_ctime_ns
     with EventQueue(qpath) as queue:
         monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS - 1)  # still racy
-        assert queue.scan_log(KEY, log) == 5
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 5
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         assert proofs == [log.stat().st_size]  # not settled: the prefix was hashed again
         monkeypatch.setattr(logproof, "clock", lambda: ctime + logproof.SETTLE_FINE_NS)  # settled now
-        assert queue.scan_log(KEY, log) == 0  # proven once more, and remembered as settled
+        assert LogScanner(queue).scan_log(KEY, log) == 0  # proven once more, and remembered as settled
         proofs.clear()
-        assert queue.scan_log(KEY, log) == 0
+        assert LogScanner(queue).scan_log(KEY, log) == 0
         assert proofs == []  # unwritten since a settled scan: not read at all
         with log.open("r+b") as handle:  # a write moves ctime: read again
             handle.write(b'{"event_id": "01Z000"}')
-        assert queue.scan_log(KEY, log) == 1
+        assert LogScanner(queue).scan_log(KEY, log) == 1

@@ -22,7 +22,8 @@ from orchestrator.missions import savedfold
 from orchestrator.missions.fold import Fold, reduce
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.sync.queue import EventQueue
-from orchestrator.sync.run import held_lanes, held_rows
+from orchestrator.sync.scan import LogScanner
+from orchestrator.tracker.held import held_lanes, held_rows
 from tests.unit.test_sync import MISSION, fixture_lines, log_of, sync_with, target_for, write_lines
 
 
@@ -91,7 +92,7 @@ def test_given_held_parked_and_repeated_rows_in_any_order_then_the_incremental_f
             sync_with(saas, queue, repo)
             log = log_of(repo)
             assert held_lanes(queue, key, log) == reduce(MISSION, held_rows(queue, key, log))["work_packages"]
-            queue.scan_log(key, log)  # scanned, not yet drained: pending rows are not held either
+            LogScanner(queue).scan_log(key, log)  # scanned, not yet drained: pending rows are not held either
             assert held_lanes(queue, key, log) == reduce(MISSION, held_rows(queue, key, log))["work_packages"]
 
 

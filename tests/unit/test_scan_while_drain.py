@@ -18,8 +18,10 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator.saas.client import SaasClient, ServerFailed
-from orchestrator.sync import run as sync_module
-from orchestrator.sync.queue import EventQueue, mission_key
+from orchestrator.sync.mission_ref import MissionRef
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import LogFeed
+from orchestrator.sync.scan import LogScanner
 from tests.unit.test_sync import MISSION, PROJECT, fixture_lines, ids, log_of, sync_with, write_lines
 
 ROWS = 300
@@ -28,7 +30,7 @@ ROWS = 300
 @pytest.fixture(autouse=True)
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Scan steps of 4 KiB (a few rows each), so a log of 300 rows takes many steps and many batches."""
-    monkeypatch.setattr(sync_module._Scan, "STEP", 4096)
+    monkeypatch.setattr(LogFeed, "STEP", 4096)
 
 
 def test_given_a_long_log_then_uploads_start_before_the_scan_ends_and_progress_adds_up(
@@ -40,10 +42,10 @@ def test_given_a_long_log_then_uploads_start_before_the_scan_ends_and_progress_a
 
     async def spying(self: SaasClient, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if not scanned_at_first_upload:
-            scanned_at_first_upload.append(queue.scanned_offset(key, log_of(repo)))
+            scanned_at_first_upload.append(LogScanner(queue).scanned_offset(key, log_of(repo)))
         return await original(self, *args, **kwargs)
 
-    key = mission_key(saas.url, PROJECT, MISSION)
+    key = MissionRef.at(saas.url, PROJECT, MISSION).key
     monkeypatch.setattr(SaasClient, "send_events", spying)
     seen: list[tuple[int, int]] = []
     result = sync_with(saas, queue, repo, batch_size=10, progress=lambda done, total: seen.append((done, total)))
@@ -66,7 +68,7 @@ def test_given_an_upload_failing_part_way_then_the_whole_log_stays_queued_and_th
         sync_with(saas, queue, repo, batch_size=10)
     key = next(iter(queue.mission_keys()))
     assert queue.count(key) == ROWS - 20
-    assert queue.scanned_offset(key, log_of(repo)) == log_of(repo).stat().st_size
+    assert LogScanner(queue).scanned_offset(key, log_of(repo)) == log_of(repo).stat().st_size
     saas.faults.fail_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=10)
     assert (result.pushed, result.queued) == (ROWS - 20, 0)
@@ -78,7 +80,7 @@ def test_given_a_log_scanned_while_it_drained_then_the_queue_files_are_a_small_s
         saas: LoopbackSaas, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Scanning while draining reuses the freed pages, so the file keeps few free ones; its ``-wal``
     file must not stay behind as most of the queue's bytes."""
-    monkeypatch.setattr(sync_module._Scan, "STEP", 256 * 1024)
+    monkeypatch.setattr(LogFeed, "STEP", 256 * 1024)
     lines = [line for line in fixture_lines(9000) if len(line) < 2048][:8000]  # spec-kitty's usual rows
     write_lines(repo, lines)
     path = tmp_path / "q" / "sync-queue.sqlite3"

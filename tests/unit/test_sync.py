@@ -20,11 +20,16 @@ from orchestrator.missions.log import read_log
 from orchestrator.missions.moves import append_transition
 from orchestrator.missions.ulid import new_ulid
 from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
-from orchestrator.sync import run as sync_module
+from orchestrator.sync import upload
 from orchestrator.sync.envelopes import EnvelopeContext
-from orchestrator.sync.queue import EventQueue, mission_key
-from orchestrator.sync.run import PULL_ACTOR, PULL_REASON, SyncResult, SyncTarget, run_sync, sync_once
+from orchestrator.sync.history import SyncHistory
+from orchestrator.sync.mission_ref import MissionRef
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.run import run_sync, sync_once
+from orchestrator.sync.target import SyncResult, SyncTarget
 from orchestrator.tracker.binding import Binding
+from orchestrator.tracker.exchange import PULL_ACTOR, PULL_REASON
+from orchestrator.tracker.ledger import TrackerLedger
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "missions"
 MISSION = "001-demo"
@@ -93,7 +98,7 @@ def sync_with(saas: LoopbackSaas, queue: EventQueue, repo: Path, *, with_folder:
 
 
 def key_of(saas: LoopbackSaas) -> str:
-    return mission_key(saas.url, PROJECT, MISSION)
+    return MissionRef.at(saas.url, PROJECT, MISSION).key
 
 
 def remote_change(saas: LoopbackSaas, wp_id: str, lane: str) -> int:
@@ -140,7 +145,7 @@ def test_progress_is_reported_after_each_batch(saas: LoopbackSaas, repo: Path, q
 
 def test_big_rows_are_split_into_requests_the_server_accepts(saas: LoopbackSaas, repo: Path, queue: EventQueue,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sync_module, "MAX_BATCH_BYTES", 4500)  # two rows of ~2 KiB each with their envelopes
+    monkeypatch.setattr(upload, "MAX_BATCH_BYTES", 4500)  # two rows of ~2 KiB each with their envelopes
     write_lines(repo, [json.dumps({"event_id": new_ulid(), "wp_id": "WP01", "to_lane": "planned", "at": "2026-01-01",
                                    "evidence": "x" * 900}) for _ in range(6)])
     assert sync_with(saas, queue, repo).pushed == 6
@@ -155,7 +160,7 @@ def test_a_failure_mid_drain_keeps_the_rest_and_the_next_run_finishes(saas: Loop
     with pytest.raises(ServerFailed):
         sync_with(saas, queue, repo, batch_size=10)
     assert queue.count(key_of(saas)) == 30
-    last = queue.last_result(key_of(saas))
+    last = SyncHistory(queue).last_result(key_of(saas))
     assert last is not None and (last["pushed"], last["queued"]) == (20, 30) and "HTTP 500" in last["error"]
     saas.faults.fail_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=10)
@@ -293,7 +298,7 @@ def test_a_lane_the_client_pushes_is_never_echoed_back_as_a_remote_change(saas: 
     """Origin matters: only changes made on the server side come back; the client's own never do."""
     append_transition(log_of(repo).parent, "WP01", "in_progress", actor="me", reason=None)
     assert sync_with(saas, queue, repo).pulled == 0
-    queue.set_cursor(key_of(saas), None)  # ask for everything from the start
+    SyncHistory(queue).set_cursor(key_of(saas), None)  # ask for everything from the start
     assert sync_with(saas, queue, repo).pulled == 0
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress"]
 
@@ -322,7 +327,7 @@ def test_a_crash_before_the_cursor_is_stored_applies_nothing_twice(saas: Loopbac
     assert sync_with(saas, queue, repo).pulled == 0
     remote_change(saas, "WP01", "done")
     assert sync_with(saas, queue, repo).pulled == 1
-    queue.set_cursor(key_of(saas), None)  # as if the process died after appending, before storing
+    SyncHistory(queue).set_cursor(key_of(saas), None)  # as if the process died after appending, before storing
     assert sync_with(saas, queue, repo).pulled == 0
     assert [r["to_lane"] for r in read_log(log_of(repo)).rows] == ["in_progress", "done"]
 
@@ -333,7 +338,7 @@ def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, t
     result = run_sync(target_for(saas, repo), queue_path=queue_path)
     assert (result.pushed, result.queued) == (3, 0)
     with EventQueue(queue_path) as queue:
-        last = queue.last_result(key_of(saas))
+        last = SyncHistory(queue).last_result(key_of(saas))
     assert last is not None and last["pushed"] == 3 and last["error"] is None
 
 
@@ -350,7 +355,7 @@ def test_external_authoritative_applies_the_trackers_lane_as_a_forced_row_and_re
     last = read_log(log_of(repo)).rows[-1]
     assert (last["to_lane"], last["force"], last["actor"]) == ("blocked", True, PULL_ACTOR)
     assert "external_authoritative" in last["reason"]
-    assert queue.conflicts(key_of(saas))[-1]["kept"] == "remote"
+    assert TrackerLedger(queue).conflicts(key_of(saas))[-1]["kept"] == "remote"
     assert saas.issues(MISSION)["WP01"]["lane"] == "blocked"  # the local move was not pushed over it
 
 
@@ -371,7 +376,7 @@ def test_spec_kitty_authoritative_keeps_the_local_lane_and_records_the_conflict(
 def test_the_target_never_shows_its_token() -> None:
     target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None, CONTEXT)
     assert TOKEN not in repr(target) and TOKEN not in str(target)
-    assert target.key == mission_key("https://saas.example", PROJECT, MISSION)
+    assert target.key == MissionRef.at("https://saas.example", PROJECT, MISSION).key
 
 
 def test_local_modules_do_not_import_the_network_stack() -> None:
@@ -415,6 +420,6 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: 
         third = run_sync(target, queue_path=queue_path)
         assert (third.pushed, third.pulled, third.queued) == (0, 0, 0)
         with EventQueue(queue_path) as queue:
-            last = queue.last_result(target.key)
+            last = SyncHistory(queue).last_result(target.key)
             assert last is not None and last["error"] is None and last["cursor"] == third.cursor
         assert len({e["event_id"] for e in saas.envelopes(project_uuid=PROJECT)}) == 1236

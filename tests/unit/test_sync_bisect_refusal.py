@@ -14,6 +14,7 @@ import pytest
 from support.loopback_saas import LoopbackSaas
 
 from orchestrator.saas.client import RequestFailed
+from orchestrator.sync.deadletters import DeadLetters
 from orchestrator.sync.queue import EventQueue
 from tests.unit.test_sync import fixture_lines, key_of, sync_with, write_lines
 
@@ -25,7 +26,7 @@ def test_a_host_refusing_every_upload_parks_nothing_and_keeps_every_row(saas: Lo
     with pytest.raises(RequestFailed) as refused:
         sync_with(saas, queue, repo, batch_size=4)
     assert refused.value.status == 400
-    assert queue.parked(key_of(saas)) == []
+    assert DeadLetters(queue).parked(key_of(saas)) == []
     assert queue.count(key_of(saas)) == 12
     saas.faults.refuse_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=4)

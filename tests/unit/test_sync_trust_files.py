@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.daemon.logfile import PrivateRotatingFileHandler
-from orchestrator.sync.queue import EventQueue, QueueError, _transaction
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.store import QueueError, transaction
 
 
 def test_the_daemon_log_is_0600_across_rotation(tmp_path: Path) -> None:
@@ -66,7 +67,7 @@ def test_a_failed_transaction_reports_the_real_error() -> None:
     db = sqlite3.connect(":memory:", isolation_level=None)
 
     def failing() -> None:
-        with _transaction(db):
+        with transaction(db):
             db.execute("ROLLBACK")  # as sqlite does by itself on a full disk
             raise sqlite3.OperationalError("database or disk is full")
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.missions.ulid import new_ulid
-from orchestrator.sync.queue import EventQueue, Parked
+from orchestrator.sync.deadletters import DeadLetters
+from orchestrator.sync.queue import EventQueue
+from orchestrator.sync.rows import Parked
+from orchestrator.tracker.ledger import TrackerLedger
 
 
 def test_acked_ids_are_pruned_oldest_first_and_a_resend_stays_harmless(tmp_path: Path) -> None:
@@ -22,19 +25,19 @@ def test_acked_ids_are_pruned_oldest_first_and_a_resend_stays_harmless(tmp_path:
 def test_conflicts_kept_are_bounded(tmp_path: Path) -> None:
     with EventQueue(tmp_path / "q.sqlite3") as queue:
         for n in range(60):
-            queue.add_conflict("k", f"WP{n:02d}", "in_review", "done")
-        kept = queue.conflicts("k")
+            TrackerLedger(queue).add_conflict("k", f"WP{n:02d}", "in_review", "done")
+        kept = TrackerLedger(queue).conflicts("k")
         assert len(kept) == 50 and kept[-1]["wp_id"] == "WP59"
 
 
 def test_retry_requeues_a_refused_row_and_drop_remembers_it(tmp_path: Path) -> None:
     with EventQueue(tmp_path / "q.sqlite3") as queue:
         queue.enqueue("k", [{"event_id": "01A"}, {"event_id": "01B"}])
-        queue.park("k", [Parked("01A", '{"event_id": "01A"}', "refused by the SaaS host: HTTP 400")])
-        assert [p.ref for p in queue.parked("k")] == ["01A"] and queue.count("k") == 1
-        assert queue.retry("k", ["01A", "nope"]) == [("nope", Parked("nope", "", "")), ("01A", None)]
-        assert queue.count("k") == 2 and queue.parked("k") == []
-        queue.park("k", [Parked("01A", '{"event_id": "01A"}', "refused")])
-        assert queue.drop("k", None) == (["01A"], [])
+        DeadLetters(queue).park("k", [Parked("01A", '{"event_id": "01A"}', "refused by the SaaS host: HTTP 400")])
+        assert [p.ref for p in DeadLetters(queue).parked("k")] == ["01A"] and queue.count("k") == 1
+        assert DeadLetters(queue).retry("k", ["01A", "nope"]) == [("nope", Parked("nope", "", "")), ("01A", None)]
+        assert queue.count("k") == 2 and DeadLetters(queue).parked("k") == []
+        DeadLetters(queue).park("k", [Parked("01A", '{"event_id": "01A"}', "refused")])
+        assert DeadLetters(queue).drop("k", None) == (["01A"], [])
         assert queue.enqueue("k", [{"event_id": "01A"}]) == 0  # dropped stays dropped
-        assert "01A" in queue.not_held("k")  # and is never named as a lane's last_event_id
+        assert "01A" in DeadLetters(queue).not_held("k")  # and is never named as a lane's last_event_id
