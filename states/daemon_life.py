@@ -107,6 +107,7 @@ DAEMON_STATUS_LINE: dict[str, str] = {**STATUS_LINE, STARTING: catalog.DAEMON_LI
 SYNC_STATUS_WORD: dict[str, str] = {
     HELD: catalog.DAEMON_RUNNING_WORD,
     NOT_RUNNING: catalog.DAEMON_NOT_RUNNING_WORD,
+    STARTING: catalog.DAEMON_NOT_RUNNING_WORD,  # only a command that spawned a daemon itself sees this
     DIED: catalog.DAEMON_DIED_WORD,
 }
 
@@ -248,3 +249,18 @@ def look(facts: LifeFacts, question: str) -> str:
         if model.state in event.transitions:  # a trigger with no row here is skipped, not warned about
             event.trigger(model)
     return model.state
+
+
+def outcomes(question: str) -> tuple[str, ...]:
+    """The states ``question`` may end in, read off the table (in ``STATES`` order): each trigger takes
+    a state to any of its rows' destinations, and leaves it where it is unless one row is unguarded."""
+    reached = {UNSEEN}
+    for trigger in QUESTIONS[question]:
+        after: set[str] = set()
+        for state in reached:
+            rows = [row for row in TRANSITIONS if row["trigger"] == trigger and row["source"] == state]
+            after.update(row["dest"] for row in rows)
+            if not any("conditions" not in row and "unless" not in row for row in rows):
+                after.add(state)
+        reached = after
+    return tuple(state for state in STATES if state in reached)

@@ -91,4 +91,4 @@ def test_a_free_or_missing_lock_has_no_holder(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux only: cross-checks against /proc/locks")
 def test_the_os_answer_agrees_with_proc_locks(holder: tuple[subprocess.Popen[str], Path]) -> None:
     child, lock_path = holder
-    assert state.lock_holder(lock_path) == state.holder_from_proc_locks(lock_path) == child.pid
+    assert state.lock_holder(lock_path) == lock.holder_from_proc_locks(lock_path) == child.pid
