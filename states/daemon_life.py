@@ -122,7 +122,7 @@ class LifeFacts(Protocol):
         ...
     @property
     def foreign_alive(self) -> bool:
-        """The pid spec-kitty's daemon is known by still runs."""
+        """The pid spec-kitty's daemon is known by still runs (always, when it was found holding the lock)."""
         ...
     @property
     def foreign_holder(self) -> bool:

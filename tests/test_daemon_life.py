@@ -30,7 +30,7 @@ def oracle(question: str, f: dict[str, bool]) -> str:
     """The decisions as the code made them before the machine, one plain if-chain per question."""
     steps = life.QUESTIONS[question]
     if life.LOOK_FOREIGN in steps and (f["foreign_file"] or f["foreign_holder"]):
-        return life.FOREIGN_STALE if f["foreign_file"] and not f["foreign_alive"] else life.FOREIGN
+        return life.FOREIGN if f["foreign_alive"] else life.FOREIGN_STALE  # a holder's pid lives: see LiveLife
     if life.LOOK_LOCK not in steps:
         return life.UNSEEN
     if not f["lock_held"]:

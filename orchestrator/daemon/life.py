@@ -117,7 +117,7 @@ class LiveLife:
 
     @property
     def foreign_alive(self) -> bool:
-        return self.foreign is not None and self.foreign.alive
+        return self.foreign_daemon.alive  # a lock holder runs, by definition
 
     @property
     def foreign_holder(self) -> bool:
