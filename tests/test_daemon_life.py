@@ -123,3 +123,41 @@ def test_the_diagram_draws_every_state_and_every_row_with_its_guard() -> None:
     assert f"```mermaid\n{text}```" in readme
     for state in life.STATES:
         assert f"| `{state}` | {catalog.DAEMON_LIFE_NOTES[state]} |" in readme
+
+
+# --- the live facts, from files alone (no daemon, no lock holder) -----------------------------------------
+GONE_PID = 999_999_999  # no such process
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "home"
+    folder.mkdir(mode=0o700)
+    monkeypatch.setenv(catalog.HOME_ENV_VAR, str(folder))
+    return folder
+
+
+def test_given_spec_kittys_state_file_naming_a_gone_pid_then_status_says_so(home: Path) -> None:
+    from orchestrator.daemon.life import foreign_daemon, summary_line
+
+    (home / "sync-daemon").write_text(f"http://127.0.0.1:9400\n9400\ntoken\n{GONE_PID}\n", encoding="utf-8")
+    assert summary_line() == catalog.DAEMON_LINE_FOREIGN_STALE.format(pid=GONE_PID)
+    found = foreign_daemon()
+    assert found is not None and (found.pid, found.alive) == (GONE_PID, False)
+
+
+def test_given_our_state_file_and_no_lock_holder_then_not_running_and_nothing_is_asked(home: Path) -> None:
+    from orchestrator.daemon.life import daemon_status, summary_line
+    from orchestrator.daemon.state import DaemonState, write_state
+
+    write_state(DaemonState(GONE_PID, 1, "secret", "0.0.0", ""))  # port 1: asking would fail loudly
+    assert summary_line() == catalog.DAEMON_LINE_NOT_RUNNING
+    assert daemon_status(timeout=0.01) == (life.NOT_RUNNING, {"running": False})
+
+
+def test_given_leftovers_then_sync_status_says_died_only_while_work_waits(home: Path) -> None:
+    from orchestrator.sync.status import daemon_word
+
+    (home / "sync-daemon.lock").write_text("", encoding="utf-8")  # a file nobody holds a lock on
+    assert daemon_word(work_queued=True) == (catalog.DAEMON_DIED_WORD, False)
+    assert daemon_word() == (catalog.DAEMON_NOT_RUNNING_WORD, False)
