@@ -92,7 +92,7 @@ def hosted_lines(slug: str | None) -> list[str]:
     lines = [catalog.STATUS_HOSTED.format(label=catalog.STATUS_LABELS[state])]
     warn_if_stalled(slug)
     if daemon_state_file().exists():  # only then: the daemon client and one loopback health call
-        from orchestrator.daemon.state import summary_line
+        from orchestrator.daemon.life import summary_line
 
         daemon_line = summary_line()
         if daemon_line is not None:  # the state file may vanish between the two looks

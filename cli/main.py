@@ -128,10 +128,13 @@ def kill_switch() -> None:
     import contextlib
     import signal
 
-    from orchestrator.daemon.state import UNKNOWN_HOLDER, foreign_daemon, lock_holder
+    from orchestrator.daemon.life import look
+    from orchestrator.daemon.state import UNKNOWN_HOLDER
+    from states.daemon_life import HELD, OWNER_Q
 
-    holder = lock_holder()
-    if holder is not None and holder != UNKNOWN_HOLDER and holder != os.getpid() and foreign_daemon() is None:
+    seen = look(OWNER_Q)  # spec-kitty's daemon is never ours to signal
+    holder = seen.facts.holder
+    if seen.state == HELD and holder is not None and holder not in (UNKNOWN_HOLDER, os.getpid()):
         with contextlib.suppress(OSError):  # it exited meanwhile, or is not ours to signal
             os.kill(holder, signal.SIGTERM)
 

@@ -88,7 +88,7 @@ class LockBusy(SpecKittyError, OSError):
         from states import catalog
 
         try:
-            from orchestrator.daemon.state import UNKNOWN_HOLDER, lock_holder
+            from orchestrator.daemon.lock import UNKNOWN_HOLDER, lock_holder
 
             pid = lock_holder(path)
         except Exception:  # naming the holder is a courtesy: never let it hide the busy lock

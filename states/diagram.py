@@ -15,7 +15,7 @@ running ``dot`` to get SVG is I/O and lives in ``orchestrator.svg``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from states.machine import (
     DAEMON_AUTO,
@@ -56,7 +56,7 @@ def guard_terms(transition: dict[str, Any]) -> list[str]:
     return [*_listify(transition.get("conditions")), *(f"not {u}" for u in _listify(transition.get("unless")))]
 
 
-def effective_guards() -> list[list[str]]:
+def effective_guards(table: tuple[dict[str, Any], ...] = TRANSITIONS) -> list[list[str]]:
     """For each row of ``TRANSITIONS``, the facts that must hold for the machine to take it.
 
     ``transitions`` tries a trigger's rows for one source in table order and takes the first whose
@@ -66,9 +66,9 @@ def effective_guards() -> list[list[str]]:
     host_reachable``).
     """
     guards: list[list[str]] = []
-    for index, row in enumerate(TRANSITIONS):
+    for index, row in enumerate(table):
         terms: list[str] = []
-        for earlier in TRANSITIONS[:index]:
+        for earlier in table[:index]:
             shared = set(sources(earlier)) & set(sources(row))
             if earlier["trigger"] != row["trigger"] or not shared:
                 continue
@@ -208,3 +208,26 @@ def machine_digest(highlight: str | None = None) -> str:
     shown = {"title": TITLE, "states": drawn_states(), "initial": DISABLED, "highlight": highlight,
              "transitions": drawn_transitions()}
     return hashlib.sha256(json.dumps(shown, sort_keys=True, default=list).encode("utf-8")).hexdigest()
+
+
+# --- the daemon-life machine ----------------------------------------------------------------------------
+def daemon_transitions() -> list[dict[str, Any]]:
+    """``states.daemon_life.TRANSITIONS`` with each row's label: its trigger and its effective guard."""
+    from states import daemon_life
+
+    return [{**row, "label": edge_label(row, guard)}
+            for row, guard in zip(daemon_life.TRANSITIONS, effective_guards(daemon_life.TRANSITIONS), strict=True)]
+
+
+def daemon_mermaid() -> str:
+    """Mermaid ``stateDiagram-v2`` text of the daemon-life machine, from the table it runs."""
+    from transitions.extensions import GraphMachine
+
+    from states import daemon_life
+
+    graph_machine = GraphMachine(model=None, states=list(daemon_life.STATES), transitions=daemon_transitions(),
+                                 initial=daemon_life.UNSEEN, auto_transitions=False, show_conditions=False,
+                                 graph_engine=MERMAID, title=f"title: {daemon_life.TITLE}")
+    graph = graph_machine.graph_cls(graph_machine)
+    source: str = cast(Any, graph.get_graph(title=graph_machine.title)).source  # mermaid's graph has ``source``
+    return drop_unused_classdefs("\n".join(line.rstrip() for line in source.splitlines()))

@@ -250,21 +250,21 @@ def settle(facts: Facts, need: Need) -> Verdict:
     3. proceed unless the chain stopped short or the machine rests in one of ``STOP_STATES``.
 
     ``states.diagram`` draws exactly these paths (and what a proceeding command may still meet).
+
+    Thread-safe: the daemon's worker threads settle at once. Each call fires the shared machine's events
+    on its own model without ``add_model`` (which would mutate the machine's model list from every
+    thread); the machine itself holds no per-call state.
     """
-    model = Readiness(facts)
-    m = machine()
-    m.add_model(model, initial=DISABLED)
-    try:
-        target = rank(need.state)
-        while rank(model.state) < target and m.events[ADVANCE].trigger(model):
-            pass
-        reached = rank(model.state) >= target
-        if reached:
-            for trigger in INTENT_TRIGGERS[need.intent]:
-                m.events[trigger].trigger(model)
-        return Verdict(model.state, reached and model.state not in STOP_STATES, facts)
-    finally:
-        m.remove_model(model)
+    model = Readiness(facts)  # starts in Disabled; never registered on the shared machine (see below)
+    events = machine().events
+    target = rank(need.state)
+    while rank(model.state) < target and events[ADVANCE].trigger(model):
+        pass
+    reached = rank(model.state) >= target
+    if reached:
+        for trigger in INTENT_TRIGGERS[need.intent]:
+            events[trigger].trigger(model)
+    return Verdict(model.state, reached and model.state not in STOP_STATES, facts)
 
 
 # --- the needs that are not declared beside a command ----------------------------------------------------

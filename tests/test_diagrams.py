@@ -1,6 +1,6 @@
 """The committed ``diagrams/`` is the machine the CLI runs, drawn by ``python -m devsaas.diagrams``.
 
-Given the tables in ``states/machine.py`` and the wording in ``states/catalog.py``, when the generator
+Given the tables in ``states/machine.py`` and the wording in ``states/catalog/``, when the generator
 runs, then it writes the same bytes as are committed; a reviewer can trust the picture.
 """
 
@@ -112,7 +112,7 @@ def test_generator_without_graphviz_still_writes_mermaid_and_says_how_to_install
     done = subprocess.run([sys.executable, "-m", "devsaas.diagrams", "--out", str(out)],
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "lanes.mmd", "readiness.mmd"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "daemon.mmd", "lanes.mmd", "readiness.mmd"]
     assert catalog.DIAGRAM_NEEDS_GRAPHVIZ in done.stderr
     assert (out / "readiness.mmd").read_text() == mermaid()
 

@@ -28,26 +28,21 @@ def daemon() -> None:
 def daemon_status(as_json: bool) -> None:
     """Show whether the daemon runs: pid, version, uptime, queued events, last sync and last error."""
     from orchestrator.daemon import client
-    from orchestrator.daemon.state import format_uptime
+    from orchestrator.daemon.life import foreign_line, format_uptime
     from orchestrator.home import paths
+    from states.daemon_life import ANSWERING, DAEMON_STATUS_LINE, FOREIGN_STATES
 
-    info = client.status()
+    state, info = client.status()
     if as_json:
         import json
 
         click.echo(json.dumps({**info, "log": str(paths.daemon_log_file())}, indent=2, sort_keys=True, default=str))
         return
-    if not info["running"]:
-        if info.get("foreign"):
-            from orchestrator.daemon.state import foreign_line
-
-            click.echo(foreign_line(info))
-        elif info.get("starting"):
-            click.echo(catalog.DAEMON_LINE_STARTING.format(pid=info["pid"]))
-        elif info.get("answering") is False:
-            click.echo(catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"]))
-        else:
-            click.echo(catalog.DAEMON_LINE_NOT_RUNNING)
+    if state in FOREIGN_STATES:
+        click.echo(foreign_line(state, info))
+        return
+    if state not in ANSWERING:
+        click.echo(DAEMON_STATUS_LINE[state].format(pid=info.get("pid")))
         return
     click.echo(catalog.DAEMON_LINE_RUNNING.format(pid=info.get("pid"), version=info.get("version"),
                                                   uptime=format_uptime(float(info.get("uptime") or 0))))

@@ -24,9 +24,9 @@ def main() -> int:
         return 1
     if not acquired:
         return 0  # another daemon holds the lock: it is the daemon, we are not needed
-    from orchestrator.daemon.state import foreign_state
+    from orchestrator.daemon.life import foreign_daemon
 
-    if foreign_state() is not None:  # spec-kitty's daemon published itself: its file is never ours to replace
+    if foreign_daemon(own_lock=True) is not None:  # spec-kitty's daemon published itself: never ours to replace
         lock.release()
         return 0
     from orchestrator.daemon.server import run

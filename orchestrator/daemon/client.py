@@ -6,9 +6,10 @@ read and two loopback requests. The rules that keep exactly one daemon and a CLI
 - **The lock decides who is the daemon.** Several CLIs may spawn at once; every spawned process tries
   the lock first and the losers exit. Clients never hold or delete the lock; they ask the OS who holds
   it (``state.lock_holder``) and wait for the holder's state file.
-- **A daemon is used only if it answers health with our version.** Another version is asked to shut
-  down and replaced; a state file whose writer no longer holds the lock is stale (the writer died) and
-  is simply overwritten by the next daemon; a lock holder that wrote its state but stops answering
+- **A daemon is used only if it answers health with our version** (the daemon-life machine's
+  ``Running``, asked through ``life.look``). Another version is asked to shut down and replaced; a
+  state file whose writer no longer holds the lock is stale (the writer died) and is simply
+  overwritten by the next daemon; a lock holder that wrote its state but stops answering
   for ``HUNG_AFTER`` seconds is killed, and only after the OS confirmed it holds the lock (a pid from
   a file may have been reused by an unrelated process).
 - **Bounded.** Starting or reaching the daemon gets ``BUDGET`` seconds in total, and a running sync is
@@ -27,24 +28,13 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orchestrator
 from orchestrator.daemon import MODULE
-from orchestrator.daemon.state import (
-    UNKNOWN_HOLDER,
-    ControlError,
-    DaemonState,
-    call,
-    daemon_status,
-    foreign_daemon,
-    health,
-    lock_holder,
-    pid_alive,
-    published,
-    read_state,
-)
+from orchestrator.daemon.life import Status, daemon_status, foreign_daemon, look
+from orchestrator.daemon.state import UNKNOWN_HOLDER, ControlError, DaemonState, call, lock_holder, pid_alive
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.home import paths
 from states import catalog
+from states.daemon_life import ENSURE_Q, NOT_RUNNING, OTHER_VERSION, PUBLISHED, RUNNING, STOP_Q, TROUBLED
 
 if TYPE_CHECKING:
     from orchestrator.facts import LiveFacts
@@ -112,23 +102,19 @@ def ensure_daemon(deadline: float) -> DaemonState:
     try:
         while True:
             now = time.monotonic()
-            state = read_state()
-            holder = lock_holder()
-            if state is not None and published(state, holder):
-                answer = health(state, timeout=max(min(HEALTH_TIMEOUT, deadline - now), 0.05))
-                if answer is not None and answer.get("status") == "ok":
-                    if answer.get("version") == orchestrator.__version__:
-                        return state
-                    if state.pid not in asked_to_stop:  # another version: ask it to go, then replace it
-                        asked_to_stop.add(state.pid)
-                        troubled_since.setdefault(state.pid, now)
-                        with contextlib.suppress(ControlError):
-                            call(state, "POST", "/shutdown", timeout=HEALTH_TIMEOUT)
-                else:
-                    troubled_since.setdefault(state.pid, now)
-                if holder == state.pid and now - troubled_since.get(state.pid, now) >= HUNG_AFTER:
+            seen = look(ENSURE_Q, timeout=max(min(HEALTH_TIMEOUT, deadline - now), 0.05), spawned=child)
+            state = seen.facts.state
+            if seen.state == RUNNING and state is not None:
+                return state
+            if seen.state in TROUBLED and state is not None:
+                troubled_since.setdefault(state.pid, now)
+                if seen.state == OTHER_VERSION and state.pid not in asked_to_stop:  # ask it to go, then replace it
+                    asked_to_stop.add(state.pid)
+                    with contextlib.suppress(ControlError):
+                        call(state, "POST", "/shutdown", timeout=HEALTH_TIMEOUT)
+                if seen.facts.holder == state.pid and now - troubled_since[state.pid] >= HUNG_AFTER:
                     _kill(state.pid)  # the OS confirmed this pid holds the daemon lock
-            elif holder is None and (child is None or child.poll() is not None):
+            elif seen.state == NOT_RUNNING:
                 refuse_if_foreign()  # spec-kitty may have published its daemon meanwhile
                 # Nobody is the daemon and nobody we started is on the way: start one. Racing clients
                 # may all do this; the lock lets one through and the others exit at once.
@@ -136,7 +122,7 @@ def ensure_daemon(deadline: float) -> DaemonState:
                     raise DaemonUnavailable(catalog.DAEMON_REASON_EXITED)
                 child = spawn()
                 spawns += 1
-            # else: a daemon holds the lock but has not published its state yet; it is starting.
+            # else Starting: a daemon holds the lock but has not published its state yet, or ours is on its way.
             if time.monotonic() >= deadline:
                 raise DaemonUnavailable(catalog.DAEMON_REASON_TIMEOUT.format(seconds=BUDGET))
             time.sleep(STEP)
@@ -207,8 +193,9 @@ def error_from_json(error: dict[str, Any]) -> SpecKittyError:
     return DaemonUnavailable(catalog.DAEMON_REASON_LOST)  # the daemon stopped or broke mid-run
 
 
-def status(*, timeout: float = 2.0) -> dict[str, Any]:
-    """What ``sync daemon status`` shows: ``running`` plus the daemon's /status answer when it runs."""
+def status(*, timeout: float = 2.0) -> Status:
+    """What ``sync daemon status`` shows: the machine's state, and ``running`` plus the daemon's /status
+    answer when it runs."""
     return daemon_status("/status", timeout=timeout)
 
 
@@ -220,13 +207,13 @@ def stop(*, timeout: float = STOP_TIMEOUT) -> int | None:
     """
     refuse_if_foreign()
     deadline = time.monotonic() + timeout
-    state = read_state()
-    holder = lock_holder()
-    while holder is not None and (state is None or holder not in (state.pid, UNKNOWN_HOLDER)):
+    seen = look(STOP_Q)
+    while seen.state not in (NOT_RUNNING, PUBLISHED):
         if time.monotonic() >= deadline:  # a lock holder that never publishes its state: hung at birth
             break
         time.sleep(STEP)  # a daemon is starting: let it publish its state, then stop it properly
-        state, holder = read_state(), lock_holder()
+        seen = look(STOP_Q)
+    state, holder = seen.facts.state, seen.facts.holder
     if holder is None:
         return None
     pid = state.pid if state is not None and holder == UNKNOWN_HOLDER else holder

@@ -16,23 +16,38 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
-from orchestrator.daemon.jobs import Job
+from orchestrator.daemon.jobs import Job, JobRegistry
+from orchestrator.daemon.scheduler import Scheduler
 from orchestrator.daemon.targets import TargetKey
 
-if TYPE_CHECKING:
-    from orchestrator.daemon.server import Daemon
-
 log = logging.getLogger("spec_kitty.daemon")
+
+
+class Steered(Protocol):
+    """What the API reads and steers of the daemon process (``server.Daemon``). Named here, not
+    imported from ``server``, so the API depends on the daemon's shape and ``server`` alone on the API."""
+
+    pid: int
+    secret: str
+    version: str
+    started_at: str
+    stopping: asyncio.Event
+    jobs: JobRegistry
+    scheduler: Scheduler
+
+    def uptime(self) -> float: ...
+    def sync_requested(self, key: TargetKey) -> Job: ...
+    def retire(self, reason: str) -> None: ...
 
 
 class ControlApi:
     """The handlers, reading and steering one ``Daemon``."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Steered) -> None:
         self.daemon = daemon
 
     def app(self) -> web.Application:

@@ -11,6 +11,10 @@ The OS drops the lock when the process dies, however it dies, so a leftover file
 The file is never removed (spec-kitty never removes it either, and a rival that opened the old file
 just before an unlink would lock an orphaned inode while a third process locks a new file: two
 "holders"). A winner still checks that the path names the inode it locked, and retries if not.
+
+Asking who holds a lock (``lock_holder``) lives here too, beside taking it, and imports nothing of this
+project: ``orchestrator.errors`` names the holder of any busy lock with it, and must not pull in the
+home's paths or file helpers (which raise those very errors) to do so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ import fcntl
 import os
 import time
 from pathlib import Path
+
+UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
+PROC_LOCKS = Path("/proc/locks")  # Linux only: an optional cross-check, never required
 
 
 class DaemonLock:
@@ -70,3 +77,62 @@ class DaemonLock:
             return
         fd, self._fd, self._inode = self._fd, None, None
         os.close(fd)
+
+
+def lock_holder(lock_path: Path) -> int | None:
+    """The pid holding the lock on ``lock_path``, None when it is free, ``UNKNOWN_HOLDER`` when held by someone.
+
+    The lock is a whole-file ``flock`` (``orchestrator.daemon.lock``, and spec-kitty's on the same file),
+    which ``fcntl(F_GETLK)`` cannot see. Linux lists every ``FLOCK`` with its holder's pid in
+    ``/proc/locks``, so the holder is read there without taking the lock (a client that try-acquired it,
+    even for a microsecond, could make a daemon starting at that instant believe it lost the race).
+    Elsewhere we fall back to try-acquire-then-release (the daemon retries briefly to absorb that) and
+    can only say "someone". Never call this from the lock's own holder with the try-acquire fallback:
+    ``flock`` on a second descriptor of one's own locked file would report it busy.
+    """
+    if not lock_path.exists():
+        return None
+    if PROC_LOCKS.exists():
+        return holder_from_proc_locks(lock_path)
+    return _probe_by_acquiring(lock_path)
+
+
+def holder_from_proc_locks(lock_path: Path) -> int | None:
+    """The holder as Linux's ``/proc/locks`` lists it (absent elsewhere)."""
+    try:
+        st = os.stat(lock_path)
+        table = PROC_LOCKS.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return _probe_by_acquiring(lock_path)
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    for line in table.splitlines():
+        fields = line.split()
+        if "->" in fields or len(fields) < 6:  # "->" marks a process blocked waiting, not a holder
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            where = (int(major, 16), int(minor, 16), int(inode))
+            pid = int(fields[4])
+        except ValueError:
+            continue
+        if where == wanted:
+            return pid if pid > 0 else UNKNOWN_HOLDER
+    return None
+
+
+def _probe_by_acquiring(lock_path: Path) -> int | None:
+    try:
+        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return UNKNOWN_HOLDER
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return UNKNOWN_HOLDER
+    finally:
+        os.close(fd)  # also releases the probe's own lock when it got one
+    return None

@@ -1,10 +1,11 @@
 """The daemon's state file and its loopback control calls, in stdlib only.
 
 ``spec-kitty status`` shows a one-line daemon summary when a state file exists, and the CLI side of
-the daemon (``client``) must not pay for aiohttp or asyncio, so everything a client needs to find and
-question a daemon lives here: read the state file, ask who holds the lock, call an endpoint with the
-per-run secret. ``http.client`` is imported inside the call, so merely importing this module opens
-nothing and loads no networking code.
+the daemon (``client``) must not pay for aiohttp or asyncio, so the raw means a client needs to find and
+question a daemon live here: read the state file, ask who holds the lock, whether a pid lives, call an
+endpoint with the per-run secret. What those facts add up to is the daemon-life machine's answer
+(``orchestrator.daemon.life``). ``http.client`` is imported inside the call, so merely importing this
+module opens nothing and loads no networking code.
 
 The lock, not the state file, is the truth about whether a daemon runs (the OS frees a lock when its
 holder dies; a state file survives a ``kill -9``). Clients therefore never delete either file: a
@@ -17,14 +18,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from orchestrator.daemon import MODULE
+from orchestrator.daemon import lock
+from orchestrator.daemon.lock import UNKNOWN_HOLDER as UNKNOWN_HOLDER
 from orchestrator.home import paths
 from orchestrator.home.fsutil import atomic_write_text, read_small
-
-UNKNOWN_HOLDER = -1  # the lock is held, but this platform cannot tell by whom
-PROC_LOCKS = Path("/proc/locks")  # Linux only: an optional cross-check, never required
 
 
 @dataclass(frozen=True)
@@ -79,115 +78,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def lock_holder(path: Path | None = None) -> int | None:
-    """The pid holding the daemon lock, None when it is free, ``UNKNOWN_HOLDER`` when held by someone.
-
-    The lock is a whole-file ``flock`` (``orchestrator.daemon.lock``, and spec-kitty's on the same file),
-    which ``fcntl(F_GETLK)`` cannot see. Linux lists every ``FLOCK`` with its holder's pid in
-    ``/proc/locks``, so the holder is read there without taking the lock (a client that try-acquired it,
-    even for a microsecond, could make a daemon starting at that instant believe it lost the race).
-    Elsewhere we fall back to try-acquire-then-release (the daemon retries briefly to absorb that) and
-    can only say "someone". Never call this from the lock's own holder with the try-acquire fallback:
-    ``flock`` on a second descriptor of one's own locked file would report it busy.
-    """
-    lock_path = path or paths.daemon_lock_file()
-    if not lock_path.exists():
-        return None
-    if PROC_LOCKS.exists():
-        return holder_from_proc_locks(lock_path)
-    return _probe_by_acquiring(lock_path)
-
-
-def holder_from_proc_locks(lock_path: Path) -> int | None:
-    """The holder as Linux's ``/proc/locks`` lists it (absent elsewhere)."""
-    try:
-        st = os.stat(lock_path)
-        table = PROC_LOCKS.read_text()
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return _probe_by_acquiring(lock_path)
-    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    for line in table.splitlines():
-        fields = line.split()
-        if "->" in fields or len(fields) < 6:  # "->" marks a process blocked waiting, not a holder
-            continue
-        try:
-            major, minor, inode = fields[5].split(":")
-            where = (int(major, 16), int(minor, 16), int(inode))
-            pid = int(fields[4])
-        except ValueError:
-            continue
-        if where == wanted:
-            return pid if pid > 0 else UNKNOWN_HOLDER
-    return None
-
-
-def _probe_by_acquiring(lock_path: Path) -> int | None:
-    import fcntl
-
-    try:
-        fd = os.open(lock_path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError:
-        return UNKNOWN_HOLDER
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return UNKNOWN_HOLDER
-    finally:
-        os.close(fd)  # also releases the probe's own lock when it got one
-    return None
-
-
-# --- spec-kitty's own daemon, in the same home ---------------------------------------------------------
-class Foreign(NamedTuple):
-    """A daemon of spec-kitty-cli in this home: its pid (None when unknown) and whether that pid lives."""
-
-    pid: int | None
-    alive: bool
-
-
-def foreign_state(path: Path | None = None) -> Foreign | None:
-    """The ``sync-daemon`` file when spec-kitty wrote it: lines url, port, token, pid (ours is JSON)."""
-    try:
-        text = (path or paths.daemon_state_file()).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines or lines[0].startswith("{") or len(lines) < 2 or not lines[1].isdigit():
-        return None
-    pid = int(lines[3]) if len(lines) >= 4 and lines[3].isdigit() else None
-    return Foreign(pid, pid is not None and pid_alive(pid))
-
-
-def _is_ours(pid: int) -> bool:
-    """Whether ``pid`` runs this tool's daemon (``python -m orchestrator.daemon``); without ``/proc`` to
-    ask, a holder is taken to be ours (the state file says otherwise when it is spec-kitty's)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return not Path("/proc/self/cmdline").exists()
-    except OSError:
-        return True
-    return MODULE.encode() in argv
-
-
-def foreign_daemon() -> Foreign | None:
-    """spec-kitty's daemon, when this home has one: a state file in its format (whether or not its pid
-    still runs: we never overwrite or remove its file), or a lock held by a process that is not ours
-    (spec-kitty holds the lock while it starts its daemon). The one answer every daemon decision of
-    ours asks before starting, stopping, signalling or publishing anything."""
-    found = foreign_state()
-    if found is not None:
-        return found
-    holder = lock_holder()
-    if holder is None or holder == UNKNOWN_HOLDER or holder == os.getpid():
-        return None
-    ours = read_state()
-    if (ours is not None and ours.pid == holder) or _is_ours(holder):
-        return None
-    return Foreign(holder, True)
+    """The pid holding the daemon lock (``orchestrator.daemon.lock.lock_holder`` on this home's lock file)."""
+    return lock.lock_holder(path or paths.daemon_lock_file())
 
 
 class ControlError(Exception):
@@ -227,79 +119,3 @@ def call(state: DaemonState, method: str, path: str, body: dict[str, Any] | None
     if not 200 <= status < 300:
         raise ControlError(str(answer.get("error") or f"HTTP {status}"), status)
     return answer if isinstance(answer, dict) else {}
-
-
-def health(state: DaemonState, *, timeout: float) -> dict[str, Any] | None:
-    """The daemon's health answer (version, pid, uptime), or None if it does not give one in time."""
-    try:
-        answer = call(state, "GET", "/health", timeout=timeout)
-    except ControlError:
-        return None
-    return answer if answer.get("pid") == state.pid else None
-
-
-def published(state: DaemonState | None, holder: int | None) -> bool:
-    """Whether the state file was written by the process that holds the lock (the daemon is up)."""
-    return state is not None and holder is not None and holder in (state.pid, UNKNOWN_HOLDER)
-
-
-def daemon_status(endpoint: str = "/health", *, timeout: float) -> dict[str, Any]:
-    """Whether the daemon runs, the one answer behind ``spec-kitty status`` and ``sync daemon status``.
-
-    The lock is the truth: nobody holding it means not running; a holder that has not published its
-    state is starting; only a holder that published is asked ``endpoint`` over loopback. The answer
-    is ``{"running": False}``, ``{"running": False, "starting": True, "pid"}``,
-    ``{"running": False, "answering": False, "pid"}`` or the daemon's own answer plus ``running: True``.
-    """
-    foreign = foreign_daemon()
-    if foreign is not None:
-        return {"running": False, "foreign": True, "pid": foreign.pid, "alive": foreign.alive}
-    state = read_state()
-    holder = lock_holder()
-    if holder is None:
-        return {"running": False}
-    if state is None or not published(state, holder):
-        return {"running": False, "starting": True, "pid": holder}
-    try:
-        answer = call(state, "GET", endpoint, timeout=timeout)
-    except ControlError:
-        answer = {}
-    if answer.get("pid") != state.pid:
-        return {"running": False, "answering": False, "pid": state.pid}
-    return dict(answer, running=True)
-
-
-def format_uptime(seconds: float) -> str:
-    """``3h 4m``, ``4m 2s``, ``7s``: enough precision for an operator glancing at status."""
-    total = max(int(seconds), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
-
-
-def summary_line(*, timeout: float = 0.3) -> str | None:
-    """One line for ``spec-kitty status``; None (and no network at all) when no state file exists."""
-    from states import catalog
-
-    if not paths.daemon_state_file().exists():
-        return None
-    info = daemon_status("/health", timeout=timeout)
-    if info.get("foreign"):
-        return foreign_line(info)
-    if info["running"]:
-        return catalog.DAEMON_LINE_RUNNING.format(pid=info["pid"], version=info.get("version", "?"),
-                                                  uptime=format_uptime(float(info.get("uptime") or 0)))
-    if info.get("answering") is False:
-        return catalog.DAEMON_LINE_NOT_ANSWERING.format(pid=info["pid"])
-    return catalog.DAEMON_LINE_NOT_RUNNING
-
-
-def foreign_line(info: dict[str, Any]) -> str:
-    """``sync daemon status``'s (and ``status``'s) line for spec-kitty's daemon."""
-    from states import catalog
-
-    if info.get("alive"):
-        return catalog.DAEMON_LINE_FOREIGN.format(pid=info.get("pid"))
-    return catalog.DAEMON_LINE_FOREIGN_STALE.format(pid=info.get("pid") or "?")

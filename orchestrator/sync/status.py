@@ -22,18 +22,15 @@ if TYPE_CHECKING:
 STALL_AFTER = 600.0  # seconds an event may wait with no live daemon before every hosted command warns
 
 
-def daemon_word() -> tuple[str, bool]:
+def daemon_word(*, work_queued: bool = False) -> tuple[str, bool]:
     """``(wording, alive)``: the daemon is running (its lock is held), or not; "died" when it left its
-    state or lock file behind (a clean exit removes both) and work is waiting."""
-    from orchestrator.daemon.state import lock_holder
+    state or lock file behind (a clean exit removes both) and work is waiting. The daemon-life machine
+    decides (``states.daemon_life``); this only looks at the lock, and at leftovers when work waits."""
+    from orchestrator.daemon.life import look
+    from states.daemon_life import HELD, LEFTOVERS_Q, SYNC_STATUS_WORD
 
-    if lock_holder() is not None:
-        return catalog.DAEMON_RUNNING_WORD, True
-    return catalog.DAEMON_NOT_RUNNING_WORD, False
-
-
-def _left_behind() -> bool:
-    return paths.daemon_state_file().exists() or paths.daemon_lock_file().exists()
+    state = look(LEFTOVERS_Q, work_queued=work_queued).state
+    return SYNC_STATUS_WORD[state], state == HELD
 
 
 def missions_on_host(facts: LiveFacts, mission: str | None) -> list[tuple[MissionRef, str]]:
@@ -69,7 +66,6 @@ def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -
     from orchestrator.tracker.ledger import TrackerLedger
 
     now = time.time() if now is None else now
-    word, alive = daemon_word()
     rows = []
     with EventQueue(paths.queue_file()) as queue:
         for ref, host in missions_on_host(facts, mission):
@@ -85,9 +81,7 @@ def gather(facts: LiveFacts, mission: str | None, *, now: float | None = None) -
                 "parked": [{"ref": p.ref, "reason": p.reason} for p in DeadLetters(queue).parked(key)],
                 "conflicts": TrackerLedger(queue).conflicts(key),
             })
-    pending = any(r["queued"] for r in rows)
-    if not alive and pending and _left_behind():
-        word = catalog.DAEMON_DIED_WORD
+    word, _ = daemon_word(work_queued=any(r["queued"] for r in rows))
     return {"missions": rows, "daemon": word}
 
 

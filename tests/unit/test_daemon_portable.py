@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.daemon import state
+from orchestrator.daemon import lock, state
 from orchestrator.daemon.lock import DaemonLock
 
 HOLD = """
@@ -47,7 +47,7 @@ def test_without_proc_a_held_lock_is_known_to_be_held(holder: tuple[subprocess.P
     """``flock`` holders are invisible to ``F_GETLK``; without ``/proc/locks`` (macOS) all we can say is
     "someone", found by try-acquiring, and the lock stays the holder's."""
     _, lock_path = holder
-    monkeypatch.setattr(state, "PROC_LOCKS", tmp_path / "no-proc" / "locks")  # as on macOS
+    monkeypatch.setattr(lock, "PROC_LOCKS", tmp_path / "no-proc" / "locks")  # as on macOS
     for _ in range(3):
         assert state.lock_holder(lock_path) == state.UNKNOWN_HOLDER
     assert not DaemonLock(lock_path).try_acquire(attempts=1)
@@ -59,7 +59,7 @@ def test_asking_never_takes_the_lock(holder: tuple[subprocess.Popen[str], Path],
     """A client that try-acquired the lock, even briefly, could make a starting daemon lose its own race."""
     child, lock_path = holder
     taken: list[int] = []
-    monkeypatch.setattr(state, "_probe_by_acquiring", lambda path: taken.append(1))
+    monkeypatch.setattr(lock, "_probe_by_acquiring", lambda path: taken.append(1))
     for _ in range(3):
         assert state.lock_holder(lock_path) == child.pid
     assert taken == []
@@ -91,4 +91,4 @@ def test_a_free_or_missing_lock_has_no_holder(tmp_path: Path) -> None:
 @pytest.mark.skipif(not Path("/proc/locks").exists(), reason="Linux only: cross-checks against /proc/locks")
 def test_the_os_answer_agrees_with_proc_locks(holder: tuple[subprocess.Popen[str], Path]) -> None:
     child, lock_path = holder
-    assert state.lock_holder(lock_path) == state.holder_from_proc_locks(lock_path) == child.pid
+    assert state.lock_holder(lock_path) == lock.holder_from_proc_locks(lock_path) == child.pid
