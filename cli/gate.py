@@ -143,7 +143,7 @@ def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
 
 
 def warn_if_stalled(mission: str | None) -> None:
-    """Issue 10: events waiting long with no live daemon to send them are never silent (one stderr line)."""
+    """Events waiting long with no live daemon to send them are never silent (one stderr line)."""
     from orchestrator.sync.status import stall_warning
 
     try:

@@ -194,7 +194,7 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.sync.outbox import enqueue_local_event
 
-        warning = enqueue_local_event(facts, dict(row))  # best effort (issue 10): the row is in the log
+        warning = enqueue_local_event(facts, dict(row))  # best effort: the row is in the log
         if warning:
             click.echo(warning, err=True)
 

@@ -2,7 +2,7 @@
 the background daemon of a home is in (not running, starting, running, hung, died with work queued,
 spec-kitty's ...) from raw facts the orchestrator gathers (``orchestrator.daemon.life``).
 
-Every place that used to decide this with its own if-chain asks a *question* instead: a tuple of
+Every place that needs this answer asks a *question* rather than keeping its own if-chain: a tuple of
 triggers fired in order (``QUESTIONS``). A question looks only as far as it needs, and the facts are
 read lazily, so ``sync status`` reads the lock and nothing else, while ``ensure`` asks the daemon's
 control endpoint only once the lock holder has published its state file. What a place shows for the

@@ -3,7 +3,7 @@
 A declarative table (nine lanes, the hidden initial lane ``genesis``, the alias ``doing``, 29 edges)
 is fed to a core ``transitions`` machine, so ``wp move`` refuses exactly the moves spec-kitty refuses:
 a work package that has never moved is in ``genesis`` and may only become ``planned`` or ``canceled``
-(a typo such as ``WP99`` no longer invents work). ``--force`` (with a reason) allows any pair, the
+(a typo such as ``WP99`` never invents work). ``--force`` (with a reason) allows any pair, the
 same lane included. The diagram in ``diagrams/lanes.mmd`` is drawn from this same table.
 
 Pure like the rest of ``states/``: no I/O; ``transitions.extensions`` is imported only to draw.

@@ -45,7 +45,7 @@ def run_and_report(current: LiveFacts, *, quiet: bool = False) -> dict[str, Any]
 
 
 def notes(conflicts: list[dict[str, str]], parked: int) -> list[str]:
-    """After the summary: each conflict this run found, and a pointer to parked rows (issue 10)."""
+    """After the summary: each conflict this run found, and a pointer to parked rows."""
     lines = [(catalog.CONFLICT_LINE_TRACKER if c.get("kept") == "remote" else catalog.CONFLICT_LINE).format(**c)
              for c in conflicts]
     if parked:

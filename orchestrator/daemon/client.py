@@ -164,7 +164,7 @@ def sync_now(current: LiveFacts, *, budget: float = BUDGET) -> dict[str, Any]:
 
     job_deadline = time.monotonic() + JOB_DEADLINES * deadline_seconds()
     while not answer.get("done"):
-        if time.monotonic() >= job_deadline:  # issue 10: never wait on a stuck job without limit
+        if time.monotonic() >= job_deadline:  # never wait on a stuck job without limit
             raise CatalogFailure(catalog.DAEMON_JOB_SLOW.filled(seconds=JOB_DEADLINES * deadline_seconds()))
         try:
             answer = call(state, "GET", f"/jobs/{answer.get('job')}?wait={POLL_WAIT}", timeout=POLL_WAIT + 1.5)

@@ -3,7 +3,7 @@
 This module gathers the raw facts the machine reads (spec-kitty's state file, the lock's holder, our
 state file, the control endpoint's answer, leftovers), each on first use and then kept for the one
 question being asked, and turns the machine's state into what each place shows. Nothing here decides
-by itself: the places that used to (``status``, ``sync daemon status|stop``, ``sync status``, the
+by itself: the places that need an answer (``status``, ``sync daemon status|stop``, ``sync status``, the
 client, the kill switch, the daemon's own start) all ask ``look`` a question and map the state.
 
 Stdlib only, like ``state``: ``spec-kitty status`` imports it when a state file exists.
