@@ -148,7 +148,7 @@ def warn_if_stalled(mission: str | None) -> None:
 
     try:
         warning = stall_warning(app().facts(mission))
-    except Exception:  # a warning must never break the command it decorates
+    except Exception:  # noqa: BLE001 - a warning must never break the command it decorates
         return
     if warning:
         click.echo(warning, err=True)

@@ -171,7 +171,7 @@ def _queued() -> int | None:
 
         with EventQueue(path, busy_timeout=1.0) as queue:
             return queue.count()
-    except Exception:  # an answer to Ctrl-C must never turn into another error
+    except Exception:  # noqa: BLE001 - an answer to Ctrl-C must never turn into another error
         return None
 
 

@@ -91,7 +91,7 @@ class LockBusy(SpecKittyError, OSError):
             from orchestrator.daemon.lock import UNKNOWN_HOLDER, lock_holder
 
             pid = lock_holder(path)
-        except Exception:  # naming the holder is a courtesy: never let it hide the busy lock
+        except Exception:  # noqa: BLE001 - naming the holder is a courtesy: never let it hide the busy lock
             pid = None
         holder = (catalog.LOCK_HOLDER_PID.format(pid=pid) if pid not in (None, UNKNOWN_HOLDER)
                   else catalog.LOCK_HOLDER_UNKNOWN)

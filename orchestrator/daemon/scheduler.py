@@ -77,7 +77,7 @@ class Scheduler:
             try:
                 loop = asyncio.get_running_loop()
                 result = await loop.run_in_executor(self.executor, self.sync, target.key)
-            except Exception as exc:  # reported to every waiter and in /status; the daemon carries on
+            except Exception as exc:  # noqa: BLE001 - reported to every waiter and in /status; the daemon carries on
                 self.record_failure(target, exc)
                 if not future.done():
                     future.set_exception(exc)

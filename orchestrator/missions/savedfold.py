@@ -200,7 +200,7 @@ class Growing:
             if self.fold is None and not self._begin(start, before):
                 self.close()
                 return
-        except Exception:  # a saved fold that cannot be read whole is never grown
+        except Exception:  # noqa: BLE001 - a saved fold that cannot be read whole is never grown
             self.close()
             return
         if start != self.offset or (self.seen is not None and (seen.dev, seen.ino) != (self.seen.dev, self.seen.ino)):
@@ -274,7 +274,7 @@ def _read_state(where: Path, folder: Path) -> dict[str, Any] | None:
         if not (isinstance(log["offset"], int) and isinstance(log["digest"], str)):
             return None
         return state if isinstance(state, dict) else None
-    except Exception:  # a cache that cannot be read whole is never trusted: fold from scratch
+    except Exception:  # noqa: BLE001 - a cache that cannot be read whole is never trusted: fold from scratch
         return None
 
 
@@ -303,7 +303,7 @@ def _load(where: Path, folder: Path, fd: int, stat: os.stat_result, limit: int) 
             return None
         fold, lines, problems = opened
         return Loaded(fold, offset, lines, problems, running)
-    except Exception:  # a cache that cannot be read whole is never trusted: fold from scratch
+    except Exception:  # noqa: BLE001 - a cache that cannot be read whole is never trusted: fold from scratch
         return None
 
 

@@ -162,7 +162,7 @@ def _install(record_path: str) -> None:
                 where = guarded_paths(tuple(args))
                 if where:
                     emit("write", event, args, where)
-        except Exception as exc:  # a guard bug must be visible, never silently swallow events
+        except Exception as exc:  # noqa: BLE001 - a guard bug must be visible, never silently swallow events
             os.write(record_fd, (_json({"kind": "guard-error", "event": event, "error": repr(exc)}) + "\n")
                      .encode("ascii"))
         finally:
