@@ -14,9 +14,9 @@ import pytest
 from support.projects import make_project, write_bindings, write_config
 from support.shell import Shell
 
+from orchestrator.context import Context
 from orchestrator.daemon.settings import read_settings
 from orchestrator.errors import ConfigError
-from orchestrator.facts import LiveFacts
 from orchestrator.home.config import DEFAULT_IDLE_SECONDS
 
 HOST = '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
@@ -51,7 +51,7 @@ def test_an_idle_time_under_five_seconds_is_refused(tmp_path: Path, monkeypatch:
     env = {"SPEC_KITTY_HOME": str(home), "SPEC_KITTY_ENABLE_SAAS_SYNC": "1"}
     monkeypatch.setenv("SPEC_KITTY_HOME", str(home))
     with pytest.raises(ConfigError) as refused:
-        _ = LiveFacts(env=env).daemon_idle_seconds
+        _ = Context(env=env).facts().daemon_idle_seconds
     assert str(refused.value) == (
         f"{config} `sync.daemon_idle_seconds`: `3` is not a number of seconds (5 or more).")
     assert read_settings(env).idle_seconds == DEFAULT_IDLE_SECONDS  # the daemon keeps its default

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.gate import app, facts, json_errors, print_warnings, requires
+from cli.gate import ask, context, facts, json_errors, print_warnings, requires
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.sessions import login as login_ops
 from states import catalog
@@ -57,7 +57,7 @@ def _not_active(current: LiveFacts, url: str) -> str | None:
     active = current.host_url
     if not active or origin(active) == origin(url):
         return None
-    if current.env.get(catalog.SAAS_URL_ENV_VAR, "").strip():
+    if context().env.get(catalog.SAAS_URL_ENV_VAR, "").strip():
         return catalog.LOGIN_NOT_ACTIVE_ENV.format(active=active, url=url)
     from orchestrator.home import paths
 
@@ -85,14 +85,12 @@ def status(as_json: bool, check: bool) -> None:
     """List each session: host, login, time left, where it came from (never the token), and which one is
     active (the effective host's). Local only, unless --check asks each host; exit 1 when a session is
     rejected, unanswered, or an env token has no host."""
-    import time
-
     from orchestrator.home import paths
     from orchestrator.sessions.auth import SOURCE_ENV, origin
 
-    current = facts()
-    sessions = list(current.auth.sessions.values())
-    print_warnings(current)
+    where, current = context(), facts()
+    sessions = list(where.sessions.sessions.values())
+    print_warnings(where)
     env_without_host = bool(current.env_token) and not current.host_url
     if current.env_token and not env_without_host:  # the env token is for the effective host and hides a stored one
         env_session = current.session
@@ -104,7 +102,7 @@ def status(as_json: bool, check: bool) -> None:
         raise CatalogFailure(catalog.UNAUTHED, UNAUTHED.lower())
     active = origin(current.host_url) if current.host_url else None
     checks = {id(s): login_ops.check_session(s) for s in sessions} if check else {}
-    now = time.time()
+    now = where.clock()
     rows = [{
         "host": s.server_url or None,
         "login": s.login,
@@ -174,12 +172,12 @@ def token(host: str | None) -> None:
         if current.env_token and current.host_url and origin(current.host_url) == origin(url):
             session: Session | None = current.session
         else:
-            session = current.auth.sessions.get(origin(url))
+            session = context().sessions.sessions.get(origin(url))
         if session is None:
             raise CatalogFailure(catalog.UNAUTHED_OTHER_HOST.filled(url=url)._replace(
                 next_action=catalog.UNAUTHED_OTHER_HOST.next_action.format(url=url)), UNAUTHED.lower())
     else:
-        verdict = app().ask(Need(hosted=True, state=NO_HOST))
+        verdict = ask(Need(hosted=True, state=NO_HOST))
         if not verdict.proceed:
             assert verdict.outcome is not None
             raise CatalogFailure(verdict.outcome, verdict.state.lower())

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cli.gate import app, facts, json_errors, mission_option, requires
+from cli.gate import ask, facts, json_errors, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
 from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
@@ -188,7 +188,7 @@ def explain(mission: str | None, as_json: bool, probe: bool, diagram: str | None
         raise click.UsageError(catalog.EXPLAIN_DIAGRAM_WITH_JSON)
     current = facts(mission)
     checks = check_prerequisites(current)  # reads every local fact first, so the gate reports warnings once
-    verdict = app().ask(explain_need(probe), mission)
+    verdict = ask(explain_need(probe), mission)
     if diagram == "mermaid":
         from states.diagram import mermaid
 

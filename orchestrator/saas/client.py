@@ -215,6 +215,7 @@ class SaasClient:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         max_body: int = MAX_RESPONSE_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
@@ -229,6 +230,7 @@ class SaasClient:
         self.connect_timeout = min(connect_timeout, self.deadline)
         self.read_timeout = min(read_timeout, self.deadline)
         self.max_body = max_body
+        self.clock = clock  # what "the session is due for a refresh" compares against (a test fixes it)
         self._session: aiohttp.ClientSession | None = None
         self._last_status: int | None = None  # of the last 2xx answer (a tracker 202 is polled)
 
@@ -475,7 +477,7 @@ class SaasClient:
     async def _refresh_if_due(self) -> None:
         """Refresh before sending when the session is within ``REFRESH_MARGIN`` of its expiry."""
         creds = self._creds
-        if creds is not None and creds.refreshable() and creds.session.expired(time.time(), REFRESH_MARGIN):
+        if creds is not None and creds.refreshable() and creds.session.expired(self.clock(), REFRESH_MARGIN):
             await self._refresh(force=False)
 
     async def _refresh(self, *, force: bool) -> bool:
@@ -493,7 +495,7 @@ class SaasClient:
             current = read_sessions(path).sessions.get(creds.origin)
             if current is None:
                 return False
-            if current.access_token != started_with and (force or not current.expired(time.time(), REFRESH_MARGIN)):
+            if current.access_token != started_with and (force or not current.expired(self.clock(), REFRESH_MARGIN)):
                 creds.adopt(current)
                 return True
             if current.refresh_token is None:
@@ -511,7 +513,7 @@ class SaasClient:
                 if again is not None and again.access_token != started_with:
                     creds.adopt(again)
                     return True
-                if not force and not current.expired(time.time()):
+                if not force and not current.expired(self.clock()):
                     return False
                 raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
             except SaasError as refused:
@@ -519,7 +521,7 @@ class SaasClient:
                     store_locked(path, current._replace(refresh_token=None), creds.origin)
                     raise self._fail(SessionExpired(catalog.SESSION_EXPIRED), 401) from None
                 raise
-            renewed = current.renewed(issued, time.time())
+            renewed = current.renewed(issued, self.clock())
             store_locked(path, renewed, creds.origin)
             creds.adopt(renewed)
             return True

@@ -24,6 +24,7 @@ from orchestrator.tracker.binding import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory
     from orchestrator.project.identity import ProjectIdentity
     from orchestrator.saas.client import SaasClient
     from orchestrator.sessions.auth import Credentials
@@ -134,12 +135,13 @@ async def _choices(client: SaasClient, team: str, providers: tuple[str, ...], id
 
 
 def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: int | None,
-         mode: str | None) -> Bound:
+         mode: str | None, *, clients: ClientFactory | None = None) -> Bound:
     """Resolve, pick (one candidate, or ``--select N``; several without it: exit 2 listing them), confirm
-    on the host, then write the ``tracker:`` block."""
+    on the host (through ``clients``, the context's client factory), then write the ``tracker:`` block."""
     from orchestrator.project.identity import ensure_identity
-    from orchestrator.saas.client import run_with_client
     from states.contract import printable
+
+    run_with_client = clients or facts.context.clients
 
     _check_options(provider, bind_ref, select, mode)
     url = facts.host_url or ""
@@ -227,10 +229,9 @@ def unbind(facts: LiveFacts) -> Bound:
     return Bound(binding, migrated)
 
 
-def remote_status(facts: LiveFacts) -> dict[str, Any]:
-    """``GET status/`` for the repository's binding."""
-    from orchestrator.saas.client import run_with_client
-
+def remote_status(facts: LiveFacts, *, clients: ClientFactory | None = None) -> dict[str, Any]:
+    """``GET status/`` for the repository's binding (through ``clients``, the context's client factory)."""
+    run_with_client = clients or facts.context.clients
     binding = facts.binding
     assert binding is not None and not binding.legacy
     url = facts.host_url or ""
