@@ -2,9 +2,10 @@
 
 Given spec-kitty's lane graph (``tests/fixtures/lane-transitions.json``), the table in ``states/lanes.py``
 is the same graph. Given a mission whose work packages rest in every lane, when the operator runs
-``spec-kitty wp move`` for each of the 81 from/to pairs, without and with ``--force``, then an edge of
-the table is written, any other move is refused with one line naming the move and the lanes reachable
-(nothing written), and every forced move is written with ``force: true`` and its reason.
+``spec-kitty wp move`` for each of the 81 from/to pairs, without and with ``--force`` (in-process: the
+console script's own entry, ``support.inprocess``), then an edge of the table is written, any other
+move is refused with one line naming the move and the lanes reachable (nothing written), and every
+forced move is written with ``force: true`` and its reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.projects import EVENTS, make_project, snapshot_tree, transition, write_log
-from support.shell import Shell, parallel
+from support.shell import InProcessShell, parallel
 
 from states import lanes
 
@@ -38,6 +39,12 @@ def test_the_table_is_spec_kittys_lane_graph() -> None:
 EVIDENCE = '{"review": {"reviewer": "alice", "verdict": "approved", "reference": "PR#1"}}'
 
 
+@pytest.fixture
+def shell(tmp_path: Path) -> InProcessShell:
+    """Output and exit codes are all these tests look at: the commands run in this process."""
+    return InProcessShell(tmp_path)
+
+
 def wp_for(index: int) -> str:
     return f"WP{index + 1:03d}"
 
@@ -52,7 +59,7 @@ def board(tmp_path: Path) -> Path:
     return root
 
 
-def test_every_pair_without_and_with_force_through_the_installed_command(shell: Shell, board: Path) -> None:
+def test_every_pair_without_and_with_force_through_the_command(shell: InProcessShell, board: Path) -> None:
     log = board / "kitty-specs" / SLUG / EVENTS
     before = log.read_bytes()
     commands = []
@@ -87,7 +94,7 @@ def test_every_pair_without_and_with_force_through_the_installed_command(shell: 
     assert len(appended) == 81 + sum(1 for pair in PAIRS if pair in lanes.EDGES)
 
 
-def test_a_work_package_with_no_transition_is_in_genesis(shell: Shell, board: Path) -> None:
+def test_a_work_package_with_no_transition_is_in_genesis(shell: InProcessShell, board: Path) -> None:
     """A typo like WP99 no longer invents work: from genesis only planned or canceled."""
     before = snapshot_tree(board)
     refused, alias_refused = parallel(
@@ -106,7 +113,7 @@ def test_a_work_package_with_no_transition_is_in_genesis(shell: Shell, board: Pa
     assert planned.stdout.startswith(f"WP999: genesis -> planned ({SLUG}, event ")
 
 
-def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: Shell, board: Path) -> None:
+def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: InProcessShell, board: Path) -> None:
     before = snapshot_tree(board)
     results = parallel(shell.later("wp", "move", "WP001", "--to", "done", "--force", cwd=board),
                        shell.later("wp", "move", "WP001", "--to", "done", "--force", "--reason", "  ", cwd=board))
@@ -117,7 +124,7 @@ def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: Shell
 
 
 @pytest.mark.parametrize("wp_id", ["WP12345", "WP", "WP1a", "WP\u0661", "wp01", "WP-1"])
-def test_work_package_ids_are_wp_and_one_to_four_ascii_digits(shell: Shell, board: Path, wp_id: str) -> None:
+def test_work_package_ids_are_wp_and_one_to_four_ascii_digits(shell: InProcessShell, board: Path, wp_id: str) -> None:
     done = shell.run("wp", "move", wp_id, "--to", "planned", cwd=board)
     assert (done.stdout, done.stderr, done.exit_code) == (
         "", f"Error: `{wp_id}` is not a work package id (expected WP and 1 to 4 ASCII digits, e.g. WP01).\n", 1)

@@ -19,11 +19,14 @@ from orchestrator.daemon.settings import read_settings
 from orchestrator.errors import ConfigError
 from orchestrator.home.config import DEFAULT_IDLE_SECONDS
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 HOST = '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
 MANUAL = ('Background sync is in manual mode (`[sync].background_daemon = "manual"`).\n'
           "Run `spec-kitty sync run` to perform a one-shot remote sync.\n")
 
 
+@pytest.mark.guarded
 def test_manual_with_a_trailing_space_means_manual(tester: Shell) -> None:
     repo = make_project(tester.cwd / "repo", ["001-demo"])
     write_bindings(repo, "001-demo")
@@ -33,6 +36,7 @@ def test_manual_with_a_trailing_space_means_manual(tester: Shell) -> None:
     assert not ran.of_kind("network") and not ran.of_kind("process")
 
 
+@pytest.mark.guarded
 def test_a_policy_config_set_would_refuse_is_one_line_naming_key_and_file(tester: Shell) -> None:
     repo = make_project(tester.cwd / "repo", ["001-demo"])
     write_bindings(repo, "001-demo")

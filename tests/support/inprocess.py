@@ -16,14 +16,17 @@ process starts without (the vetted home, the warned-about files) are emptied fir
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from click.testing import CliRunner
-from support.cli import operator_env
 
 from orchestrator.context import ClientFactory, Clock, Context
+from support.cli import operator_env
+
+_ONE_AT_A_TIME = threading.Lock()  # the environment, current folder and stdout are the process's: one command at once
 
 
 class Ran(NamedTuple):
@@ -41,7 +44,16 @@ def invoke(args: list[str], *, home: Path, cwd: Path, user_home: Path | None = N
            env_extra: Mapping[str, str | None] | None = None, stdin: str | None = None,
            clock: Clock | None = None, clients: ClientFactory | None = None) -> Ran:
     """``spec-kitty ARGS`` as the console script runs it, in this process, for the operator ``operator_env``
-    describes; ``clock`` and ``clients`` replace the real clock and SaaS client when given."""
+    describes; ``clock`` and ``clients`` replace the real clock and SaaS client when given. Commands started
+    side by side (``support.shell.parallel``) run one after the other."""
+    with _ONE_AT_A_TIME:
+        return _invoke(args, home=home, cwd=cwd, user_home=user_home, env_extra=env_extra, stdin=stdin,
+                       clock=clock, clients=clients)
+
+
+def _invoke(args: list[str], *, home: Path, cwd: Path, user_home: Path | None,
+            env_extra: Mapping[str, str | None] | None, stdin: str | None,
+            clock: Clock | None, clients: ClientFactory | None) -> Ran:
     from cli.main import main
     from orchestrator.home import config, paths
 

@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestrator.context import ClientFactory, Clock
 from support.cli import SPEC_KITTY, Result, operator_env, popen_guarded, run_cli
 from support.inprocess import Ran, invoke
-
-from orchestrator.context import ClientFactory, Clock
 
 FLAG = "SPEC_KITTY_ENABLE_SAAS_SYNC"
 
