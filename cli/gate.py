@@ -33,11 +33,10 @@ def context() -> Context:
 
 def ask(need: Need, mission: str | None = None) -> Verdict:
     """Let the machine settle for ``need`` and print any warning gathered on the way (stderr)."""
-    current = facts(mission)
     try:
-        return settle(current, need)
+        return settle(facts(mission), need)
     finally:
-        print_warnings(current.context)
+        print_warnings(context())
 
 
 def print_warnings(where: Context) -> None:

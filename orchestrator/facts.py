@@ -11,8 +11,9 @@ from one ``orchestrator.context.Context`` (built once at the CLI edge), and what
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.home.rollout import is_truthy
 from states.catalog import (
@@ -26,22 +27,33 @@ from states.catalog import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from orchestrator.context import Context
-    from orchestrator.sessions.auth import Session
+    from orchestrator.sessions.auth import AuthRead, Session
     from orchestrator.tracker.binding import Binding
 
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
 # flag, so it must not pay for TOML, auth or repository code (see benchmarks/bench_startup.py).
 
 
+class Sources(Protocol):
+    """What the facts are read from: ``orchestrator.context.Context`` (declared here, so the context may
+    build facts without this module importing it back)."""
+
+    clock: Callable[[], float]
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+    @property
+    def cwd(self) -> Path: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def sessions(self) -> AuthRead: ...
+
+
 class LiveFacts:
     """The ``states.facts.Facts`` protocol, read lazily from one context's environment, files and clock."""
 
-    def __init__(self, context: Context | None = None, *, mission: str | None = None) -> None:
-        if context is None:  # this process as it is: its environment, folder and clock
-            from orchestrator.context import Context
-
-            context = Context()
+    def __init__(self, context: Sources, *, mission: str | None = None) -> None:
         self.context = context
         self.mission_option = mission
 

@@ -34,14 +34,14 @@ def login(host: str | None, with_token: bool) -> None:
     """Log in to one host (adds or replaces that host's session only); stores ~/.spec-kitty/auth.json."""
     target = login_ops.resolve_host(host, None if host else facts().host_url)
     if with_token:
-        session = login_ops.login_with_token(target, sys.stdin.read())
+        session = login_ops.login_with_token(target, sys.stdin.read(), context().clients)
     else:
         def prompt(url: str, code: str, lifetime: float) -> None:
             click.echo(catalog.LOGIN_PROMPT.format(url=url, code=code))
             click.echo(catalog.LOGIN_CODE_LIFETIME.format(minutes=max(1, round(lifetime / 60))))
             click.echo(catalog.LOGIN_WAITING)
 
-        session = login_ops.login_with_device(target, prompt, note=click.echo)
+        session = login_ops.login_with_device(target, prompt, note=click.echo, clients=context().clients)
     who = catalog.LOGGED_IN_AS.format(login=session.login) if session.login else ""
     click.echo(catalog.LOGGED_IN.format(url=session.server_url, who=who))
     note = _not_active(facts(), session.server_url)
@@ -101,7 +101,7 @@ def status(as_json: bool, check: bool) -> None:
     if not sessions:
         raise CatalogFailure(catalog.UNAUTHED, UNAUTHED.lower())
     active = origin(current.host_url) if current.host_url else None
-    checks = {id(s): login_ops.check_session(s) for s in sessions} if check else {}
+    checks = {id(s): login_ops.check_session(s, where.clients) for s in sessions} if check else {}
     now = where.clock()
     rows = [{
         "host": s.server_url or None,
@@ -213,7 +213,7 @@ def logout(host: str | None, everything: bool) -> None:
         click.echo(catalog.NOT_LOGGED_IN)
         return
     for session in targets:
-        revoked = login_ops.revoke(session)
+        revoked = login_ops.revoke(session, context().clients)
         remove_session(session.server_url)
         click.echo(catalog.LOGGED_OUT_HOST.format(url=session.server_url))
         if not revoked:

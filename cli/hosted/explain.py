@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cli.gate import ask, facts, json_errors, mission_option, requires
+from cli.gate import ask, context, facts, json_errors, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
 from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
@@ -58,7 +58,7 @@ def session_row(current: LiveFacts, probe: bool, reach: Row) -> tuple[Row, catal
     from orchestrator.sessions.auth import SOURCE_ENV
     from orchestrator.sessions.login import check_session
 
-    checked = check_session(session)
+    checked = check_session(session, context().clients)
     url = current.host_url or ""
     if checked.valid:
         return Row(label, True, catalog.EXPLAIN_SESSION_OK.format(url=url.rstrip("/"))), None

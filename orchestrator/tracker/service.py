@@ -135,13 +135,11 @@ async def _choices(client: SaasClient, team: str, providers: tuple[str, ...], id
 
 
 def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: int | None,
-         mode: str | None, *, clients: ClientFactory | None = None) -> Bound:
+         mode: str | None, *, clients: ClientFactory) -> Bound:
     """Resolve, pick (one candidate, or ``--select N``; several without it: exit 2 listing them), confirm
     on the host (through ``clients``, the context's client factory), then write the ``tracker:`` block."""
     from orchestrator.project.identity import ensure_identity
     from states.contract import printable
-
-    run_with_client = clients or facts.context.clients
 
     _check_options(provider, bind_ref, select, mode)
     url = facts.host_url or ""
@@ -179,7 +177,7 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
         return _record(facts, chosen.provider, confirmed, mode, url)
 
     with _retry_hint("tracker bind"):
-        return run_with_client(url, _credentials(facts), resolve)
+        return clients(url, _credentials(facts), resolve)
 
 
 async def _validated(client: SaasClient, facts: LiveFacts, team: str, providers: tuple[str, ...], ref: str,
@@ -229,9 +227,8 @@ def unbind(facts: LiveFacts) -> Bound:
     return Bound(binding, migrated)
 
 
-def remote_status(facts: LiveFacts, *, clients: ClientFactory | None = None) -> dict[str, Any]:
+def remote_status(facts: LiveFacts, *, clients: ClientFactory) -> dict[str, Any]:
     """``GET status/`` for the repository's binding (through ``clients``, the context's client factory)."""
-    run_with_client = clients or facts.context.clients
     binding = facts.binding
     assert binding is not None and not binding.legacy
     url = facts.host_url or ""
@@ -240,7 +237,7 @@ def remote_status(facts: LiveFacts, *, clients: ClientFactory | None = None) -> 
         team = await team_of(client, facts.session, url)
         return await client.tracker_status(team, binding.provider, binding.routing())
 
-    return run_with_client(url, _credentials(facts), ask)
+    return clients(url, _credentials(facts), ask)
 
 
 async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str) -> Binding:
