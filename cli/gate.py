@@ -3,6 +3,9 @@
 A hosted command declares its need beside its definition with ``@requires(state, intent)``; the gate
 gathers facts, lets the machine settle, and either runs the command or ends it with the catalog's
 wording for the state the machine settled in. No command re-implements the prerequisite chain.
+
+Commands reach the world through one ``orchestrator.context.Context`` (click's ``ctx.obj``, built once by
+``cli.main``): ``context()`` hands it out, ``facts(mission)`` the machine's facts gathered from it.
 """
 
 from __future__ import annotations
