@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from support.projects import EVENTS, make_project, snapshot_tree, transition, write_log
-from support.shell import InProcessShell, parallel
+from support.shell import Shell, parallel
 
 from states import lanes
 
 SPEC = json.loads((Path(__file__).parent / "fixtures" / "lane-transitions.json").read_text())
 PAIRS = [(src, dest) for src in lanes.LANES for dest in lanes.LANES]
 SLUG = "070-lanes"
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``): output, exit codes and the log are what count
 
 
 def test_the_table_is_spec_kittys_lane_graph() -> None:
@@ -39,12 +40,6 @@ def test_the_table_is_spec_kittys_lane_graph() -> None:
 EVIDENCE = '{"review": {"reviewer": "alice", "verdict": "approved", "reference": "PR#1"}}'
 
 
-@pytest.fixture
-def shell(tmp_path: Path) -> InProcessShell:
-    """Output and exit codes are all these tests look at: the commands run in this process."""
-    return InProcessShell(tmp_path)
-
-
 def wp_for(index: int) -> str:
     return f"WP{index + 1:03d}"
 
@@ -59,7 +54,7 @@ def board(tmp_path: Path) -> Path:
     return root
 
 
-def test_every_pair_without_and_with_force_through_the_command(shell: InProcessShell, board: Path) -> None:
+def test_every_pair_without_and_with_force_through_the_command(shell: Shell, board: Path) -> None:
     log = board / "kitty-specs" / SLUG / EVENTS
     before = log.read_bytes()
     commands = []
@@ -94,7 +89,7 @@ def test_every_pair_without_and_with_force_through_the_command(shell: InProcessS
     assert len(appended) == 81 + sum(1 for pair in PAIRS if pair in lanes.EDGES)
 
 
-def test_a_work_package_with_no_transition_is_in_genesis(shell: InProcessShell, board: Path) -> None:
+def test_a_work_package_with_no_transition_is_in_genesis(shell: Shell, board: Path) -> None:
     """A typo like WP99 no longer invents work: from genesis only planned or canceled."""
     before = snapshot_tree(board)
     refused, alias_refused = parallel(
@@ -113,7 +108,7 @@ def test_a_work_package_with_no_transition_is_in_genesis(shell: InProcessShell, 
     assert planned.stdout.startswith(f"WP999: genesis -> planned ({SLUG}, event ")
 
 
-def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: InProcessShell, board: Path) -> None:
+def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: Shell, board: Path) -> None:
     before = snapshot_tree(board)
     results = parallel(shell.later("wp", "move", "WP001", "--to", "done", "--force", cwd=board),
                        shell.later("wp", "move", "WP001", "--to", "done", "--force", "--reason", "  ", cwd=board))
@@ -124,7 +119,7 @@ def test_force_without_a_reason_is_a_usage_error_and_writes_nothing(shell: InPro
 
 
 @pytest.mark.parametrize("wp_id", ["WP12345", "WP", "WP1a", "WP\u0661", "wp01", "WP-1"])
-def test_work_package_ids_are_wp_and_one_to_four_ascii_digits(shell: InProcessShell, board: Path, wp_id: str) -> None:
+def test_work_package_ids_are_wp_and_one_to_four_ascii_digits(shell: Shell, board: Path, wp_id: str) -> None:
     done = shell.run("wp", "move", wp_id, "--to", "planned", cwd=board)
     assert (done.stdout, done.stderr, done.exit_code) == (
         "", f"Error: `{wp_id}` is not a work package id (expected WP and 1 to 4 ASCII digits, e.g. WP01).\n", 1)
