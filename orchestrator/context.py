@@ -14,29 +14,31 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
+# The types below exist for the type checker only: a Protocol class or a TypeVar built at import would be
+# paid by every command's start-up (``--help`` included) for annotations nobody evaluates at run time.
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
     from pathlib import Path
+    from typing import Protocol, TypeVar
 
     from orchestrator.facts import LiveFacts
     from orchestrator.saas.client import SaasClient
     from orchestrator.sessions.auth import AuthRead, Credentials
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
-Clock = Callable[[], float]
-"""Seconds since the epoch, as ``time.time``: what session expiry, refresh and stall decisions compare against."""
+    Clock = Callable[[], float]
+    """Seconds since the epoch, as ``time.time``: what expiry, refresh and stall decisions compare against."""
 
+    class ClientFactory(Protocol):
+        """How a command talks to the host: run ``fn(client)`` with a ``SaasClient`` opened on ``base_url``
+        for ``token`` (``orchestrator.saas.client.run_with_client``'s signature). A test passes a fake."""
 
-class ClientFactory(Protocol):
-    """How a command talks to the host: run ``fn(client)`` with a ``SaasClient`` opened on ``base_url`` for
-    ``token`` (``orchestrator.saas.client.run_with_client``'s signature). A test passes a fake."""
-
-    def __call__(self, base_url: str, token: str | Credentials | None,
-                 fn: Callable[[SaasClient], Awaitable[T]], **options: Any) -> T: ...
+        def __call__(self, base_url: str, token: str | Credentials | None,
+                     fn: Callable[[SaasClient], Awaitable[T]], **options: Any) -> T: ...
 
 
 def real_clients(base_url: str, token: str | Credentials | None, fn: Callable[[SaasClient], Awaitable[T]],

@@ -11,9 +11,8 @@ from one ``orchestrator.context.Context`` (built once at the CLI edge), and what
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from orchestrator.home.rollout import is_truthy
 from states.catalog import (
@@ -24,30 +23,31 @@ from states.catalog import (
     SYNC_DISABLE_ENV_VAR,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: a Protocol class built at import would cost every command's start-up
+    from collections.abc import Callable, Mapping
     from pathlib import Path
+    from typing import Any, Protocol
 
     from orchestrator.sessions.auth import AuthRead, Session
     from orchestrator.tracker.binding import Binding
 
+    class Sources(Protocol):
+        """What the facts are read from: ``orchestrator.context.Context`` (declared here, so the context
+        may build facts without this module importing it back)."""
+
+        clock: Callable[[], float]
+
+        @property
+        def env(self) -> Mapping[str, str]: ...
+        @property
+        def cwd(self) -> Path: ...
+        @property
+        def config(self) -> dict[str, Any]: ...
+        @property
+        def sessions(self) -> AuthRead: ...
+
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
 # flag, so it must not pay for TOML, auth or repository code (see benchmarks/bench_startup.py).
-
-
-class Sources(Protocol):
-    """What the facts are read from: ``orchestrator.context.Context`` (declared here, so the context may
-    build facts without this module importing it back)."""
-
-    clock: Callable[[], float]
-
-    @property
-    def env(self) -> Mapping[str, str]: ...
-    @property
-    def cwd(self) -> Path: ...
-    @property
-    def config(self) -> dict[str, Any]: ...
-    @property
-    def sessions(self) -> AuthRead: ...
 
 
 class LiveFacts:

@@ -19,12 +19,15 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from click.testing import CliRunner
 
-from orchestrator.context import ClientFactory, Clock, Context
+from orchestrator.context import Context
 from support.cli import operator_env
+
+if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory, Clock
 
 _ONE_AT_A_TIME = threading.Lock()  # the environment, current folder and stdout are the process's: one command at once
 

@@ -8,11 +8,13 @@ import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.context import ClientFactory, Clock
 from support.cli import SPEC_KITTY, Result, operator_env, popen_guarded, run_cli
 from support.inprocess import Ran, invoke
+
+if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory, Clock
 
 FLAG = "SPEC_KITTY_ENABLE_SAAS_SYNC"
 
