@@ -56,6 +56,11 @@ class Context:
     ``time.time`` and ``clients`` to the real SaaS client (whose token refresh reads the same clock).
     ``warnings`` collects what reading the session store had to say (a malformed or refused
     ``auth.json``): the CLI prints them once each, on stderr.
+
+    File locations are still the process's: ``home`` (and so ``config`` and ``sessions``) is where
+    ``orchestrator.home.paths`` says, from this process's ``SPEC_KITTY_HOME``/``HOME``, whatever ``env``
+    holds; a test that builds a context for another home sets those two in the process too
+    (``tests/support/inprocess.py``).
     """
 
     def __init__(self, *, env: Mapping[str, str] | None = None, cwd: Path | None = None,
