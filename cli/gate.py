@@ -3,63 +3,56 @@
 A hosted command declares its need beside its definition with ``@requires(state, intent)``; the gate
 gathers facts, lets the machine settle, and either runs the command or ends it with the catalog's
 wording for the state the machine settled in. No command re-implements the prerequisite chain.
+
+Commands reach the world through one ``orchestrator.context.Context`` (click's ``ctx.obj``, built once by
+``cli.main``): ``context()`` hands it out, ``facts(mission)`` the machine's facts gathered from it.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from orchestrator.errors import CatalogFailure, SpecKittyError, UsageProblem
-from orchestrator.facts import LiveFacts
+from orchestrator.context import Context
+from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 from states.facts import Intent, Need
 from states.machine import Verdict, settle
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from orchestrator.facts import LiveFacts
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class App:
-    """Per-invocation context: facts are gathered once per mission choice, lazily."""
-
-    def __init__(self, *, debug: bool = False) -> None:
-        self.debug = debug
-        self._facts: dict[str | None, LiveFacts] = {}
-        self.verdict: Verdict | None = None
-
-    def facts(self, mission: str | None = None) -> LiveFacts:
-        if mission is not None and not mission.strip():  # `--mission ''` names nothing: never "no handle"
-            raise UsageProblem(catalog.MISSION_HANDLE_EMPTY.format(handle=repr(mission)))
-        if mission not in self._facts:
-            self._facts[mission] = LiveFacts(mission=mission)
-        return self._facts[mission]
-
-    def ask(self, need: Need, mission: str | None = None) -> Verdict:
-        """Let the machine settle for ``need`` and print any warning gathered on the way (stderr)."""
-        facts = self.facts(mission)
-        try:
-            return settle(facts, need)
-        finally:
-            print_warnings(facts)
+def context() -> Context:
+    """The invocation's one context (click's ``ctx.obj``): built by ``cli.main`` or handed in by a test."""
+    return click.get_current_context().ensure_object(Context)
 
 
-def print_warnings(facts: LiveFacts) -> None:
+def ask(need: Need, mission: str | None = None) -> Verdict:
+    """Let the machine settle for ``need`` and print any warning gathered on the way (stderr)."""
+    try:
+        return settle(facts(mission), need)
+    finally:
+        print_warnings(context())
+
+
+def print_warnings(where: Context) -> None:
     """The warnings gathering facts produced (a malformed or refused auth.json), once each, on stderr: a
-    command body that reads a fact the machine did not need prints them itself."""
-    for warning in facts.warnings:
+    command body that reads the session store when the machine did not prints them itself."""
+    for warning in where.warnings:
         click.echo(warning, err=True)
-    facts.warnings.clear()
-
-
-def app() -> App:
-    return click.get_current_context().ensure_object(App)
+    where.warnings.clear()
 
 
 def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: bool = False,
-             on_stop: Callable[[Verdict, str | None], None] | None = None) -> Callable[[F], F]:
+             on_stop: Callable[[Verdict, str | None], None] | None = None
+             ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Declare a hosted command's need; the wrapped body runs only if the machine lets it.
 
     ``one_mission``: the command acts on exactly one mission, so several missions and no ``--mission``
@@ -68,26 +61,26 @@ def requires(state: str, intent: Intent = Intent.LOCAL_ONLY, *, one_mission: boo
     """
     need = Need(hosted=True, state=state, intent=intent)
 
-    def decorate(fn: F) -> F:
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
-        def gated(*args: Any, **kwargs: Any) -> Any:
+        def gated(*args: P.args, **kwargs: P.kwargs) -> R:
+            mission: str | None = kwargs.get("mission")  # type: ignore[assignment]  # click passes options by name
             if one_mission:
-                require_one_mission(kwargs.get("mission"))
-            verdict = app().ask(need, kwargs.get("mission"))
+                require_one_mission(mission)
+            verdict = ask(need, mission)
             if not verdict.proceed:
                 assert verdict.outcome is not None
                 if on_stop is not None:
                     import contextlib
 
                     with contextlib.suppress(Exception):  # a record of the failure never replaces the failure
-                        on_stop(verdict, kwargs.get("mission"))
+                        on_stop(verdict, mission)
                 raise CatalogFailure(verdict.outcome, verdict.state.lower())
-            app().verdict = verdict
-            warn_if_stalled(kwargs.get("mission"))
+            warn_if_stalled(mission)
             return fn(*args, **kwargs)
 
         gated.need = need  # type: ignore[attr-defined]
-        return gated  # type: ignore[return-value]
+        return gated
 
     return decorate
 
@@ -107,12 +100,12 @@ def json_error(error: SpecKittyError) -> dict[str, Any]:
     return body
 
 
-def json_errors(fn: F) -> F:
+def json_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """A command with ``--json``: its failures (the gate's included, so put this above ``requires``) are
     printed as a JSON object on stdout, never as prose; the exit code is the one the prose would have."""
 
     @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except (SpecKittyError, OSError) as problem:
@@ -124,7 +117,7 @@ def json_errors(fn: F) -> F:
             click.echo(json.dumps(json_error(error), indent=2, sort_keys=True))
             click.get_current_context().exit(int(error.exit_code))
 
-    return wrapped  # type: ignore[return-value]
+    return wrapped
 
 
 def as_error(problem: SpecKittyError | OSError) -> SpecKittyError:
@@ -147,7 +140,8 @@ def warn_if_stalled(mission: str | None) -> None:
     from orchestrator.sync.status import stall_warning
 
     try:
-        warning = stall_warning(app().facts(mission))
+        where = facts(mission)
+        warning = stall_warning(where, now=where.context.clock())
     except Exception:  # noqa: BLE001 - a warning must never break the command it decorates
         return
     if warning:
@@ -156,7 +150,7 @@ def warn_if_stalled(mission: str | None) -> None:
 
 def facts(mission: str | None = None) -> LiveFacts:
     """The facts the gate settled on, for the command body to act on."""
-    return app().facts(mission)
+    return context().facts(mission)
 
 
 def each_mission(mission: str | None) -> list[LiveFacts]:

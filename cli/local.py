@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cli.gate import app, json_errors, mission_option, warn_if_stalled
+from cli.gate import ask, facts, json_errors, mission_option, warn_if_stalled
 from orchestrator.errors import SpecKittyError, UsageProblem
 from orchestrator.home.paths import SPECS_DIR, daemon_state_file
 from orchestrator.missions.fold import Snapshot, lane_counts
@@ -33,7 +33,7 @@ def status(mission: str | None, as_json: bool) -> None:
 
 
 def _status(mission: str | None, as_json: bool) -> None:
-    root = app().facts(mission).project_root
+    root = facts(mission).project_root
     if root is None or not (root / SPECS_DIR).is_dir():
         click.echo("{}" if as_json else catalog.NOT_A_PROJECT)
         return
@@ -84,7 +84,7 @@ def render_summary(snapshot: Snapshot) -> str:
 def hosted_lines(slug: str | None) -> list[str]:
     """The machine's view of hosted sync (flag on only), never failing the local board above it."""
     try:
-        state = app().ask(READY_HERE, slug).state
+        state = ask(READY_HERE, slug).state
     except SpecKittyError as error:  # e.g. a corrupt config.toml: say so, keep status a success
         return [catalog.STATUS_UNAVAILABLE.format(error=error)]
     if state == DISABLED:
@@ -178,9 +178,9 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
         review_result=review_result(review_result_json) if review_result_json is not None else None,
         execution_mode=execution_mode, workspace_context=workspace_context, subtasks_complete=subtasks_complete,
         implementation_evidence_present=implementation_evidence_present)
-    facts = app().facts(mission)
-    require_one(facts.project_root, mission)
-    folder = mission_dir(facts.project_root, facts.mission_slug)
+    current = facts(mission)
+    require_one(current.project_root, mission)
+    folder = mission_dir(current.project_root, current.mission_slug)
     row = append_transition(folder, wp_id, lane, actor=actor or _user(), reason=reason, force=force,
                             enforce=True, move=extras)
     assert row is not None  # only a `skip_if` caller gets None
@@ -191,10 +191,10 @@ def move(wp_id: str, to_lane: str, mission: str | None, actor: str | None, reaso
     warning = commit_move(folder, wp_id)
     if warning:
         click.echo(warning, err=True)
-    if app().ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
+    if ask(READY_HERE, mission).proceed:  # only a bound, logged-in, opted-in machine queues
         from orchestrator.sync.outbox import enqueue_local_event
 
-        warning = enqueue_local_event(facts, dict(row))  # best effort: the row is in the log
+        warning = enqueue_local_event(current, dict(row))  # best effort: the row is in the log
         if warning:
             click.echo(warning, err=True)
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from typing import NamedTuple, NoReturn
 
 import click
 
-from cli.gate import App, as_error
+from cli.gate import as_error, ask
 from orchestrator import __version__
+from orchestrator.context import Context
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from states import catalog
 from states.catalog import ExitCode
@@ -51,7 +53,11 @@ class SpecKittyGroup(click.Group):
         entry = COMMANDS.get(name)
         if entry is None:
             return False
-        return not entry.need.hosted or ctx.ensure_object(App).ask(entry.need).proceed
+        if not entry.need.hosted:
+            return True
+        ctx.ensure_object(Context)  # `--help` and completion ask before the group's callback ran
+        with ctx.scope(cleanup=False):
+            return ask(entry.need).proceed
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if self._exists(ctx, name))
@@ -104,10 +110,10 @@ class SpecKittyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Spec Kitty: local mission status and work-package lanes."""
-    ctx.ensure_object(App).debug = debug
+    ctx.ensure_object(Context).debug = debug
 
 
-def kill_switch() -> None:
+def kill_switch(context: Context) -> None:
     """The rollout flag is a kill switch: a daemon of this home still alive after the flag went off is
     ended by signal. Whether the flag is on is the machine's answer to ``HOSTED`` (the question the
     hosted groups ask; it reads the flag alone, so a broken config.toml cannot break every command while
@@ -120,10 +126,9 @@ def kill_switch() -> None:
         os.stat(daemon_lock_file())
     except (OSError, SpecKittyError):  # no lock, or a home we refuse to trust: nothing to end from here
         return
-    from orchestrator.facts import LiveFacts
     from states.machine import settle
 
-    if settle(LiveFacts(), HOSTED).proceed:
+    if settle(context.facts(), HOSTED).proceed:
         return  # the flag is on: the daemon's own tick applies the disable switch and the policy
     import contextlib
     import signal
@@ -175,17 +180,22 @@ def _queued() -> int | None:
         return None
 
 
-def main() -> None:
-    """Console-script entry: the last guard against a traceback reaching an operator."""
+def main(args: Sequence[str] | None = None, *, context: Context | None = None) -> None:
+    """Console-script entry: the last guard against a traceback reaching an operator.
+
+    ``args`` default to ``sys.argv[1:]`` and ``context`` to this process's world; a test passes both to run
+    a command in-process exactly as the console script would (same exit codes, same last-resort line)."""
+    argv = list(sys.argv[1:] if args is None else args)
     try:
-        kill_switch()
-        cli.main(prog_name="spec-kitty")
+        context = context or Context()  # the one context of this invocation: every command and fact reads it
+        kill_switch(context)
+        cli.main(args=argv, prog_name="spec-kitty", obj=context)
     except KeyboardInterrupt:  # outside a command (start-up)
         interrupted()
     except BrokenPipeError:  # help or usage text into a closed pipe
         broken_pipe()
     except Exception as exc:  # an unexpected bug: one line, unless asked for details
-        if "--debug" in sys.argv[1:] or os.environ.get("SPEC_KITTY_DEBUG"):
+        if "--debug" in argv or (context.env if context else os.environ).get("SPEC_KITTY_DEBUG"):
             raise
         click.echo(catalog.UNEXPECTED_ERROR.format(kind=type(exc).__name__, error=exc), err=True)
         sys.exit(int(ExitCode.FAILURE))

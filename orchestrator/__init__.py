@@ -9,7 +9,9 @@
 - ``sync``     — the durable queue, envelopes, uploading a batch and what ``sync status`` reports.
 - ``tracker``  — the tracker binding and the tracker's pull and push.
 - ``daemon``   — the background sync daemon, its lock and its control calls.
-- ``facts``    — ``LiveFacts``: what the readiness machine in ``states`` is asked about.
+- ``context``  — ``Context``: one invocation's environment, folder, clock, home, config, sessions and SaaS client
+  factory, built once at the CLI edge; what facts are gathered from and what commands are handed.
+- ``facts``    — ``LiveFacts``: what the readiness machine in ``states`` is asked about, read from a context.
 """
 
 __version__ = "0.1.0"

@@ -3,14 +3,16 @@
 Every fact is a ``cached_property``: the machine asks only for what the command's need requires, so
 ``--help`` reads one environment variable and ``status`` never probes the host. Each fact also knows
 where it came from (``source``) so ``sync explain`` can point at the env var or file to fix.
+
+The facts only gather: the environment, config, session store, clock and current folder they read come
+from one ``orchestrator.context.Context`` (built once at the CLI edge), and whatever else a command needs
+(warnings to print, a SaaS client, the environment itself) it takes from that context, not from here.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.home.rollout import is_truthy
 from states.catalog import (
@@ -21,60 +23,66 @@ from states.catalog import (
     SYNC_DISABLE_ENV_VAR,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: a Protocol class built at import would cost every command's start-up
+    from collections.abc import Callable, Mapping
     from pathlib import Path
+    from typing import Any, Protocol
 
     from orchestrator.sessions.store import AuthRead, Session
     from orchestrator.tracker.binding import Binding
+
+    class Sources(Protocol):
+        """What the facts are read from: ``orchestrator.context.Context`` (declared here, so the context
+        may build facts without this module importing it back)."""
+
+        clock: Callable[[], float]
+
+        @property
+        def env(self) -> Mapping[str, str]: ...
+        @property
+        def cwd(self) -> Path: ...
+        @property
+        def config(self) -> dict[str, Any]: ...
+        @property
+        def sessions(self) -> AuthRead: ...
 
 # Each fact imports the module that reads it inside its property: ``--help`` only needs the rollout
 # flag, so it must not pay for TOML, auth or repository code (see benchmarks/bench_startup.py).
 
 
 class LiveFacts:
-    """The ``states.facts.Facts`` protocol, read lazily from this process's environment and files."""
+    """The ``states.facts.Facts`` protocol, read lazily from one context's environment, files and clock."""
 
-    def __init__(self, *, cwd: Path | None = None, mission: str | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
-        self._cwd = cwd
+    def __init__(self, context: Sources, *, mission: str | None = None) -> None:
+        self.context = context
         self.mission_option = mission
-        self.env = os.environ if env is None else env
-        self.warnings: list[str] = []
 
-    @cached_property
+    @property
     def cwd(self) -> Path:
-        from pathlib import Path  # pathlib (with urllib.parse, ipaddress) costs ~8 ms; --help needs none
-
-        return self._cwd or Path.cwd()
+        return self.context.cwd
 
     # --- rollout ----------------------------------------------------------------------------------
     @cached_property
     def rollout_enabled(self) -> bool:
-        return is_truthy(self.env.get(SAAS_SYNC_ENV_VAR))
+        return is_truthy(self.context.env.get(SAAS_SYNC_ENV_VAR))
 
     # --- config -----------------------------------------------------------------------------------
-    @cached_property
-    def config(self) -> dict[str, Any]:
-        from orchestrator.home.config import read_config
-
-        return read_config()
-
     @cached_property
     def host_url(self) -> str | None:
         """The effective host: env, else config.toml; validated the same way wherever it comes from."""
         from orchestrator.home.config import validate_source
 
-        env_url = self.env.get(SAAS_URL_ENV_VAR, "").strip()
+        env_url = self.context.env.get(SAAS_URL_ENV_VAR, "").strip()
         if env_url:  # validated like the config key: it is printed in messages and gets the token
             return str(validate_source(env_url, ENV_URL_SOURCE)) or None
         from orchestrator.home.config import lookup
 
-        configured = str(lookup(self.config, "sync.server_url") or "").strip()
+        configured = str(lookup(self.context.config, "sync.server_url") or "").strip()
         return str(validate_source(configured, self.host_source)) or None
 
     @cached_property
     def host_source(self) -> str:
-        if self.env.get(SAAS_URL_ENV_VAR, "").strip():
+        if self.context.env.get(SAAS_URL_ENV_VAR, "").strip():
             return f"env {SAAS_URL_ENV_VAR}"
         from orchestrator.home import paths
 
@@ -86,37 +94,24 @@ class LiveFacts:
         a value ``config set`` would refuse fails in one line naming key and file, never silently auto."""
         from orchestrator.home.config import read_valid
 
-        return str(read_valid(self.config, "sync.background_daemon", "auto"))
+        return str(read_valid(self.context.config, "sync.background_daemon", "auto"))
 
     @cached_property
     def daemon_idle_seconds(self) -> int:
         """``[sync].daemon_idle_seconds`` through ``config set``'s validator (5 seconds or more)."""
         from orchestrator.home.config import DEFAULT_IDLE_SECONDS, read_valid
 
-        return int(read_valid(self.config, "sync.daemon_idle_seconds", DEFAULT_IDLE_SECONDS))
+        return int(read_valid(self.context.config, "sync.daemon_idle_seconds", DEFAULT_IDLE_SECONDS))
 
     @cached_property
     def sync_disabled(self) -> bool:
-        return is_truthy(self.env.get(SYNC_DISABLE_ENV_VAR))
+        return is_truthy(self.context.env.get(SYNC_DISABLE_ENV_VAR))
 
     # --- auth: a usable session *for the effective host* ------------------------------------------
     @cached_property
-    def auth(self) -> AuthRead:
-        from orchestrator.sessions.store import read_sessions
-
-        read = read_sessions()
-        if read.refused is not None:
-            self.warnings.append(read.refused)
-        if read.malformed is not None:
-            from states.catalog import MALFORMED_AUTH
-
-            self.warnings.append(MALFORMED_AUTH.format(path=read.malformed))
-        return read
-
-    @cached_property
     def env_token(self) -> str | None:
         """``SPEC_KITTY_SAAS_TOKEN`` (gh's ``GH_TOKEN``): for the effective host only, never written."""
-        token = self.env.get(SAAS_TOKEN_ENV_VAR, "").strip()
+        token = self.context.env.get(SAAS_TOKEN_ENV_VAR, "").strip()
         return token or None
 
     @cached_property
@@ -132,8 +127,8 @@ class LiveFacts:
         if self.env_token:
             return Session(self.env_token, host or "", source=SOURCE_ENV)
         if not host:
-            return next(iter(self.auth.sessions.values()), None)
-        found = self.auth.sessions.get(origin(host))
+            return next(iter(self.context.sessions.sessions.values()), None)
+        found = self.context.sessions.sessions.get(origin(host))
         if found is not None:
             from orchestrator.home.config import validate_source
 
@@ -144,15 +139,13 @@ class LiveFacts:
     def auth_variant(self) -> str:
         """Why there is no usable session: ``none`` anywhere, only for an ``other_host``, ``legacy`` (stored
         by the previous protocol), or ``expired`` past ``expires_at`` without a refresh token; ``""`` when
-        there is one. Decided locally."""
-        import time
-
+        there is one. Decided locally, against the context's clock."""
         session = self.session
         if session is None:
-            return "other_host" if self.auth.sessions else "none"
+            return "other_host" if self.context.sessions.sessions else "none"
         if session.legacy:
             return "legacy"
-        if session.refresh_token is None and session.expired(time.time()):
+        if session.refresh_token is None and session.expired(self.context.clock()):
             return "expired"
         return ""
 
@@ -247,7 +240,7 @@ class LiveFacts:
             from orchestrator.home.config import effective
             from states.catalog import CONFIG_SOURCE_DEFAULT
 
-            if effective("sync.background_daemon", self.config, self.env).source == "default":
+            if effective("sync.background_daemon", self.context.config, self.context.env).source == "default":
                 return CONFIG_SOURCE_DEFAULT
             return f"{paths.config_file()} [sync].background_daemon"
         if fact in ("is_bound", "binding"):

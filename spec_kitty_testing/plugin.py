@@ -209,10 +209,10 @@ class ReadinessDriver:
     def live(self, need: str = "Ready", intent: Intent | str | None = None, *, cwd: Path | None = None,
              mission: str | None = None) -> Verdict:
         """Settle on the facts of this process's environment and files, as the CLI would."""
-        from orchestrator.facts import LiveFacts
+        from orchestrator.context import Context
         from states.machine import settle
 
-        return settle(LiveFacts(cwd=cwd, mission=mission), _hosted_need(need, intent))
+        return settle(Context(cwd=cwd).facts(mission), _hosted_need(need, intent))
 
 
 @pytest.fixture

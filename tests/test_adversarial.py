@@ -20,6 +20,7 @@ import pytest
 from support.projects import make_project, transition, write_auth, write_config, write_log
 from support.shell import Shell
 
+IN_PROCESS = True  # output and exit codes (conftest's ``shell``); the guard's tests are marked ``guarded``
 HOST = "http://127.0.0.1:9"  # loopback, never contacted by the local commands below
 
 
@@ -62,6 +63,7 @@ def test_a_bad_host_url_from_the_environment_is_json_under_json(hosted: Shell) -
 
 
 # --- a session for a host no URL rule allows is never sent its token ---------------------------------
+@pytest.mark.guarded
 def test_logout_never_sends_a_token_to_a_plain_http_remote_session_host(hosted: Shell) -> None:
     write_auth(hosted.home, token="tok-SECRET-never-sent", server_url="http://saas.example")
     # a proxy on loopback would carry the request (and the token, in clear) if one were made
@@ -175,7 +177,7 @@ class _Failing(BaseHTTPRequestHandler):
 def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     """``handler`` on a loopback port for the ``with`` block; yields its URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -318,6 +320,7 @@ def _odd_log(shell: Shell, kind: str) -> Path:
     return log
 
 
+@pytest.mark.guarded  # a hang here must end in its own process (timeout), not hang the suite
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_status_skips_a_mission_log_that_is_not_a_regular_file_in_one_line(shell: Shell, kind: str) -> None:
     log = _odd_log(shell, kind)
@@ -327,6 +330,7 @@ def test_status_skips_a_mission_log_that_is_not_a_regular_file_in_one_line(shell
         f"warning: {log} is not a regular file; skipped.\n", 0), ran.describe()
 
 
+@pytest.mark.guarded  # a hang here must end in its own process (timeout), not hang the suite
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_wp_move_refuses_a_mission_log_that_is_not_a_regular_file(shell: Shell, kind: str) -> None:
     log = _odd_log(shell, kind)

@@ -34,6 +34,8 @@ from support.shell import Shell, parallel
 
 from orchestrator import __version__
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRANSITION_KEYS = ["actor", "at", "event_id", "evidence", "execution_mode", "force", "from_lane", "mission_id",
@@ -80,6 +82,7 @@ def project(tmp_path: Path) -> Path:
 
 
 # === status ==============================================================================================
+@pytest.mark.guarded
 def test_given_every_real_mission_when_status_json_then_it_agrees_with_spec_kittys_own_snapshot(
         shell: Shell, tmp_path: Path) -> None:
     """Given copies of the public spec-kitty missions, when `status --mission SLUG --json` runs, then
@@ -105,6 +108,7 @@ def test_given_every_real_mission_when_status_json_then_it_agrees_with_spec_kitt
                 assert ours_wp[key] == theirs_wp[key], (fixture.name, wp_id, key)
 
 
+@pytest.mark.guarded
 def test_given_several_missions_when_status_then_one_line_each_latest_transition_first(
         shell: Shell, project: Path) -> None:
     """No mission is guessed from modification times: every mission gets one compact line, the one with
@@ -170,6 +174,7 @@ def test_given_invalid_utf8_in_the_log_when_status_then_reported_not_fatal(shell
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.guarded
 def test_given_no_project_or_no_missions_when_status_then_plain_message_and_exit_0(
         shell: Shell, tmp_path: Path) -> None:
     empty = make_project(tmp_path / "empty-project")
@@ -224,6 +229,7 @@ def test_given_the_flag_on_when_status_then_exactly_one_hosted_sync_line_compute
 
 
 # === wp move =============================================================================================
+@pytest.mark.guarded
 def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is_appended(
         shell: Shell, tmp_path: Path) -> None:
     """Given a copy of a real mission, when `wp move` runs, then exactly one line is appended (the old
@@ -273,6 +279,7 @@ def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is
     assert ours["work_packages"][wp_id]["lane"] == to_lane
 
 
+@pytest.mark.guarded
 def test_given_defaults_when_wp_move_then_the_only_mission_user_as_actor_and_genesis_for_a_new_wp(
         shell: Shell, tmp_path: Path) -> None:
     root = make_project(tmp_path / "solo", ["007-solo"])
@@ -285,6 +292,7 @@ def test_given_defaults_when_wp_move_then_the_only_mission_user_as_actor_and_gen
     assert done.events == []
 
 
+@pytest.mark.guarded
 @pytest.mark.parametrize("flag", [None, "1"], ids=["flag-unset", "flag-on"])
 def test_given_a_torn_last_line_when_wp_move_then_our_row_stays_on_its_own_line(
         shell: Shell, project: Path, flag: str | None) -> None:
@@ -302,6 +310,7 @@ def test_given_a_torn_last_line_when_wp_move_then_our_row_stays_on_its_own_line(
     assert not shell.home.exists()
 
 
+@pytest.mark.guarded
 def test_given_bad_arguments_when_wp_move_then_one_line_on_stderr_exit_1_and_the_log_untouched(
         shell: Shell, project: Path) -> None:
     specs = project / "kitty-specs"
@@ -339,6 +348,7 @@ def test_given_bad_arguments_when_wp_move_then_one_line_on_stderr_exit_1_and_the
     assert snapshot_tree(project) == before
 
 
+@pytest.mark.guarded
 def test_given_no_project_when_wp_move_then_one_line_and_exit_1(shell: Shell) -> None:
     done = shell.run("wp", "move", "WP01", "--to", "done")
     assert (done.stdout, done.stderr, done.exit_code) == (
@@ -346,6 +356,7 @@ def test_given_no_project_when_wp_move_then_one_line_and_exit_1(shell: Shell) ->
     assert done.events == []
 
 
+@pytest.mark.guarded
 def test_given_twenty_concurrent_moves_when_they_race_then_twenty_intact_lines_in_a_consistent_chain(
         shell: Shell, project: Path) -> None:
     """Given 20 `wp move` processes started at once on the same work package, when they all finish, then
@@ -376,6 +387,7 @@ def test_given_twenty_concurrent_moves_when_they_race_then_twenty_intact_lines_i
                              for r in rows)
 
 
+@pytest.mark.guarded
 def test_version(shell: Shell) -> None:
     done = shell.run("--version")
     # the distribution is named: spec-kitty-cli installs a `spec-kitty` script too

@@ -20,6 +20,8 @@ from support.shell import Shell, parallel
 from orchestrator.errors import ConfigError
 from orchestrator.home import config as cfg
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 KNOWN = "sync.server_url, sync.background_daemon, sync.daemon_idle_seconds"
 
 OPERATOR_FILE = """\
@@ -36,6 +38,7 @@ key = [1, 2]
 """
 
 
+@pytest.mark.guarded
 def test_given_an_operator_file_when_setting_and_unsetting_keys_then_comments_and_unknown_keys_survive(
         shell: Shell) -> None:
     path = write_config(shell.home, OPERATOR_FILE)
@@ -64,6 +67,7 @@ def test_given_an_operator_file_when_setting_and_unsetting_keys_then_comments_an
         assert kept in text
 
 
+@pytest.mark.guarded
 def test_given_values_when_get_and_list_then_printed_plainly_without_writing(shell: Shell) -> None:
     write_config(shell.home, OPERATOR_FILE)
     get, missing, listed = parallel(
@@ -85,6 +89,7 @@ def test_given_values_when_get_and_list_then_printed_plainly_without_writing(she
     assert get.events == missing.events == listed.events == []
 
 
+@pytest.mark.guarded
 def test_given_no_file_when_reading_then_nothing_is_created(shell: Shell) -> None:
     listed, got, unset = parallel(shell.later("config", "list"), shell.later("config", "get", "sync.server_url"),
                                   shell.later("config", "unset", "sync.server_url"))
@@ -93,6 +98,7 @@ def test_given_no_file_when_reading_then_nothing_is_created(shell: Shell) -> Non
     assert not shell.home.exists()
 
 
+@pytest.mark.guarded
 def test_given_no_file_when_set_then_it_is_created_0600_in_a_0700_home(shell: Shell) -> None:
     """Quickstart cleanup (flag unset): `spec-kitty config set sync.background_daemon auto`."""
     done = shell.run("config", "set", "sync.background_daemon", "auto")
@@ -127,6 +133,7 @@ CONFIG_REFUSALS = [
 ]
 
 
+@pytest.mark.guarded
 def test_given_invalid_values_or_unknown_keys_when_set_then_one_line_exit_1_and_file_untouched(
         shell: Shell) -> None:
     write_config(shell.home, OPERATOR_FILE)
@@ -150,6 +157,7 @@ def test_given_loopback_http_when_set_then_accepted(shell: Shell) -> None:
         assert got.stdout == f"{stored or url}\n"
 
 
+@pytest.mark.guarded
 def test_given_a_corrupt_file_when_any_config_command_then_one_line_naming_file_and_line_and_never_overwritten(
         shell: Shell) -> None:
     path = write_config(shell.home, 'a = 1\n[sync\nserver_url = "x"\n')

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from support.shell import Shell
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 
 @pytest.fixture
 def open_home(shell: Shell) -> Shell:
@@ -15,6 +17,7 @@ def open_home(shell: Shell) -> Shell:
     return shell
 
 
+@pytest.mark.guarded
 @pytest.mark.parametrize("args", [("--help",), ("status",), ("config", "list")])
 def test_with_the_flag_off_local_commands_never_trip_over_an_open_home(open_home: Shell,
                                                                        args: tuple[str, ...]) -> None:

@@ -2,9 +2,10 @@
 
 Given spec-kitty's lane graph (``tests/fixtures/lane-transitions.json``), the table in ``states/lanes.py``
 is the same graph. Given a mission whose work packages rest in every lane, when the operator runs
-``spec-kitty wp move`` for each of the 81 from/to pairs, without and with ``--force``, then an edge of
-the table is written, any other move is refused with one line naming the move and the lanes reachable
-(nothing written), and every forced move is written with ``force: true`` and its reason.
+``spec-kitty wp move`` for each of the 81 from/to pairs, without and with ``--force`` (in-process: the
+console script's own entry, ``support.inprocess``), then an edge of the table is written, any other
+move is refused with one line naming the move and the lanes reachable (nothing written), and every
+forced move is written with ``force: true`` and its reason.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from states import lanes
 SPEC = json.loads((Path(__file__).parent / "fixtures" / "lane-transitions.json").read_text())
 PAIRS = [(src, dest) for src in lanes.LANES for dest in lanes.LANES]
 SLUG = "070-lanes"
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``): output, exit codes and the log are what count
 
 
 def test_the_table_is_spec_kittys_lane_graph() -> None:
@@ -52,7 +54,7 @@ def board(tmp_path: Path) -> Path:
     return root
 
 
-def test_every_pair_without_and_with_force_through_the_installed_command(shell: Shell, board: Path) -> None:
+def test_every_pair_without_and_with_force_through_the_command(shell: Shell, board: Path) -> None:
     log = board / "kitty-specs" / SLUG / EVENTS
     before = log.read_bytes()
     commands = []

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from orchestrator.context import Context
 from orchestrator.daemon import server, targets
 from orchestrator.daemon.lock import DaemonLock
 from orchestrator.daemon.settings import Settings, read_settings
 from orchestrator.errors import CatalogFailure
-from orchestrator.facts import LiveFacts
 from orchestrator.tracker.binding import write_binding
 from states import catalog
 from states import machine as sm
@@ -128,7 +128,7 @@ def test_given_live_facts_when_the_machine_then_explain_ask_then_one_socket_is_o
 
     probes: list[str] = []
     monkeypatch.setattr(orchestrator.saas.probe, "probe", lambda url, timeout=2.0: probes.append(url) or "timeout")
-    facts = LiveFacts(cwd=bound_repo)
+    facts = Context(cwd=bound_repo).facts()
     need = Need(hosted=True, state="Ready", intent=Intent.ONE_SHOT)
     assert sm.settle(facts, need).state == sm.settle(facts, need).state == "Unreachable"
     assert facts.host_reachable() is False

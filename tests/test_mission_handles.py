@@ -25,6 +25,8 @@ from support.shell import Shell, parallel
 
 from states import catalog
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 STEALTH = "082-stealth-gated-saas-sync-hardening"
 SHARED_PREFIX = "01KN2371"  # 017-... and 050-... both have mission ids starting so
 FIXTURES = fixture_missions(required=False)
@@ -86,6 +88,7 @@ def test_an_ambiguous_or_unknown_handle_exits_2_listing_the_candidates(shell: Sh
     assert all(c["mission_id"].startswith(SHARED_PREFIX) for c in body["candidates"])
 
 
+@pytest.mark.guarded
 def test_without_mission_wp_move_exits_2_listing_the_missions_and_writes_nothing(shell: Shell, repo: Path) -> None:
     before = snapshot_tree(repo)
     done = shell.run("wp", "move", "WP01", "--to", "planned", cwd=repo)
@@ -117,6 +120,7 @@ def test_status_json_is_json_outside_a_project_and_without_missions(shell: Shell
 
 
 # --- hosted commands (flag on, logged in, host set; nothing here talks to the network) ---------------------
+@pytest.mark.guarded
 def test_tracker_unbind_with_several_missions_removes_the_repositorys_binding(tester: Shell, tmp_path: Path) -> None:
     """A binding is the repository's: ``unbind`` needs no ``--mission`` and touches no network."""
     root = make_project(tmp_path / "repo", ["001-one", "002-two"])

@@ -25,6 +25,8 @@ from orchestrator.missions.read import read_mission
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.scan import LogScanner
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 FIXTURES = fixture_missions(required=False)
 WP_KEYS = ("lane", "last_event_id", "last_transition_at", "force_count", "actor")
 T0, T1, T2 = "2026-03-01T10:00:00+00:00", "2026-03-01T11:00:00+00:00", "2026-03-01T12:00:00+00:00"

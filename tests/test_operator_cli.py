@@ -21,6 +21,8 @@ from support.shell import Shell, parallel
 
 from states import catalog
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 HOST = "https://spec-kitty-dev.fly.dev"
 
 
@@ -164,6 +166,7 @@ def test_auth_status_with_only_an_env_token_and_no_host_names_the_missing_host(s
     assert "(unknown host)" not in ran.stdout
 
 
+@pytest.mark.guarded
 def test_auth_token_prints_the_effective_token_for_ci(shell: Shell) -> None:
     shell.flag("1")
     write_auth(shell.home, token="tok-stored-0123456789", server_url=HOST)

@@ -22,6 +22,8 @@ from support.shell import Shell, parallel
 from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 from orchestrator.missions.ulid import new_ulid
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 SLUG = "110-big"
 EARLY, LATE = "2026-01-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00"
 
@@ -66,6 +68,7 @@ def append(root: Path, *lines: str) -> None:
         out.write("".join(line + "\n" for line in lines))
 
 
+@pytest.mark.guarded
 def test_given_a_big_log_when_status_runs_then_it_writes_only_its_own_cache_in_the_repo(
         shell: Shell, repo: Path) -> None:
     first = shell.run("status", "--json", cwd=repo, guard_dirs=[repo])
@@ -105,6 +108,7 @@ def test_given_a_cached_big_log_when_rows_arrive_out_of_order_then_status_is_the
     assert after.stdout == fresh(shell, repo, "status", "--json").stdout
 
 
+@pytest.mark.guarded
 def test_given_a_cached_big_log_when_wp_move_then_the_lane_is_exact_and_only_log_snapshot_and_cache_are_written(
         shell: Shell, repo: Path) -> None:
     shell.run("status", cwd=repo)  # the cache now says WP01 is `planned`

@@ -14,16 +14,19 @@ import pytest
 from support.projects import make_project, write_bindings, write_config
 from support.shell import Shell
 
+from orchestrator.context import Context
 from orchestrator.daemon.settings import read_settings
 from orchestrator.errors import ConfigError
-from orchestrator.facts import LiveFacts
 from orchestrator.home.config import DEFAULT_IDLE_SECONDS
+
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
 
 HOST = '[sync]\nserver_url = "https://spec-kitty-dev.fly.dev"\n'
 MANUAL = ('Background sync is in manual mode (`[sync].background_daemon = "manual"`).\n'
           "Run `spec-kitty sync run` to perform a one-shot remote sync.\n")
 
 
+@pytest.mark.guarded
 def test_manual_with_a_trailing_space_means_manual(tester: Shell) -> None:
     repo = make_project(tester.cwd / "repo", ["001-demo"])
     write_bindings(repo, "001-demo")
@@ -33,6 +36,7 @@ def test_manual_with_a_trailing_space_means_manual(tester: Shell) -> None:
     assert not ran.of_kind("network") and not ran.of_kind("process")
 
 
+@pytest.mark.guarded
 def test_a_policy_config_set_would_refuse_is_one_line_naming_key_and_file(tester: Shell) -> None:
     repo = make_project(tester.cwd / "repo", ["001-demo"])
     write_bindings(repo, "001-demo")
@@ -51,7 +55,7 @@ def test_an_idle_time_under_five_seconds_is_refused(tmp_path: Path, monkeypatch:
     env = {"SPEC_KITTY_HOME": str(home), "SPEC_KITTY_ENABLE_SAAS_SYNC": "1"}
     monkeypatch.setenv("SPEC_KITTY_HOME", str(home))
     with pytest.raises(ConfigError) as refused:
-        _ = LiveFacts(env=env).daemon_idle_seconds
+        _ = Context(env=env).facts().daemon_idle_seconds
     assert str(refused.value) == (
         f"{config} `sync.daemon_idle_seconds`: `3` is not a number of seconds (5 or more).")
     assert read_settings(env).idle_seconds == DEFAULT_IDLE_SECONDS  # the daemon keeps its default

@@ -19,6 +19,8 @@ from support.shell import Shell
 
 from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 
 @pytest.fixture
 def full(tmp_path: Path) -> Iterator[Path]:

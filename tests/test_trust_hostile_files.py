@@ -13,6 +13,8 @@ import pytest
 from support.projects import make_project
 from support.shell import Shell
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 KINDS = ["fifo", "dev-zero", "huge"]
 
 
@@ -31,6 +33,7 @@ def refused(path: Path) -> str:
     return f"warning: {path} is not a regular file of at most 1 MiB (a link, a FIFO or a device?); ignored.\n"
 
 
+@pytest.mark.guarded
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("command", [("status",), ("auth", "status"), ("tracker", "status")])
 def test_a_hostile_auth_json_counts_as_absent_with_one_line(shell: Shell, kind: str,
@@ -46,6 +49,7 @@ def test_a_hostile_auth_json_counts_as_absent_with_one_line(shell: Shell, kind: 
         assert ran.exit_code == 1
 
 
+@pytest.mark.guarded
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_hostile_config_toml_counts_as_absent_and_config_set_refuses_it(shell: Shell, kind: str) -> None:
     shell.flag("1")

@@ -16,6 +16,8 @@ from support.shell import Shell
 
 from orchestrator.missions.savedfold import CACHE_MIN_BYTES
 
+IN_PROCESS = True  # commands run in-process (conftest's ``shell``); tests the guard must watch are ``guarded``
+
 
 def test_a_mission_log_linked_outside_the_repository_gets_no_row(shell: Shell, tmp_path: Path) -> None:
     outside = tmp_path / "outside.jsonl"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from cli.gate import app, facts, json_errors, print_warnings, requires
+from cli.gate import ask, context, facts, json_errors, print_warnings, requires
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.sessions import login as login_ops
 from states import catalog
@@ -38,14 +38,14 @@ def login(host: str | None, with_token: bool) -> None:
     """Log in to one host (adds or replaces that host's session only); stores ~/.spec-kitty/auth.json."""
     target = login_ops.resolve_host(host, None if host else facts().host_url)
     if with_token:
-        session = login_ops.login_with_token(target, sys.stdin.read())
+        session = login_ops.login_with_token(target, sys.stdin.read(), context().clients)
     else:
         def prompt(url: str, code: str, lifetime: float) -> None:
             click.echo(catalog.LOGIN_PROMPT.format(url=url, code=code))
             click.echo(catalog.LOGIN_CODE_LIFETIME.format(minutes=max(1, round(lifetime / 60))))
             click.echo(catalog.LOGIN_WAITING)
 
-        session = login_ops.login_with_device(target, prompt, note=click.echo)
+        session = login_ops.login_with_device(target, prompt, note=click.echo, clients=context().clients)
     who = catalog.LOGGED_IN_AS.format(login=session.login) if session.login else ""
     click.echo(catalog.LOGGED_IN.format(url=session.server_url, who=who))
     note = _not_active(facts(), session.server_url)
@@ -61,7 +61,7 @@ def _not_active(current: LiveFacts, url: str) -> str | None:
     active = current.host_url
     if not active or origin(active) == origin(url):
         return None
-    if current.env.get(catalog.SAAS_URL_ENV_VAR, "").strip():
+    if context().env.get(catalog.SAAS_URL_ENV_VAR, "").strip():
         return catalog.LOGIN_NOT_ACTIVE_ENV.format(active=active, url=url)
     from orchestrator.home import paths
 
@@ -89,17 +89,15 @@ def status(as_json: bool, check: bool) -> None:
     """List each session: host, login, time left, where it came from (never the token), and which one is
     active (the effective host's). Local only, unless --check asks each host; exit 1 when a session is
     rejected, unanswered, or an env token has no host."""
-    import time
-
     from orchestrator.home import paths
     from orchestrator.sessions.store import SOURCE_ENV, origin
 
-    current = facts()
-    sessions = list(current.auth.sessions.values())
-    print_warnings(current)
+    where, current = context(), facts()
+    sessions = list(where.sessions.sessions.values())
+    print_warnings(where)
     # Only with nothing stored, or with an env token, can the machine's answer change what is listed: it
     # is not asked otherwise, since settling would vet a stored session's URL that a listing only shows.
-    verdict = app().ask(HOST_SESSION) if current.env_token or not sessions else None
+    verdict = ask(HOST_SESSION) if current.env_token or not sessions else None
     env_without_host = verdict is not None and verdict.state == NO_HOST and bool(current.env_token)
     if current.env_token and not env_without_host:  # the env token is for the effective host and hides a stored one
         env_session = current.session
@@ -108,8 +106,8 @@ def status(as_json: bool, check: bool) -> None:
     if not sessions and verdict is not None and not verdict.proceed:
         raise _nothing_to_list(verdict)
     active = origin(current.host_url) if current.host_url else None
-    checks = {id(s): login_ops.check_session(s) for s in sessions} if check else {}
-    now = time.time()
+    checks = {id(s): login_ops.check_session(s, where.clients) for s in sessions} if check else {}
+    now = where.clock()
     rows = [{
         "host": s.server_url or None,
         "login": s.login,
@@ -188,12 +186,12 @@ def token(host: str | None) -> None:
         if current.env_token and current.host_url and origin(current.host_url) == origin(url):
             session: Session | None = current.session
         else:
-            session = current.auth.sessions.get(origin(url))
+            session = context().sessions.sessions.get(origin(url))
         if session is None:
             raise CatalogFailure(catalog.UNAUTHED_OTHER_HOST.filled(url=url)._replace(
                 next_action=catalog.UNAUTHED_OTHER_HOST.next_action.format(url=url)), UNAUTHED.lower())
     else:
-        verdict = app().ask(Need(hosted=True, state=NO_HOST))
+        verdict = ask(Need(hosted=True, state=NO_HOST))
         if not verdict.proceed:
             assert verdict.outcome is not None
             raise CatalogFailure(verdict.outcome, verdict.state.lower())
@@ -231,7 +229,7 @@ def logout(host: str | None, everything: bool) -> None:
     from orchestrator.sessions.revoke import log_out
 
     for session in targets:
-        revoked = log_out(session)
+        revoked = log_out(session, context().clients)
         click.echo(catalog.LOGGED_OUT_HOST.format(url=session.server_url))
         if not revoked:
             click.echo(catalog.LOGOUT_NOT_REVOKED.format(url=session.server_url))

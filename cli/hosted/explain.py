@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from cli.gate import app, facts, json_errors, mission_option, requires
+from cli.gate import ask, context, facts, json_errors, mission_option, requires
 from orchestrator.facts import LiveFacts
 from states import catalog
 from states.contract import EVENTS_BATCH_PATH, SYNC_PROTOCOL
@@ -58,7 +58,7 @@ def session_row(current: LiveFacts, probe: bool, reach: Row) -> tuple[Row, catal
     from orchestrator.sessions.login import check_session
     from orchestrator.sessions.store import SOURCE_ENV
 
-    checked = check_session(session)
+    checked = check_session(session, context().clients)
     url = current.host_url or ""
     if checked.valid:
         return Row(label, True, catalog.EXPLAIN_SESSION_OK.format(url=url.rstrip("/"))), None
@@ -188,7 +188,7 @@ def explain(mission: str | None, as_json: bool, probe: bool, diagram: str | None
         raise click.UsageError(catalog.EXPLAIN_DIAGRAM_WITH_JSON)
     current = facts(mission)
     checks = check_prerequisites(current)  # reads every local fact first, so the gate reports warnings once
-    verdict = app().ask(explain_need(probe), mission)
+    verdict = ask(explain_need(probe), mission)
     if diagram == "mermaid":
         from states.diagram import mermaid
 

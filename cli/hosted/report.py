@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from cli.gate import context
 from orchestrator.facts import LiveFacts
 from states import catalog
 
@@ -29,7 +30,7 @@ def run_and_report(current: LiveFacts, *, quiet: bool = False) -> dict[str, Any]
             bar.update(done - bar.pos)
 
     try:
-        result = run_sync(sync_target(current), progress=progress)
+        result = run_sync(sync_target(current), progress=progress, clients=context().clients)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

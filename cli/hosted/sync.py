@@ -6,7 +6,7 @@ import json
 
 import click
 
-from cli.gate import every_mission, facts, json_errors, mission_option, requires
+from cli.gate import context, every_mission, facts, json_errors, mission_option, requires
 from cli.hosted.daemon import daemon
 from cli.hosted.explain import explain
 from cli.hosted.report import run_and_report
@@ -55,7 +55,7 @@ def status(mission: str | None, as_json: bool) -> None:
     parked rows, conflicts, and the daemon (local only, no network)."""
     from orchestrator.sync.status import gather, render
 
-    report = gather(facts(mission), mission)
+    report = gather(facts(mission), mission, now=context().clock())
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.gate import each_mission, facts, json_errors, mission_option, requires
+from cli.gate import context, each_mission, facts, json_errors, mission_option, requires
 from cli.hosted.report import notes, run_and_report, summary_line
 from orchestrator.tracker import service
 from orchestrator.tracker.binding import OWNERSHIP_MODES, SAAS_PROVIDERS
@@ -33,7 +33,7 @@ def bind(mission: str | None, provider: str | None, bind_ref: str | None, select
          ownership_mode: str | None) -> None:
     """Bind this repository to a tracker resource the SaaS fronts (.kittify/config.yaml `tracker:`)."""
     current = facts(mission)
-    bound = service.bind(current, provider, bind_ref, select, ownership_mode)
+    bound = service.bind(current, provider, bind_ref, select, ownership_mode, clients=context().clients)
     binding = bound.binding
     click.echo(catalog.TRACKER_BOUND.format(provider=binding.provider, label=printable(binding.label),
                                             url=current.host_url, ref=printable(binding.binding_ref or "-"),
@@ -80,7 +80,7 @@ def status(mission: str | None, as_json: bool) -> None:
     current = facts(mission)
     binding = current.binding
     assert binding is not None
-    remote = None if binding.legacy else service.remote_status(current)
+    remote = None if binding.legacy else service.remote_status(current, clients=context().clients)
     missions = []
     for each in each_mission(mission):
         queued, last = queue_summary(mission_ref(each))

@@ -137,7 +137,7 @@ def ensure_daemon(deadline: float) -> DaemonState:
 def sync_request(current: LiveFacts) -> dict[str, Any]:
     """What the daemon needs to sync what this command would: where, which mission, which host env."""
     return {"repo_root": str(current.repo_root), "mission": current.mission_slug,
-            "saas_url": str(current.env.get(catalog.SAAS_URL_ENV_VAR, "") or "").strip()}
+            "saas_url": str(current.context.env.get(catalog.SAAS_URL_ENV_VAR, "") or "").strip()}
 
 
 def sync_now(current: LiveFacts, *, budget: float = BUDGET) -> dict[str, Any]:

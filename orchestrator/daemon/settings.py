@@ -20,13 +20,14 @@ class Settings(NamedTuple):
 
 def read_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Ask the machine; defaults (live, default idle period) when the config is unreadable."""
+    from orchestrator.context import Context
     from orchestrator.errors import ConfigError
     from orchestrator.facts import LiveFacts
     from orchestrator.home.config import DEFAULT_IDLE_SECONDS
     from states.catalog import DAEMON_RETIRE_REASONS
     from states.machine import DAEMON_LIFE, settle
 
-    facts = LiveFacts(cwd=Path.home(), env=env)
+    facts = LiveFacts(Context(cwd=Path.home(), env=env))
     try:
         verdict = settle(facts, DAEMON_LIFE)
         idle_seconds = facts.daemon_idle_seconds

@@ -39,13 +39,14 @@ class TargetKey:
 
         Never a token from the environment: one that reached the daemon anyway (a daemon started by an
         older version) would otherwise be attached to every host a client names."""
+        from orchestrator.context import Context
         from orchestrator.facts import LiveFacts
 
         env = {k: v for k, v in os.environ.items() if k != SAAS_TOKEN_ENV_VAR}
         env.pop(SAAS_URL_ENV_VAR, None)
         if self.saas_url:
             env[SAAS_URL_ENV_VAR] = self.saas_url
-        return LiveFacts(cwd=Path(self.repo_root), mission=self.mission, env=env)
+        return LiveFacts(Context(cwd=Path(self.repo_root), env=env), mission=self.mission)
 
     def ref(self) -> MissionRef | None:
         """The mission on the host the client's facts name (None while the repository has no identity)."""

@@ -29,6 +29,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -83,6 +84,7 @@ class Transport:
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
         max_body: int = MAX_RESPONSE_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.base_url = base_url.strip().rstrip("/")
         if isinstance(token, str) and token:  # a bare token (login, tests) is for this base URL only
@@ -97,6 +99,7 @@ class Transport:
         self.connect_timeout = min(connect_timeout, self.deadline)
         self.read_timeout = min(read_timeout, self.deadline)
         self.max_body = max_body
+        self.clock = clock  # what "the session is due for a refresh" compares against (a test fixes it)
         self._session: aiohttp.ClientSession | None = None
         self._last_status: int | None = None  # of the last 2xx answer (a tracker 202 is polled)
 
@@ -158,8 +161,8 @@ class Transport:
             raw = json.dumps(body).encode("utf-8")
         if raw is not None:
             send_headers.setdefault("Content-Type", "application/json")
-        if auth and refreshing.due(self._creds):
-            await refreshing.renew(self._creds, self._trade, force=False)
+        if auth and refreshing.due(self._creds, self.clock):
+            await refreshing.renew(self._creds, self._trade, force=False, clock=self.clock)
         for last_try in (False, True):
             if auth and self._creds is not None:
                 token = self._token
@@ -171,7 +174,7 @@ class Transport:
                 break
             except SessionExpired:  # once: a refresh (ours or another process's) may have replaced it
                 if last_try or not auth or self._creds is None or \
-                        not await refreshing.renew(self._creds, self._trade, force=True):
+                        not await refreshing.renew(self._creds, self._trade, force=True, clock=self.clock):
                     raise
         else:  # pragma: no cover - the loop always breaks or raises
             raise AssertionError

@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.errors import CatalogFailure, SpecKittyError
 from orchestrator.home import config
 from orchestrator.sessions.store import Credentials, Session, valid_token, write_session
 from states import catalog
+
+if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory
 
 # Bounds on what a device-code answer may ask of us: a negative or tiny interval must not poll
 # thousands of times a second, a huge expires_in must not poll forever.
@@ -81,7 +84,7 @@ def _identified(host: str, session: Session, me: dict[str, object]) -> Session:
     return identified
 
 
-def login_with_token(host: str, token: str) -> Session:
+def login_with_token(host: str, token: str, clients: ClientFactory | None = None) -> Session:
     """Check a piped-in token against the host (``/api/v1/me``), then store it with who it belongs to."""
     from orchestrator.saas.client import SaasClient, run_with_client  # network code is imported where it is used
 
@@ -93,13 +96,13 @@ def login_with_token(host: str, token: str) -> Session:
         return await client.me()
 
     with _login_errors(host):
-        me = run_with_client(host, token, check, retries=1)
+        me = (clients or run_with_client)(host, token, check, retries=1)
     return _store(host, _identified(host, Session(token, host, grant="token"), me))
 
 
 def login_with_device(host: str, prompt: Callable[[str, str, float], None],
                       clock: Callable[[], float] = time.monotonic,
-                      note: Callable[[str], None] | None = None) -> Session:
+                      note: Callable[[str], None] | None = None, clients: ClientFactory | None = None) -> Session:
     """Run the device flow (``POST /oauth/device``, then ``/oauth/token`` at the server's clamped interval
     until approved, denied or expired), then ask ``/api/v1/me`` who approved it."""
     import asyncio
@@ -139,7 +142,7 @@ def login_with_device(host: str, prompt: Callable[[str, str, float], None],
         raise LoginFailed(catalog.LOGIN_CODE_EXPIRED)
 
     with _login_errors(host):
-        session = run_with_client(host, None, flow, retries=1)
+        session = (clients or run_with_client)(host, None, flow, retries=1)
     return _store(host, session)
 
 
@@ -191,7 +194,7 @@ class Checked(NamedTuple):
     login: str | None = None  # who the host says the token belongs to (an env token's only source of it)
 
 
-def check_session(session: Session) -> Checked:
+def check_session(session: Session, clients: ClientFactory | None = None) -> Checked:
     """Ask the session's own host who it belongs to (``GET /api/v1/me``), as ``gh auth status`` does: a
     stored session the host no longer accepts (revoked, expired there) or a rejected env token is invalid,
     whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
@@ -206,7 +209,7 @@ def check_session(session: Session) -> Checked:
         return await client.me()
 
     try:
-        me = run_with_client(session.server_url, Credentials(session), call, retries=0, timeout=10)
+        me = (clients or run_with_client)(session.server_url, Credentials(session), call, retries=0, timeout=10)
     except SessionExpired as rejected:
         if session.source == SOURCE_ENV:
             return Checked(False, rejected.failure.message)

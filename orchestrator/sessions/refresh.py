@@ -27,9 +27,9 @@ from states import catalog
 Trade = Callable[[str], Awaitable[dict[str, Any]]]  # refresh token -> the host's token answer
 
 
-def due(creds: Credentials | None) -> bool:
+def due(creds: Credentials | None, clock: Callable[[], float] = time.time) -> bool:
     """Whether a refreshable session is within ``REFRESH_MARGIN`` of its expiry (refresh before sending)."""
-    return creds is not None and creds.refreshable() and creds.session.expired(time.time(), REFRESH_MARGIN)
+    return creds is not None and creds.refreshable() and creds.session.expired(clock(), REFRESH_MARGIN)
 
 
 def expired() -> SessionExpired:
@@ -39,11 +39,13 @@ def expired() -> SessionExpired:
     return error
 
 
-async def renew(creds: Credentials | None, trade: Trade, *, force: bool) -> bool:
+async def renew(creds: Credentials | None, trade: Trade, *, force: bool,
+                clock: Callable[[], float] = time.time) -> bool:
     """Renew ``creds`` in place under the store's lock; True when a different token is now in hand.
 
     ``trade`` sends the refresh grant and returns the host's answer with a valid ``access_token`` (or
     raises). ``force``: after a 401, so the token in hand is known bad even if it has not expired.
+    ``clock``: what "expired" is measured against (the command's context; a test fixes it).
     """
     if creds is None or not creds.refreshable():
         return False
@@ -52,7 +54,7 @@ async def renew(creds: Credentials | None, trade: Trade, *, force: bool) -> bool
         current = read_sessions(path).sessions.get(creds.origin)
         if current is None:
             return False
-        if current.access_token != started_with and (force or not current.expired(time.time(), REFRESH_MARGIN)):
+        if current.access_token != started_with and (force or not current.expired(clock(), REFRESH_MARGIN)):
             creds.adopt(current)
             return True
         if current.refresh_token is None:
@@ -67,7 +69,7 @@ async def renew(creds: Credentials | None, trade: Trade, *, force: bool) -> bool
             if again is not None and again.access_token != started_with:
                 creds.adopt(again)
                 return True
-            if not force and not current.expired(time.time()):
+            if not force and not current.expired(clock()):
                 return False
             raise expired() from None
         except SaasError as refused:
@@ -75,7 +77,7 @@ async def renew(creds: Credentials | None, trade: Trade, *, force: bool) -> bool
                 store_locked(path, current._replace(refresh_token=None), creds.origin)
                 raise expired() from None
             raise
-        renewed = current.renewed(issued, time.time())
+        renewed = current.renewed(issued, clock())
         store_locked(path, renewed, creds.origin)
         creds.adopt(renewed)
         return True

@@ -7,10 +7,15 @@ either way, is decided here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.sessions.store import Session, remove_session
 
+if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory
 
-def revoke(session: Session) -> bool:
+
+def revoke(session: Session, clients: ClientFactory | None = None) -> bool:
     """Revoke the session on its own host (RFC 7009); False when the host did not answer.
 
     Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
@@ -38,7 +43,7 @@ def revoke(session: Session) -> bool:
             await client.revoke(session.access_token, "access_token")
 
     try:
-        run_with_client(session.server_url, None, call, retries=1, timeout=10)
+        (clients or run_with_client)(session.server_url, None, call, retries=1, timeout=10)
     except (HostUnreachable, ServerFailed):
         return False
     except SaasError:
@@ -46,9 +51,9 @@ def revoke(session: Session) -> bool:
     return True
 
 
-def log_out(session: Session) -> bool:
+def log_out(session: Session, clients: ClientFactory | None = None) -> bool:
     """Revoke ``session`` on its host, then delete it locally (other hosts' sessions stay); False when
     the host did not answer, so the operator can be told the session may still be live there."""
-    revoked = revoke(session)
+    revoked = revoke(session, clients)
     remove_session(session.server_url)
     return revoked

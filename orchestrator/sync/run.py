@@ -44,6 +44,7 @@ from orchestrator.tracker.held import held_row
 from states import catalog
 
 if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory
     from orchestrator.saas.client import SaasClient
 
 
@@ -157,10 +158,13 @@ def run_sync(
     queue_path: Path | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
+    clients: ClientFactory | None = None,
 ) -> SyncResult:
-    """A whole foreground sync in its own event loop (the daemon calls it from a worker thread)."""
-    from orchestrator.saas.client import run_with_client
+    """A whole foreground sync in its own event loop (the daemon calls it from a worker thread); ``clients``
+    is the context's client factory (default: the real host)."""
+    from orchestrator.context import real_clients
 
+    run_with_client = clients or real_clients
     with EventQueue(queue_path or paths.queue_file()) as queue:
         return run_with_client(target.server_url, target.token, lambda client: sync_once(
             client, queue, target, batch_size=batch_size, progress=progress))

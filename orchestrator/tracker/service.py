@@ -24,6 +24,7 @@ from orchestrator.tracker.binding import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory
     from orchestrator.project.identity import ProjectIdentity
     from orchestrator.saas.client import SaasClient
     from orchestrator.sessions.store import Credentials
@@ -134,11 +135,10 @@ async def _choices(client: SaasClient, team: str, providers: tuple[str, ...], id
 
 
 def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: int | None,
-         mode: str | None) -> Bound:
+         mode: str | None, *, clients: ClientFactory) -> Bound:
     """Resolve, pick (one candidate, or ``--select N``; several without it: exit 2 listing them), confirm
-    on the host, then write the ``tracker:`` block."""
+    on the host (through ``clients``, the context's client factory), then write the ``tracker:`` block."""
     from orchestrator.project.identity import ensure_identity
-    from orchestrator.saas.client import run_with_client
     from states.contract import printable
 
     _check_options(provider, bind_ref, select, mode)
@@ -177,7 +177,7 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
         return _record(facts, chosen.provider, confirmed, mode, url)
 
     with _retry_hint("tracker bind"):
-        return run_with_client(url, _credentials(facts), resolve)
+        return clients(url, _credentials(facts), resolve)
 
 
 async def _validated(client: SaasClient, facts: LiveFacts, team: str, providers: tuple[str, ...], ref: str,
@@ -227,10 +227,8 @@ def unbind(facts: LiveFacts) -> Bound:
     return Bound(binding, migrated)
 
 
-def remote_status(facts: LiveFacts) -> dict[str, Any]:
-    """``GET status/`` for the repository's binding."""
-    from orchestrator.saas.client import run_with_client
-
+def remote_status(facts: LiveFacts, *, clients: ClientFactory) -> dict[str, Any]:
+    """``GET status/`` for the repository's binding (through ``clients``, the context's client factory)."""
     binding = facts.binding
     assert binding is not None and not binding.legacy
     url = facts.host_url or ""
@@ -239,7 +237,7 @@ def remote_status(facts: LiveFacts) -> dict[str, Any]:
         team = await team_of(client, facts.session, url)
         return await client.tracker_status(team, binding.provider, binding.routing())
 
-    return run_with_client(url, _credentials(facts), ask)
+    return clients(url, _credentials(facts), ask)
 
 
 async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str) -> Binding:

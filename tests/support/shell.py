@@ -8,9 +8,13 @@ import subprocess
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from support.cli import SPEC_KITTY, Result, operator_env, popen_guarded, run_cli
+from support.inprocess import Ran, invoke
+
+if TYPE_CHECKING:
+    from orchestrator.context import ClientFactory, Clock
 
 FLAG = "SPEC_KITTY_ENABLE_SAAS_SYNC"
 
@@ -65,3 +69,21 @@ def parallel(*commands: Callable[[], Result]) -> list[Result]:
     """Run independent commands side by side (results in the given order): keeps the suite fast."""
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         return list(pool.map(lambda command: command(), commands))
+
+
+class InProcessShell(Shell):
+    """The same shell, but ``run`` calls the console script's ``main`` in this process
+    (``support.inprocess``): for tests that look only at output and exit code. ``clock`` and ``clients``
+    (``orchestrator.context``) replace the real clock and SaaS client of every command it runs."""
+
+    def __init__(self, tmp_path: Path, *, clock: Clock | None = None, clients: ClientFactory | None = None) -> None:
+        super().__init__(tmp_path)
+        self.clock = clock
+        self.clients = clients
+
+    def run(self, *args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None,
+            stdin: str | None = None, **kwargs: Any) -> Ran:  # type: ignore[override]
+        if kwargs:
+            raise TypeError(f"in-process runs record no guard events: {sorted(kwargs)} needs Shell")
+        return invoke(list(args), home=self.home, cwd=cwd or self.cwd, env_extra={**self.env, **(env or {})},
+                      stdin=stdin, user_home=self.user_home, clock=self.clock, clients=self.clients)

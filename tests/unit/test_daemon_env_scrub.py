@@ -32,4 +32,4 @@ def test_a_daemon_that_inherited_a_token_anyway_never_uses_it(monkeypatch: pytes
     monkeypatch.setenv("SPEC_KITTY_SAAS_TOKEN", "tok-from-env")
     facts = TargetKey(str(tmp_path), "001-demo", "https://b.example").facts()
     assert facts.env_token is None
-    assert facts.env["SPEC_KITTY_SAAS_URL"] == "https://b.example"
+    assert facts.context.env["SPEC_KITTY_SAAS_URL"] == "https://b.example"
