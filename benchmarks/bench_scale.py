@@ -119,7 +119,9 @@ def spawn(argv: Sequence[str], *, cwd: Path, env: dict[str, str], tty: bool = Fa
     operator; the terminal is drained as it goes so the bar never blocks on a full buffer."""
     if _spawner is None:
         start_spawner()
-    assert _spawner is not None and _spawner.stdin is not None and _spawner.stdout is not None
+    assert _spawner is not None
+    assert _spawner.stdin is not None
+    assert _spawner.stdout is not None
     _spawner.stdin.write(json.dumps([list(argv), str(cwd), env, tty]) + "\n")
     _spawner.stdin.flush()
     elapsed, cpu, rss, text, code = json.loads(_spawner.stdout.readline())

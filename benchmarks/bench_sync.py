@@ -77,7 +77,8 @@ def bench_drain(rows: list[dict[str, object]], work: Path, url: str, token: str,
                 start = time.perf_counter()
                 pushed = await drain(client, queue, target)
                 drained = time.perf_counter() - start
-                assert pushed == len(rows) and queue.count(MissionRef.at(url, project, mission).key) == 0
+                assert pushed == len(rows)
+                assert queue.count(MissionRef.at(url, project, mission).key) == 0
             target_b = SyncTarget(server_url=url, token=token, project=project, mission=mission + "-b",
                                   repo_root=target.repo_root, mission_dir=folder,
                                   context=context._replace(project_uuid=str(uuid.uuid4())))

@@ -95,7 +95,8 @@ def test_a_home_under_a_file_is_one_line_without_an_exception_name(shell: Shell)
     blocker = shell.root / "blocker"
     blocker.write_text("")
     ran = shell.flag("1").run("sync", "status", "--json", env={"SPEC_KITTY_HOME": str(blocker / "home")})
-    assert ran.exit_code == 1 and "unexpected" not in ran.stderr + ran.stdout, ran.describe()
+    assert ran.exit_code == 1, ran.describe()
+    assert "unexpected" not in ran.stderr + ran.stdout, ran.describe()
     # the daemon lock is looked up without touching the home (a flock holder is read from /proc/locks), so
     # the first file that cannot be read is config.toml: one config error naming it
     assert _json(ran.stdout) == {"error": "config_error",
@@ -131,8 +132,10 @@ def test_a_mission_log_that_is_a_folder_refuses_a_move_in_one_line(shell: Shell)
     project = make_project(shell.cwd, ["001-a"])
     (project / "kitty-specs" / "001-a" / "status.events.jsonl").mkdir()
     ran = shell.run("wp", "move", "WP01", "--to", "planned")
-    assert ran.exit_code == 1 and ran.stdout == "", ran.describe()
-    assert ran.stderr.startswith("Error: ") and "unexpected" not in ran.stderr, ran.describe()
+    assert ran.exit_code == 1, ran.describe()
+    assert ran.stdout == "", ran.describe()
+    assert ran.stderr.startswith("Error: "), ran.describe()
+    assert "unexpected" not in ran.stderr, ran.describe()
 
 
 # --- no guessing: parked rows belong to one mission ---------------------------------------------------
@@ -206,7 +209,8 @@ def test_login_against_a_failing_host_never_mentions_queued_events(shell: Shell,
 def test_idle_seconds_take_ascii_digits_only(shell: Shell) -> None:
     """`int()` reads Arabic-Indic digits too; a config value the operator cannot read back is refused."""
     ran = shell.run("config", "set", "sync.daemon_idle_seconds", "\u0665\u0665")
-    assert ran.exit_code != 0 and "Traceback" not in ran.stderr, ran.describe()
+    assert ran.exit_code != 0, ran.describe()
+    assert "Traceback" not in ran.stderr, ran.describe()
     assert not (shell.home / "config.toml").exists()
 
 
@@ -246,7 +250,8 @@ def test_a_folder_that_is_not_a_mission_slug_is_skipped_with_one_escaped_line(sh
 def test_wp_move_never_takes_a_folder_that_is_not_a_mission_slug(shell: Shell) -> None:
     make_project(shell.cwd, ["001-a", ESC_NAME])
     ran = shell.run("wp", "move", "WP01", "--to", "planned")
-    assert ran.exit_code == 0 and "\x1b" not in ran.stdout + ran.stderr, ran.describe()
+    assert ran.exit_code == 0, ran.describe()
+    assert "\x1b" not in ran.stdout + ran.stderr, ran.describe()
     assert ran.stdout.startswith("WP01: genesis -> planned (001-a, event "), ran.describe()
 
 
@@ -366,7 +371,8 @@ def test_an_unreadable_config_yaml_is_one_line_naming_it(hosted: Shell) -> None:
     config.write_text("tracker: [unclosed\n")
     write_auth(hosted.home, server_url=HOST)
     ran = hosted.run("tracker", "unbind")
-    assert ran.exit_code == 1 and "Traceback" not in ran.stderr, ran.describe()
+    assert ran.exit_code == 1, ran.describe()
+    assert "Traceback" not in ran.stderr, ran.describe()
     assert ran.stderr.startswith(f"Error: {config}"), ran.describe()
 
 

@@ -251,14 +251,16 @@ def test_given_a_real_mission_when_wp_move_then_one_row_in_spec_kittys_format_is
     after = (mission / EVENTS).read_bytes()
     assert after.startswith(before)
     new_line = after[len(before):].decode()
-    assert new_line.endswith("\n") and new_line.count("\n") == 1
+    assert new_line.endswith("\n")
+    assert new_line.count("\n") == 1
     row = json.loads(new_line)
     assert new_line == json.dumps(row, sort_keys=True) + "\n"
     assert sorted(row) == TRANSITION_KEYS
     assert ULID.fullmatch(row["event_id"])
     assert started * 1000 - 5 <= ulid_ms(row["event_id"]) <= finished * 1000 + 5
     at = datetime.fromisoformat(row["at"])
-    assert at.utcoffset() is not None and at.utcoffset().total_seconds() == 0
+    assert at.utcoffset() is not None
+    assert at.utcoffset().total_seconds() == 0
     assert started - 1 <= at.timestamp() <= finished + 1
     old_rows = [json.loads(line) for line in before.decode().splitlines()]
     assert {k: row[k] for k in ("wp_id", "from_lane", "to_lane", "mission_slug", "actor", "reason", "force")} == {

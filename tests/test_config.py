@@ -93,7 +93,9 @@ def test_given_values_when_get_and_list_then_printed_plainly_without_writing(she
 def test_given_no_file_when_reading_then_nothing_is_created(shell: Shell) -> None:
     listed, got, unset = parallel(shell.later("config", "list"), shell.later("config", "get", "sync.server_url"),
                                   shell.later("config", "unset", "sync.server_url"))
-    assert listed.exit_code == 0 and unset.exit_code == 0 and got.exit_code == 1
+    assert listed.exit_code == 0
+    assert unset.exit_code == 0
+    assert got.exit_code == 1
     assert listed.events == got.events == unset.events == []
     assert not shell.home.exists()
 
@@ -244,7 +246,8 @@ def test_given_a_secret_in_a_bad_url_when_set_then_the_error_never_echoes_it(she
     for value in ("ftp://user:hunter2@example.com", "user:hunter2@example.com", "https://h.example/?token=hunter2",
                   "gopher://h.example/#hunter2"):
         done = shell.run("config", "set", "sync.server_url", value)
-        assert done.exit_code == 1 and "hunter2" not in done.stdout + done.stderr, done.describe()
+        assert done.exit_code == 1, done.describe()
+        assert "hunter2" not in done.stdout + done.stderr, done.describe()
 
 
 def test_given_credentials_in_the_url_env_var_when_a_hosted_command_runs_then_refused_without_echo(

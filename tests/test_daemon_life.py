@@ -143,7 +143,8 @@ def test_given_spec_kittys_state_file_naming_a_gone_pid_then_status_says_so(home
     (home / "sync-daemon").write_text(f"http://127.0.0.1:9400\n9400\ntoken\n{GONE_PID}\n", encoding="utf-8")
     assert summary_line() == catalog.DAEMON_LINE_FOREIGN_STALE.format(pid=GONE_PID)
     found = foreign_daemon()
-    assert found is not None and (found.pid, found.alive) == (GONE_PID, False)
+    assert found is not None
+    assert (found.pid, found.alive) == (GONE_PID, False)
 
 
 def test_given_our_state_file_and_no_lock_holder_then_not_running_and_nothing_is_asked(home: Path) -> None:

@@ -89,7 +89,7 @@ def test_highlight_marks_only_the_current_state() -> None:
     assert "Class Unbound s_active" in text
     assert text.count("s_active\n") == 1  # the one Class line (the classDef line ends in its style)
     assert "s_active" not in mermaid().replace("classDef s_active", "")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown state"):
         mermaid("Nowhere")
 
 

@@ -129,12 +129,15 @@ def test_json_carries_the_same_picture(home: SpecKittyHome, stealth_guard: Steal
     home.write_token()
     ran = explain(stealth_guard, repo, "--json")
     data = json.loads(ran.stdout)
-    assert data["state"] == "NoHost" and data["ready"] is False and data["mission"] == "001-demo"
+    assert data["state"] == "NoHost"
+    assert data["ready"] is False
+    assert data["mission"] == "001-demo"
     assert [(p["state"], p["ok"]) for p in data["prerequisites"]] == [
         ("Disabled", True), ("Unauthed", True), ("NoHost", False), ("Unbound", False)]
     assert data["prerequisites"][1]["source"] == str(home.auth_file)
     assert data["probe"] == {"probed": False, "reachable": None, "source": "not probed (add --probe)"}
-    assert data["daemon"]["policy"] == "auto" and data["daemon"]["disabled_by_env"] is False
+    assert data["daemon"]["policy"] == "auto"
+    assert data["daemon"]["disabled_by_env"] is False
     assert (data["message"], data["next_action"]) == (catalog.NO_HOST.message, catalog.NO_HOST.next_action)
     assert_stealthy(ran)
 
@@ -163,7 +166,8 @@ def test_diagram_svg_or_how_to_get_it(home: SpecKittyHome, stealth_guard: Stealt
 
     ran = explain(stealth_guard, repo, "--diagram", "svg")
     if graphviz_available():
-        assert ran.exit_code == 0 and ran.stdout.startswith("<?xml")
+        assert ran.exit_code == 0
+        assert ran.stdout.startswith("<?xml")
         node = ran.stdout[ran.stdout.index("<title>cluster_Unauthed</title>"):]  # a composite: its cluster
         assert "darksalmon" in node[: node.index("</g>")]
     else:

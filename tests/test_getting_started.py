@@ -35,7 +35,8 @@ def guide_blocks() -> list[str]:
 def test_the_readme_links_the_guide_first() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     first = re.search(r"\]\(([^)]+\.md)\)", readme)
-    assert first is not None and first.group(1) == "docs/getting-started.md"
+    assert first is not None
+    assert first.group(1) == "docs/getting-started.md"
 
 
 def test_the_guide_covers_the_journey() -> None:

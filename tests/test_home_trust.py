@@ -24,7 +24,8 @@ def test_with_the_flag_off_local_commands_never_trip_over_an_open_home(open_home
     ran = open_home.flag(None).run(*args)
     assert "Traceback" not in ran.stderr, ran.describe()
     assert ran.exit_code in (0, 1), ran.describe()
-    assert ran.of_kind("network") == [] and ran.of_kind("write") == []
+    assert ran.of_kind("network") == []
+    assert ran.of_kind("write") == []
 
 
 def test_with_the_flag_on_a_hosted_command_refuses_an_open_home_in_one_line(open_home: Shell) -> None:

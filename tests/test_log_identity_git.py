@@ -201,7 +201,7 @@ STEPS = ["commit", "branch", "checkout", "merge", "rebase", "reset", "stash", "c
 @pytest.fixture
 def small_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(savedfold, "CACHE_MIN_BYTES", 1)
-    yield
+    return
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -236,8 +236,10 @@ def test_given_everything_ready_when_rendering_then_there_is_no_failure(intent: 
 
 def test_every_failure_names_one_next_action_on_one_line() -> None:
     for state, entry in sm.OUTCOMES.items():
-        assert entry.message and "\n" not in entry.message, state
-        assert entry.next_action and "\n" not in entry.next_action, state
+        assert entry.message, state
+        assert "\n" not in entry.message, state
+        assert entry.next_action, state
+        assert "\n" not in entry.next_action, state
 
 
 # --- the library traps the design calls out ---------------------------------------------------------

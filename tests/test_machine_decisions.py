@@ -157,7 +157,8 @@ def test_every_intent_names_its_triggers_in_the_table() -> None:
 
 def test_the_diagram_draws_composites_and_the_endings_met_while_running() -> None:
     text = mermaid()
-    assert "state Daemon {" in text and "state Unauthed {" in text
+    assert "state Daemon {" in text
+    assert "state Unauthed {" in text
     for parent, children in COMPOSITES.items():
         for child in children:
             assert f'state "{child}" as {parent}_{child}' in text

@@ -42,7 +42,9 @@ def test_the_walk_sees_lazy_imports_and_module_paths_written_as_strings() -> Non
     """Guard against a vacuous pass: the walk finds a function-level import and cli/main's command table."""
     assert any(name == "orchestrator.svg" for _, name in named_modules(ROOT / "cli" / "hosted" / "explain.py"))
     assert any(name.startswith("cli.") for _, name in named_modules(ROOT / "cli" / "main.py"))
-    assert is_dev_tool("devsaas.app") and is_dev_tool("spec_kitty_testing") and not is_dev_tool("devsaasy")
+    assert is_dev_tool("devsaas.app")
+    assert is_dev_tool("spec_kitty_testing")
+    assert not is_dev_tool("devsaasy")
 
 
 @pytest.mark.parametrize("path", runtime_files(), ids=lambda p: str(p.relative_to(ROOT)))

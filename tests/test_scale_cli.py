@@ -73,13 +73,15 @@ def test_given_a_big_log_when_status_runs_then_it_writes_only_its_own_cache_in_t
         shell: Shell, repo: Path) -> None:
     first = shell.run("status", "--json", cwd=repo, guard_dirs=[repo])
     assert (first.stderr, first.exit_code) == ("", 0)
-    assert writes(first) and all(in_cache(repo, p) for p in writes(first)), first.describe()
+    assert writes(first), first.describe()
+    assert all(in_cache(repo, p) for p in writes(first)), first.describe()
     assert [e for e in first.events if e["kind"] != "write"] == []
     assert not shell.home.exists()
     assert (cache_of(repo) / ".gitignore").read_text().splitlines()[-1] == "*"
     board, again = parallel(shell.later("status", cwd=repo), shell.later("status", "--json", cwd=repo))
     assert (again.stdout, again.stderr, again.exit_code) == (first.stdout, "", 0)
-    assert board.exit_code == 0 and board.stdout.startswith(f"Mission {SLUG}: 10 work packages")
+    assert board.exit_code == 0
+    assert board.stdout.startswith(f"Mission {SLUG}: 10 work packages")
 
 
 def test_given_a_cached_big_log_when_rows_arrive_out_of_order_then_status_is_the_full_fold(
@@ -117,7 +119,8 @@ def test_given_a_cached_big_log_when_wp_move_then_the_lane_is_exact_and_only_log
     log = (repo / "kitty-specs" / SLUG / EVENTS).resolve()
     before = (log.read_bytes(), {p.name: p.read_bytes() for p in (cache_of(repo) / "missions").iterdir()})
     refused = shell.run("wp", "move", "WP01", "--to", "planned", "--mission", SLUG, cwd=repo, guard_dirs=[repo])
-    assert refused.exit_code == 1 and writes(refused) <= {str(log)}, refused.describe()  # opened to lock it
+    assert refused.exit_code == 1, refused.describe()
+    assert writes(refused) <= {str(log)}, refused.describe()  # opened to lock it
     assert (log.read_bytes(), {p.name: p.read_bytes() for p in (cache_of(repo) / "missions").iterdir()}) == before
     assert refused.stderr.startswith("Error: Refusing WP01: claimed -> planned is not an allowed lane move;")
 

@@ -199,7 +199,8 @@ def test_given_more_ids_than_expected_then_the_table_grows_and_forgets_none() ->
     many = [new_ulid() for _ in range(5000)]
     assert all(ids.add(i) for i in many)
     assert not any(ids.add(i) for i in many)
-    assert len(ids) == 5000 and ids.slots > eventids.capacity_for(0)
+    assert len(ids) == 5000
+    assert ids.slots > eventids.capacity_for(0)
 
 
 def test_given_a_written_table_when_mapped_back_then_membership_is_the_same(tmp_path: Path) -> None:
@@ -216,7 +217,9 @@ def test_given_a_written_table_when_mapped_back_then_membership_is_the_same(tmp_
         os.close(fd)
     later = new_ulid()
     assert not any(mapped.add(i) for i in first)
-    assert mapped.add(later) and not mapped.add(later)
+    assert mapped.add(later)
+    assert not mapped.add(later)
     mapped.merge_base()
-    assert mapped.base is None and len(mapped) == 102
+    assert mapped.base is None
+    assert len(mapped) == 102
     assert not any(mapped.add(i) for i in [*first, later])

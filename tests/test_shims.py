@@ -65,7 +65,8 @@ def shim_package_modules() -> list[str]:
 def test_every_module_of_the_shim_packages_contains_no_logic(module: str) -> None:
     """Only a docstring, imports and ``__all__``: no function, class, condition or call."""
     spec = importlib.util.find_spec(module)
-    assert spec is not None and spec.origin is not None
+    assert spec is not None
+    assert spec.origin is not None
     tree = ast.parse(Path(spec.origin).read_text())
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):

@@ -33,7 +33,8 @@ def test_manual_with_a_trailing_space_means_manual(tester: Shell) -> None:
     write_config(tester.home, HOST + 'background_daemon = "manual "\n')
     ran = tester.run("tracker", "sync", "run", cwd=repo)
     assert (ran.stdout, ran.stderr, ran.exit_code) == (MANUAL, "", 0), ran.describe()
-    assert not ran.of_kind("network") and not ran.of_kind("process")
+    assert not ran.of_kind("network")
+    assert not ran.of_kind("process")
 
 
 @pytest.mark.guarded
@@ -45,7 +46,8 @@ def test_a_policy_config_set_would_refuse_is_one_line_naming_key_and_file(tester
     assert (ran.stdout, ran.stderr, ran.exit_code) == ("", (
         f"Error: {config} `sync.background_daemon`: `sometimes` is not a daemon policy; use `auto` or `manual`.\n"
     ), 1), ran.describe()
-    assert not ran.of_kind("network") and not ran.of_kind("process")
+    assert not ran.of_kind("network")
+    assert not ran.of_kind("process")
 
 
 def test_an_idle_time_under_five_seconds_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -230,7 +230,8 @@ def unbind(facts: LiveFacts) -> Bound:
 def remote_status(facts: LiveFacts, *, clients: ClientFactory) -> dict[str, Any]:
     """``GET status/`` for the repository's binding (through ``clients``, the context's client factory)."""
     binding = facts.binding
-    assert binding is not None and not binding.legacy
+    assert binding is not None
+    assert not binding.legacy
     url = facts.host_url or ""
 
     async def ask(client: SaasClient) -> dict[str, Any]:

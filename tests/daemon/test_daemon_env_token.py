@@ -33,6 +33,7 @@ def test_a_command_with_an_env_token_syncs_in_process_and_no_daemon_inherits_it(
     assert ready.daemons() == []
 
     again = ready.run("tracker", "sync", "run", cwd=repo)  # no env token: the daemon serves it
-    assert again.exit_code == 0 and again.stderr == "", again.describe()
+    assert again.exit_code == 0, again.describe()
+    assert again.stderr == "", again.describe()
     [pid] = ready.settled_daemons()
     assert TOKEN_VAR not in _proc_env(str(pid))

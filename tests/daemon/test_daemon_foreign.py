@@ -39,11 +39,13 @@ def spec_kittys_daemon(ready: Operator) -> Iterator[tuple[subprocess.Popen[str],
     ready.home.mkdir(parents=True, exist_ok=True)
     child = subprocess.Popen([sys.executable, "-c", HOLD, str(ready.lock_file)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    assert child.stdout is not None
+    assert child.stdout.readline() == "held\n"
     state = f"http://127.0.0.1:9400\n9400\n{'5f' * 16}\n{child.pid}\n"
     ready.state_file.write_text(state)
     yield child, state
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     child.stdin.close()
     child.stdout.close()
     child.wait(timeout=30)
@@ -62,8 +64,10 @@ def test_no_daemon_of_ours_starts_beside_spec_kittys(ready: Operator, repo: Path
         f"Sync daemon: spec-kitty's own daemon is running (pid {child.pid}); it belongs to spec-kitty-cli.\n", 0)
     stopped = ready.run("sync", "daemon", "stop", cwd=repo)
     assert (stopped.stdout, stopped.exit_code) == (REFUSED.format(pid=child.pid), 0)
-    assert child.poll() is None and ready.state_file.read_text() == state  # never stopped, signalled or removed
-    assert ready.run("status", cwd=repo).exit_code == 0 and child.poll() is None
+    assert child.poll() is None
+    assert ready.state_file.read_text() == state
+    assert ready.run("status", cwd=repo).exit_code == 0
+    assert child.poll() is None
 
 
 def test_spec_kittys_state_file_alone_still_keeps_ours_out(
@@ -75,7 +79,8 @@ def test_spec_kittys_state_file_alone_still_keeps_ours_out(
     child.wait(timeout=30)  # the lock is free now; the file names a pid that no longer runs
     ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert (ran.stdout, ran.exit_code) == (REFUSED.format(pid=child.pid), 0)
-    assert ready.daemons() == [] and ready.state_file.read_text() == state
+    assert ready.daemons() == []
+    assert ready.state_file.read_text() == state
     shown = ready.run("sync", "daemon", "status", cwd=repo)
     assert shown.stdout == (f"Sync daemon: spec-kitty's daemon state file names pid {child.pid}, which is not "
                             "running; it belongs to spec-kitty-cli and is left for it to clear.\n")

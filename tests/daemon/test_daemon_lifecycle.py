@@ -46,10 +46,14 @@ def test_a_state_file_of_a_dead_daemon_is_replaced(ready: Operator, repo: Path, 
     assert ready.run("status", cwd=repo).stdout.splitlines()[-1] == "Sync daemon: not running"
 
     ran = ready.run("tracker", "sync", "run", cwd=repo)
-    assert summary_ok(ran.stdout, daemon_saas) and ran.stderr == "" and ran.exit_code == 0, ran
+    assert summary_ok(ran.stdout, daemon_saas), ran
+    assert ran.stderr == "", ran
+    assert ran.exit_code == 0, ran
     [pid] = ready.settled_daemons()
     state = ready.state()
-    assert state is not None and state["pid"] == pid != stale["pid"] and state["secret"] != "stale"
+    assert state is not None
+    assert state["pid"] == pid != stale["pid"]
+    assert state["secret"] != "stale"
 
 
 def test_a_daemon_of_another_version_is_replaced_never_doubled(ready: Operator, repo: Path,
@@ -65,11 +69,15 @@ def test_a_daemon_of_another_version_is_replaced_never_doubled(ready: Operator, 
         assert ready.state()["version"] == "0.0.1"  # type: ignore[index]
 
         ran = ready.run("tracker", "sync", "run", cwd=repo)
-        assert summary_ok(ran.stdout, daemon_saas) and ran.stderr == "" and ran.exit_code == 0, ran
+        assert summary_ok(ran.stdout, daemon_saas), ran
+        assert ran.stderr == "", ran
+        assert ran.exit_code == 0, ran
         assert old.wait(timeout=5) == 0  # it was asked to shut down, and did
         [pid] = ready.settled_daemons()
         state = ready.state()
-        assert state is not None and state["pid"] == pid != old.pid and state["version"] == __version__
+        assert state is not None
+        assert state["pid"] == pid != old.pid
+        assert state["version"] == __version__
     finally:
         if old.poll() is None:
             old.kill()
@@ -152,9 +160,12 @@ def test_kill_9_during_an_upload_loses_and_doubles_nothing(ready: Operator, repo
     assert 0 < stored_at_kill < len(ids)  # the kill did land in the middle of the upload
 
     ran = ready.run("tracker", "sync", "run", cwd=repo)  # the stale lock file blocks nobody
-    assert ran.exit_code == 0 and ran.stderr == "" and ran.stdout.endswith(" 0 still queued.\n"), ran
+    assert ran.exit_code == 0, ran
+    assert ran.stderr == "", ran
+    assert ran.stdout.endswith(" 0 still queued.\n"), ran
     [successor] = ready.settled_daemons()
-    assert successor != victim and (ready.state() or {}).get("pid") == successor
+    assert successor != victim
+    assert (ready.state() or {}).get("pid") == successor
 
     stored = daemon_saas.row_ids(MISSION, project_uuid=project_uuid(repo))
     assert len(stored) == len(set(stored)) == len(ids)
@@ -170,7 +181,8 @@ def test_a_hung_daemon_is_replaced_within_the_time_bound(ready: Operator, repo: 
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(hung, signal.SIGCONT)
-    assert summary_ok(ran.stdout, daemon_saas) and ran.exit_code == 0, ran
+    assert summary_ok(ran.stdout, daemon_saas), ran
+    assert ran.exit_code == 0, ran
     assert ran.stderr in ("", "The background sync daemon is unavailable (it did not answer within 4.5 seconds); "
                               "syncing in this process instead.\n")
     assert wait_for(lambda: hung not in ready.daemons(), 5)  # killed: the OS said it held the lock

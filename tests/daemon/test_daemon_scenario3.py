@@ -30,15 +30,18 @@ def test_scenario_3_manual_policy_then_auto(ready: Operator, repo: Path, daemon_
     for args in (("--help",), ("status",)):
         ran = ready.run(*args, cwd=repo)
         assert ran.exit_code == 0, ran.describe()
-        assert not ran.of_kind("process") and not ran.of_kind("network"), ran.describe()
+        assert not ran.of_kind("process"), ran.describe()
+        assert not ran.of_kind("network"), ran.describe()
         assert "Sync daemon" not in ran.stdout
     assert not ready.lock_file.exists()
 
     # 3. A REMOTE_REQUIRED tracker command yields the manual-mode message, exit 0, no socket, no process
     ran = ready.run("tracker", "sync", "run", cwd=repo)
     assert (ran.stdout, ran.exit_code) == (MANUAL_MESSAGE, 0), ran.describe()
-    assert not ran.of_kind("process") and not ran.of_kind("network"), ran.describe()
-    assert not ready.lock_file.exists() and not ready.state_file.exists()
+    assert not ran.of_kind("process"), ran.describe()
+    assert not ran.of_kind("network"), ran.describe()
+    assert not ready.lock_file.exists()
+    assert not ready.state_file.exists()
     assert ready.daemons() == []
 
     # 4. Switch back to auto: the daemon spawns on a remote command and the summary is printed
@@ -49,7 +52,8 @@ def test_scenario_3_manual_policy_then_auto(ready: Operator, repo: Path, daemon_
     assert ready.lock_file.exists()
     [pid] = ready.settled_daemons()
     state = ready.state()
-    assert state is not None and (state["pid"], state["version"]) == (pid, __version__)
+    assert state is not None
+    assert (state["pid"], state["version"]) == (pid, __version__)
     assert stat.S_IMODE(ready.state_file.stat().st_mode) == 0o600
     # Detached from the terminal and from the checkout: own session, cwd at the home folder.
     assert os.getsid(pid) == pid
@@ -65,12 +69,14 @@ def test_sync_disable_switch_never_starts_a_daemon(ready: Operator, repo: Path) 
     assert (ran.stdout, ran.exit_code) == (
         "Background sync is disabled by `SPEC_KITTY_SYNC_DISABLE`.\n"
         "Run `spec-kitty sync run` to perform a one-shot remote sync.\n", 0)
-    assert not ready.lock_file.exists() and ready.daemons() == []
+    assert not ready.lock_file.exists()
+    assert ready.daemons() == []
 
 
 def test_one_shot_sync_run_never_starts_a_daemon(ready: Operator, repo: Path) -> None:
     assert ready.run("sync", "run", cwd=repo).exit_code == 0
-    assert not ready.lock_file.exists() and ready.daemons() == []
+    assert not ready.lock_file.exists()
+    assert ready.daemons() == []
 
 
 def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, repo: Path,
@@ -86,14 +92,17 @@ def test_moves_are_synced_through_the_daemon_and_it_is_reused(ready: Operator, r
     assert daemon_saas.row_ids(MISSION, project_uuid=project_uuid(repo)) == ids
 
     second = ready.run("tracker", "sync", "run", cwd=repo)
-    assert second.stdout.endswith(": 0 pushed, 0 pulled, 0 still queued.\n") and second.exit_code == 0
+    assert second.stdout.endswith(": 0 pushed, 0 pulled, 0 still queued.\n")
+    assert second.exit_code == 0
     assert ready.daemons() == [pid]  # the running daemon served it: no respawn
 
     shown = ready.run("sync", "daemon", "status", cwd=repo)
     lines = shown.stdout.splitlines()
-    assert shown.exit_code == 0 and lines[0].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
+    assert shown.exit_code == 0
+    assert lines[0].startswith(f"Sync daemon: running (pid {pid}, version {__version__}, up ")
     assert (lines[1], lines[3]) == ("Queued events: 0.", "Last error: none.")
-    assert lines[2].startswith("Last sync: ") and lines[2].endswith(
+    assert lines[2].startswith("Last sync: ")
+    assert lines[2].endswith(
         f", mission `{MISSION}`: 0 pushed, 0 pulled, 0 still queued.")
     assert f"Keeping in sync: mission `{MISSION}` in {repo}" in shown.stdout
 

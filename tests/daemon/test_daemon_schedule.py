@@ -50,12 +50,14 @@ def test_background_retries_back_off_exponentially_and_reset_on_success(plan: sc
         plan.record_failure(target, unreachable)
         waits.append(target.due - clock.now)
     assert waits == [30, 60, 120, 240, 480, 600, 600]
-    assert plan.last_error is not None and plan.last_error["message"] == catalog.UNREACHABLE.message
+    assert plan.last_error is not None
+    assert plan.last_error["message"] == catalog.UNREACHABLE.message
 
     plan.record_success(target, {"pushed": 2, "pulled": 0, "queued": 0})
     assert target.due - clock.now == scheduler.SYNC_INTERVAL
     assert (target.failures, target.last_error) == (0, None)
-    assert plan.last_sync is not None and plan.last_sync["pushed"] == 2
+    assert plan.last_sync is not None
+    assert plan.last_sync["pushed"] == 2
 
 
 def test_a_target_whose_repository_is_gone_is_dropped(plan: scheduler.Scheduler, tmp_path: Path) -> None:
@@ -104,6 +106,7 @@ def test_a_failure_reported_by_the_daemon_renders_as_in_process(failure: catalog
 
 def test_plain_errors_keep_their_line_and_crashes_or_retiring_mean_daemon_trouble() -> None:
     plain = client.error_from_json(jobs.describe_error(SpecKittyError("disk full")))
-    assert type(plain) is SpecKittyError and str(plain) == "disk full"
+    assert type(plain) is SpecKittyError
+    assert str(plain) == "disk full"
     for trouble in (KeyError("bug"), jobs.Stopping("idle for 900s")):
         assert isinstance(client.error_from_json(jobs.describe_error(trouble)), client.DaemonUnavailable)

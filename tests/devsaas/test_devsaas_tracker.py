@@ -39,7 +39,8 @@ def identity() -> dict[str, Any]:
 def bound(call: Call, identity: dict[str, Any]) -> dict[str, Any]:
     resolved = call("POST", f"{T}/bind-resolve/", {"provider": "github", "project_identity": identity},
                     headers=headers())
-    assert resolved.status == 200 and resolved.json["match_type"] == "candidates"
+    assert resolved.status == 200
+    assert resolved.json["match_type"] == "candidates"
     [candidate] = [c for c in resolved.json["candidates"] if c["display_label"] == "dev-saas/issues"]
     assert set(candidate) == {"candidate_token", "display_label", "confidence", "match_reason", "sort_position"}
     body = {"provider": "github", "candidate_token": candidate["candidate_token"], "project_identity": identity}
@@ -59,7 +60,8 @@ def test_a_bound_project_resolves_exactly_and_a_replayed_confirm_gets_the_first_
     body = {"provider": "github", "candidate_token": "ct_" + b"dev-saas/issues".hex(), "project_identity": identity}
     first = call("POST", f"{T}/bind-confirm/", body, headers=headers(key))
     replay = call("POST", f"{T}/bind-confirm/", body, headers=headers(key))
-    assert replay.json == first.json and replay.headers.get("Idempotency-Replayed") == "true"
+    assert replay.json == first.json
+    assert replay.headers.get("Idempotency-Replayed") == "true"
 
 
 def test_errors_are_the_envelope(call: Call, identity: dict[str, Any]) -> None:
@@ -110,7 +112,8 @@ def test_run_answers_202_and_its_operation_reports_the_summary(saas: DevSaas, ca
     saas.tracker_async("run", 1)
     try:
         accepted = call("POST", f"{T}/run/", {**route, "pull_first": True, "limit": 100}, headers=headers("r1"))
-        assert accepted.status == 202 and accepted.json["status"] == "pending"
+        assert accepted.status == 202
+        assert accepted.json["status"] == "pending"
         path = f"{T}/operations/{accepted.json['operation_id']}/"
         assert call("GET", path, headers=headers()).json["status"] == "running"
         done = call("GET", path, headers=headers()).json

@@ -47,5 +47,6 @@ def test_sync_run_with_a_mission_log_that_is_a_fifo_ends_and_sends_nothing(
     log.unlink(missing_ok=True)
     os.mkfifo(log)
     ran = operator.run("sync", "run", cwd=project, timeout=30)
-    assert ran.exit_code == 0 and "unexpected" not in ran.stdout + ran.stderr, ran.describe()
+    assert ran.exit_code == 0, ran.describe()
+    assert "unexpected" not in ran.stdout + ran.stderr, ran.describe()
     assert "Traceback" not in ran.stderr, ran.describe()

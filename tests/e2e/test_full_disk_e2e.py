@@ -40,4 +40,5 @@ def test_a_move_that_does_not_fit_is_not_recorded(tmp_path: Path) -> None:
     assert (done.stdout, done.returncode) == ("", 1)
     assert done.stderr == (f"Error: The disk is full: the move was not recorded and {log} is unchanged "
                            "(File too large).\n")
-    assert log.read_bytes() == before and (folder / "status.json").read_bytes() == snapshot
+    assert log.read_bytes() == before
+    assert (folder / "status.json").read_bytes() == snapshot

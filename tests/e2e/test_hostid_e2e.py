@@ -360,9 +360,11 @@ def test_serve_refuses_a_remote_interface_unless_allowed_and_then_never_auto_app
                               capture_output=True, text=True, timeout=30)
 
     remote = serve("--host", "0.0.0.0")
-    assert remote.returncode == 2 and "add --allow-remote" in remote.stderr
+    assert remote.returncode == 2
+    assert "add --allow-remote" in remote.stderr
     both = serve("--host", "0.0.0.0", "--allow-remote", "--auto-approve")
-    assert both.returncode == 2 and "--auto-approve cannot be combined with --allow-remote" in both.stderr
+    assert both.returncode == 2
+    assert "--auto-approve cannot be combined with --allow-remote" in both.stderr
 
 
 def test_short_token_ttl_gives_short_sessions_that_refresh_before_expiry(operator: Shell, tmp_path: Path,
@@ -371,7 +373,8 @@ def test_short_token_ttl_gives_short_sessions_that_refresh_before_expiry(operato
     with start_dev_saas(auto_approve=True, db=tmp_path / "short.sqlite3", extra_args=["--token-ttl", "30"]) as short:
         assert operator.run("auth", "login", "--host", short.url, cwd=repo).exit_code == 0
         (row,) = json.loads(operator.run("auth", "status", "--json", cwd=repo).stdout)["sessions"]
-        assert 0 < row["seconds_left"] <= 30 and row["refreshable"] is True
+        assert 0 < row["seconds_left"] <= 30
+        assert row["refreshable"] is True
         polls = short.stats()["requests"]["oauth_token"]  # the device flow's own token requests
         assert operator.run("tracker", "bind", cwd=repo).exit_code == 0  # within a minute of expiry: refreshed first
         # a TTL under the refresh margin makes every request of a command refresh first (the bind makes

@@ -50,13 +50,17 @@ def test_device_login_keeps_what_the_host_gave_and_status_shows_email_and_team(o
                                                                                   project: Path) -> None:
     ran = ok(operator.run("auth", "login", "--host", saas.url, cwd=project))
     lines = ran.stdout.splitlines()
-    assert lines[0].startswith("To log in, open ") and "user_code=" in lines[0]
+    assert lines[0].startswith("To log in, open ")
+    assert "user_code=" in lines[0]
     assert lines[1] == catalog.LOGIN_CODE_LIFETIME.format(minutes=10)
     session = session_of(operator.home)
-    assert session["grant"] == "device" and session["session_id"] and session["refresh_token"]
+    assert session["grant"] == "device"
+    assert session["session_id"]
+    assert session["refresh_token"]
     email = str(session["login"])
     private = [t for t in session["teams"] if t["is_private_teamspace"]]  # type: ignore[union-attr]
-    assert len(private) == 1 and session["user_id"] == email
+    assert len(private) == 1
+    assert session["user_id"] == email
     assert lines[-1] == catalog.LOGGED_IN.format(url=saas.url, who=catalog.LOGGED_IN_AS.format(login=email))
 
     status = ok(operator.run("auth", "status", "--json", cwd=project))
@@ -75,12 +79,15 @@ def test_sync_run_needs_no_binding_and_sends_every_lane_row_once_as_an_envelope(
     sent = saas.envelopes(event_type="WPStatusChanged")
     by_cause = {e["causation_id"]: e for e in sent}
     rows = rows_of(project, "001-alpha") + rows_of(project, "002-beta")
-    assert sorted(by_cause) == sorted(str(r["event_id"]) for r in rows) and len(sent) == len(rows)
+    assert sorted(by_cause) == sorted(str(r["event_id"]) for r in rows)
+    assert len(sent) == len(rows)
     team = session_of(operator.home)["teams"][0]["slug"]  # type: ignore[index]
     for row in rows:
         envelope = by_cause[str(row["event_id"])]
-        assert envelope["aggregate_id"] == row["wp_id"] and envelope["timestamp"] == row["at"]
-        assert envelope["payload"]["to_lane"] == row["to_lane"] and envelope["team_slug"] == team
+        assert envelope["aggregate_id"] == row["wp_id"]
+        assert envelope["timestamp"] == row["at"]
+        assert envelope["payload"]["to_lane"] == row["to_lane"]
+        assert envelope["team_slug"] == team
         assert f"uuid: {envelope['project_uuid']}" in identity_text
     clocks = [e["lamport_clock"] for e in sent]
     assert len(set(clocks)) == len(clocks)
@@ -98,7 +105,8 @@ def test_a_refused_project_is_parked_and_sent_after_retry(operator: Shell, saas:
     ok(operator.run("sync", "run", "--mission", "002-beta", cwd=project))
     report = json.loads(ok(operator.run("sync", "status", "--mission", "002-beta", "--json", cwd=project)).stdout)
     (mission,) = report["missions"]
-    assert len(mission["parked"]) == 3 and "project_not_admitted" in mission["parked"][0]["reason"]
+    assert len(mission["parked"]) == 3
+    assert "project_not_admitted" in mission["parked"][0]["reason"]
 
     saas.admit_project(uuid)
     ok(operator.run("sync", "retry", "--all", "--mission", "002-beta", cwd=project))
@@ -134,7 +142,8 @@ def test_with_token_is_checked_with_me_and_logout_revokes_the_session(operator: 
     repo = git_init(tmp_path / "scripted")
     token = saas.issue_token("scripted")
     ran = ok(operator.run("auth", "login", "--host", saas.url, "--with-token", cwd=repo, stdin=token + "\n"))
-    assert token not in ran.stdout + ran.stderr and "scripted" in ran.stdout
+    assert token not in ran.stdout + ran.stderr
+    assert "scripted" in ran.stdout
     ok(operator.run("auth", "login", "--host", saas.url, cwd=repo))
     session_id = session_of(operator.home)["session_id"]
     assert ok(operator.run("auth", "logout", cwd=repo)).stdout == f"Logged out of {saas.url}.\n"

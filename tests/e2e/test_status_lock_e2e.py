@@ -50,4 +50,5 @@ def test_a_move_waits_for_spec_kittys_lock_and_sees_its_row(tmp_path: Path) -> N
         with (folder / "status.events.jsonl").open("a") as log:  # spec-kitty writing under its lock
             log.write(json.dumps(row, sort_keys=True) + "\n")
     out, _ = mover.communicate(timeout=30)
-    assert mover.returncode == 0 and out.startswith("WP01: claimed -> in_progress ("), out
+    assert mover.returncode == 0, out
+    assert out.startswith("WP01: claimed -> in_progress ("), out

@@ -40,7 +40,9 @@ def test_device_login_stores_a_private_token_and_records_the_host(operator: Shel
     assert token not in ran.stdout + ran.stderr
     assert f'server_url = "{saas.url}"' in (operator.home / "config.toml").read_text()
     status = operator.run("auth", "status", cwd=repo)
-    assert status.exit_code == 0 and "as dev" in status.stdout and token not in status.stdout
+    assert status.exit_code == 0
+    assert "as dev" in status.stdout
+    assert token not in status.stdout
 
 
 def test_with_token_reads_stdin_like_gh(operator: Shell, saas: DevSaas, repo: Path) -> None:
@@ -59,10 +61,12 @@ def test_bind_in_a_fresh_git_init_folder(operator: Shell, saas: DevSaas, tmp_pat
     assert ran.exit_code == 0, ran.describe()
     assert ran.stdout.startswith(f"Bound this repository to github `dev-saas/issues` on {saas.url} (binding br_")
     text = (empty / ".kittify" / "config.yaml").read_text()
-    assert "project:\n  uuid: " in text and "tracker:\n  provider: github\n  binding_ref: br_" in text
+    assert "project:\n  uuid: " in text
+    assert "tracker:\n  provider: github\n  binding_ref: br_" in text
     assert not (empty / ".kittify" / "config.toml").exists()
     status = operator.run("tracker", "status", cwd=empty)
-    assert status.exit_code == 0 and "Queued events: 0." in status.stdout
+    assert status.exit_code == 0
+    assert "Queued events: 0." in status.stdout
 
 
 def test_n_moves_arrive_exactly_once(operator: Shell, saas: DevSaas, repo: Path) -> None:
@@ -138,7 +142,8 @@ def assert_stored_exactly_once(saas: DevSaas, log: Path, count: int) -> None:
     stored = saas.row_ids(MISSION)
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     lanes = {r["event_id"] for r in rows if isinstance(r.get("to_lane"), str)}
-    assert len(rows) == count and len(stored) == len(set(stored)) == len(lanes)
+    assert len(rows) == count
+    assert len(stored) == len(set(stored)) == len(lanes)
     assert set(stored) == lanes
 
 
@@ -158,7 +163,8 @@ def test_kill_9_of_the_syncing_process_mid_upload_loses_and_doubles_nothing(oper
     sync.communicate(timeout=30)
     assert saas.stats()["envelopes"] < 20000, "the upload finished before the kill; the test proved nothing"
     ran = operator.run("sync", "run", cwd=repo, timeout=120)
-    assert ran.exit_code == 0 and ran.stdout.endswith("0 still queued.\n"), ran
+    assert ran.exit_code == 0, ran
+    assert ran.stdout.endswith("0 still queued.\n"), ran
     assert_stored_exactly_once(saas, log, 20000)
 
 
@@ -206,5 +212,6 @@ def test_the_progress_bar_on_a_terminal_ends_at_100_percent_with_the_real_total(
     frames = shown.replace("\r\n", "\n").split("\r")
     bars = [f for f in frames if catalog.SYNC_PROGRESS_LABEL in f]
     assert bars, frames
-    assert "100%" in bars[-1] and not any(f"{p}%" in f for f in bars for p in range(101, 200))
+    assert "100%" in bars[-1]
+    assert not any(f"{p}%" in f for f in bars for p in range(101, 200))
     assert frames[-1].rstrip().endswith("3000 pushed, 0 pulled, 0 still queued.")

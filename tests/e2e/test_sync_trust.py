@@ -145,7 +145,8 @@ def test_wp_move_succeeds_with_a_corrupt_queue_and_warns_once(operator: Shell, s
     assert ran.exit_code == 0, ran
     assert ran.stdout.startswith("WP01: genesis -> planned")
     lines = ran.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"warning: the row is in the log but was not queued (The sync "
+    assert len(lines) == 1
+    assert lines[0].startswith(f"warning: the row is in the log but was not queued (The sync "
                                                    f"queue `{queue}` cannot be used (")
     assert lines[0].endswith("the next sync picks it up.")
     assert json.loads(log_path(repo).read_text().splitlines()[-1])["wp_id"] == "WP01"
@@ -163,7 +164,8 @@ def test_wp_move_succeeds_while_another_process_holds_the_queue(operator: Shell,
         holder.execute("ROLLBACK")
         holder.close()
     assert ran.exit_code == 0, ran
-    assert ran.stderr.count("\n") == 1 and "Another spec-kitty process holds it" in ran.stderr
+    assert ran.stderr.count("\n") == 1
+    assert "Another spec-kitty process holds it" in ran.stderr
     synced = operator.run("sync", "run", cwd=repo)
     assert "2 pushed" in synced.stdout  # the scan found the row the queue missed
 

@@ -102,7 +102,8 @@ def test_status_asks_the_host_and_unbind_removes_the_block(operator: Shell, saas
     ok(operator.run("tracker", "bind", cwd=logged_in))
     ran = ok(operator.run("tracker", "status", "--json", cwd=logged_in))
     body = json.loads(ran.stdout)
-    assert body["remote"]["configured"] is True and body["remote"]["identity_path"]["type"] == "binding_ref"
+    assert body["remote"]["configured"] is True
+    assert body["remote"]["identity_path"]["type"] == "binding_ref"
     status = [r for r in saas.tracker_requests() if r["path"] == "/api/v1/tracker/status/"]
     assert [(r["method"], r["query"], r["team"]) for r in status] == [
         ("GET", ["binding_ref", "provider"], "dev-team")]
@@ -110,7 +111,8 @@ def test_status_asks_the_host_and_unbind_removes_the_block(operator: Shell, saas
     assert ran.stdout.splitlines()[-1] == catalog.TRACKER_UNBOUND_HOST_NOTE
     assert (logged_in / ".kittify" / "config.yaml").read_text() == CONFIG_YAML
     again = operator.run("tracker", "status", cwd=logged_in)
-    assert again.exit_code == 1 and "No tracker binding exists for feature `001-demo`." in again.stdout
+    assert again.exit_code == 1
+    assert "No tracker binding exists for feature `001-demo`." in again.stdout
 
 
 def test_a_stale_binding_ref_is_one_line_naming_the_rebind(operator: Shell, saas: DevSaas, logged_in: Path) -> None:
@@ -152,6 +154,7 @@ def test_a_binding_one_host_confirmed_is_no_binding_on_another(operator: Shell, 
         status = operator.run("tracker", "status", cwd=logged_in, env=on_b)
         assert (status.stdout, status.exit_code) == (catalog.UNBOUND.filled(slug="001-demo").render() + "\n", 1)
         synced = ok(operator.run("sync", "run", cwd=logged_in, env=on_b))
-        assert "1 pushed" in synced.stdout and len(other.row_ids("001-demo")) == 1
+        assert "1 pushed" in synced.stdout
+        assert len(other.row_ids("001-demo")) == 1
         assert other.tracker_requests() == []
     assert ok(operator.run("tracker", "status", cwd=logged_in)).exit_code == 0  # still bound on its own host

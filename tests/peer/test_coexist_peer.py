@@ -25,7 +25,7 @@ EVIDENCE = '{"review": {"reviewer": "alice", "verdict": "approved", "reference":
 def single_branch(reference_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
     base = tmp_path_factory.mktemp("peer-single")
     slug = build_project(Neighbour(reference_bin, base / "home", base / "repo"), "single_branch", "feat/demo")
-    yield base / "repo", slug
+    return base / "repo", slug
 
 
 @pytest.fixture
@@ -49,7 +49,8 @@ def test_moves_interleaved_with_spec_kitty_keep_its_validator_green(project: tup
 
     def move(*args: str) -> None:
         ran = ours.run("wp", "move", *args, "--mission", slug, "--actor", "codex", cwd=repo)
-        assert ran.exit_code == 0 and ran.stderr == "", ran.describe()
+        assert ran.exit_code == 0, ran.describe()
+        assert ran.stderr == "", ran.describe()
         assert peer.validate(slug)["passed"], peer.validate(slug)
         ours_bytes = (folder / "status.json").read_bytes()
         assert peer.materialized(folder, slug) == ours_bytes  # byte for byte what its materialize writes
@@ -74,7 +75,8 @@ def test_moves_interleaved_with_spec_kitty_keep_its_validator_green(project: tup
             "review.verdict and review.reference (or --force --reason).\n", 1)
     malformed = ours.run("wp", "move", "WP01", "--to", "done", "--mission", slug, "--evidence-json", "{bad", cwd=repo)
     assert (malformed.stdout, malformed.exit_code) == ("", 2)
-    assert malformed.stderr.count("\n") == 1 and malformed.stderr.startswith("Error: --evidence-json is not valid")
+    assert malformed.stderr.count("\n") == 1
+    assert malformed.stderr.startswith("Error: --evidence-json is not valid")
     assert (folder / "status.events.jsonl").read_bytes() == before  # nothing written by either refusal
 
     move("WP01", "--to", "done", "--evidence-json", EVIDENCE)
@@ -82,14 +84,16 @@ def test_moves_interleaved_with_spec_kitty_keep_its_validator_green(project: tup
     peer.emit("WP02", "for_review", slug, "--subtasks-complete", "--implementation-evidence-present")
 
     mine = [row for row in rows(folder) if row.get("actor") == "codex"]
-    assert len(mine) == 8 and {row["mission_id"] for row in mine} == {mission_id}
+    assert len(mine) == 8
+    assert {row["mission_id"] for row in mine} == {mission_id}
     done = next(row for row in mine if row["to_lane"] == "done")
     assert done["evidence"] == {"review": {"reviewer": "alice", "verdict": "approved", "reference": "PR#1"}}
     approved = next(row for row in mine if row["to_lane"] == "approved")
     assert approved["review_result"] == {"reviewer": "alice", "verdict": "approved", "reference": "PR#1"}
     assert next(row for row in mine if row["to_lane"] == "for_review")["review_ref"] == "feedback://1"
     assert [row["execution_mode"] for row in mine][:2] == ["worktree", "direct_repo"]
-    assert "review_result" not in mine[0] and list(mine[0]) == sorted(mine[0])  # keys as spec-kitty writes them
+    assert "review_result" not in mine[0]
+    assert list(mine[0]) == sorted(mine[0])
     assert peer.validate(slug)["passed"]
 
 
@@ -132,4 +136,5 @@ def test_our_status_json_matches_its_materialize_for_every_fixture_log(reference
     theirs = subprocess.run([str(reference_bin / "python"), "-c", script, *map(str, folders)], env=peer.env(),
                             capture_output=True, text=True, check=True, cwd=tmp_path).stdout.split("\0")[:-1]
     ours = [materialize.render(f, materialize.read_rows(f / "status.events.jsonl")) for f in folders]
-    assert len(folders) >= 5 and ours == theirs
+    assert len(folders) >= 5
+    assert ours == theirs

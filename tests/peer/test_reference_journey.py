@@ -205,7 +205,8 @@ def test_login_headless_approved_on_the_verification_page(journey: Journey, logg
 def test_auth_status_shows_what_the_server_said(journey: Journey, logged_in: Ran) -> None:
     out = journey.run("auth", "status").ok().out
     assert EMAIL in out
-    assert "dev-private" in out and "dev-team" in out  # the two teams of /api/v1/me
+    assert "dev-private" in out
+    assert "dev-team" in out
     assert f"Session ID:     {journey.session_id}" in out
 
 
@@ -249,7 +250,8 @@ def test_a_second_sync_now_sends_nothing_new(journey: Journey, synced: Ran) -> N
     before = journey.saas.envelopes(project_uuid=journey.project_uuid)
     batches = journey.saas.stats()["requests"]["events_batch"]
     out = journey.run("sync", "now", "--no-strict").ok().out
-    assert "delivered 0" in out and "(selected 0)" in out
+    assert "delivered 0" in out
+    assert "(selected 0)" in out
     assert journey.saas.envelopes(project_uuid=journey.project_uuid) == before
     assert journey.saas.stats()["requests"]["events_batch"] == batches  # nothing was even posted
 

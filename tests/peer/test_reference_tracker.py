@@ -68,7 +68,8 @@ def block_text(repo: Path) -> str:
 
 
 def test_the_reference_client_binds_with_select_1(peer: Journey, bound: Ran) -> None:
-    assert "Tracker binding saved" in bound.out and "- provider: github" in bound.out
+    assert "Tracker binding saved" in bound.out
+    assert "- provider: github" in bound.out
     block = YAML(typ="safe").load((peer.repo / ".kittify" / "config.yaml").read_text())["tracker"]
     [binding] = peer.saas.tracker_bindings(peer.project_uuid)
     assert block == {"provider": "github", "binding_ref": binding["binding_ref"], "project_slug": "repo",
@@ -81,9 +82,12 @@ def test_the_reference_client_binds_with_select_1(peer: Journey, bound: Ran) -> 
 
 def test_the_reference_client_reads_status_and_runs_a_tracker_sync(peer: Journey, bound: Ran) -> None:
     status = peer.run("tracker", "status").ok().out
-    assert "Tracker status" in status and "- provider: github" in status and "- type: binding_ref" in status
+    assert "Tracker status" in status
+    assert "- provider: github" in status
+    assert "- type: binding_ref" in status
     ran = peer.run("tracker", "sync", "run").ok().out
-    assert "Sync run complete" in ran and "- succeeded: 2" in ran, ran
+    assert "Sync run complete" in ran, ran
+    assert "- succeeded: 2" in ran, ran
     issues = peer.saas.issues(peer.project_uuid, peer.slug)
     assert {wp: issue["lane"] for wp, issue in issues.items()} == {"WP01": "claimed", "WP02": "planned"}
 
@@ -96,7 +100,8 @@ def test_a_repository_bound_by_the_reference_client_is_bound_for_us(peer: Journe
     peer.run("tracker", "status").ok()
     requests = peer.saas.tracker_requests()[before:]
     ours_seen, theirs = shapes(requests[:1], "status/"), shapes(requests[1:], "status/")
-    assert ours_seen == theirs and len(theirs) == 1
+    assert ours_seen == theirs
+    assert len(theirs) == 1
 
 
 def test_our_bind_sends_what_the_reference_client_sends(peer: Journey, bound: Ran, ours: Shell,

@@ -39,7 +39,8 @@ def test_daemon_policy_decides_before_any_probe(readiness: ReadinessDriver) -> N
 
     verdict = readiness.settle(intent="remote-required", daemon_policy="manual", on_probe=no_probe)
     assert verdict.state == "Daemon_manual"
-    assert verdict.outcome is not None and verdict.outcome.exit_code == 0
+    assert verdict.outcome is not None
+    assert verdict.outcome.exit_code == 0
     assert readiness(intent="remote-required", reachable=False) == "Unreachable"
     assert readiness(intent="remote-required") == "Daemon_auto"
 
@@ -70,10 +71,13 @@ def test_with_the_flag_off_nothing_hosted_exists_or_happens(
     spec_kitty_home: SpecKittyHome, stealth_guard: StealthGuard, project: Path
 ) -> None:
     helped = stealth_guard("--help", cwd=project)
-    assert helped.exit_code == 0 and helped.clean, helped.describe()
-    assert "tracker" not in helped.stdout and "sync" not in helped.stdout
+    assert helped.exit_code == 0, helped.describe()
+    assert helped.clean, helped.describe()
+    assert "tracker" not in helped.stdout
+    assert "sync" not in helped.stdout
     refused = stealth_guard("tracker", "status", cwd=project)
-    assert refused.exit_code == 2 and "No such command 'tracker'." in refused.stderr
+    assert refused.exit_code == 2
+    assert "No such command 'tracker'." in refused.stderr
     assert refused.clean, refused.describe()
 
 
@@ -92,8 +96,10 @@ def test_config_set_writes_only_its_own_file(
 ) -> None:
     ran = stealth_guard("config", "set", "sync.server_url", "https://saas.example", cwd=project)
     assert ran.exit_code == 0, ran.describe()
-    assert not ran.network and not ran.processes
-    assert ran.writes and all(e["path"].startswith(str(spec_kitty_home.path)) for e in ran.writes)
+    assert not ran.network
+    assert not ran.processes
+    assert ran.writes
+    assert all(e["path"].startswith(str(spec_kitty_home.path)) for e in ran.writes)
 
 
 # --- dev_saas: a real server on loopback --------------------------------------------------------------
@@ -125,4 +131,5 @@ def test_login_and_bind_against_the_dev_saas(
     assert bind.exit_code == 0, bind.describe()
     assert dev_saas.stats()["bindings"] == 1
     explained = stealth_guard("sync", "explain", cwd=project)
-    assert "State: Ready\n" in explained.stdout and explained.clean, explained.describe()
+    assert "State: Ready\n" in explained.stdout, explained.describe()
+    assert explained.clean, explained.describe()

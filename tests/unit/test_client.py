@@ -228,7 +228,8 @@ def test_nobody_listening_after_retries_is_the_catalog_refused_line_with_the_url
         asyncio.run(main())
     assert caught.value.failure.render() == HOST_REFUSED.render().format(url=url)
     assert str(caught.value) == HOST_REFUSED.message.format(url=url)
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
     assert_no_token(caught.value)
 
 
@@ -279,7 +280,8 @@ def test_a_redirect_is_refused_and_the_token_never_reaches_the_other_host() -> N
         asyncio.run(main())
     assert "redirect (HTTP 307)" in str(caught.value)
     assert caught.value.status == 307
-    assert len(recorder.requests) == 1 and elsewhere.requests == []
+    assert len(recorder.requests) == 1
+    assert elsewhere.requests == []
     assert_no_token(caught.value)
 
 

@@ -34,7 +34,8 @@ def holder(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     lock_path = tmp_path / "sync-daemon.lock"
     child = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    assert child.stdout is not None
+    assert child.stdout.readline() == "held\n"
     yield child, lock_path
     assert child.stdin is not None
     child.stdin.close()

@@ -48,6 +48,7 @@ def test_the_envelope_id_is_stable_and_carries_the_rows_time() -> None:
 def test_optional_fields_travel_only_when_set() -> None:
     row = dict(ROW, reason="rework", evidence={"review": {"verdict": "approved"}})
     payload = json.loads(envelopes.build(CONTEXT, row, row["event_id"], 1, "m").text)["payload"]
-    assert payload["reason"] == "rework" and payload["evidence"] == {"review": {"verdict": "approved"}}
+    assert payload["reason"] == "rework"
+    assert payload["evidence"] == {"review": {"verdict": "approved"}}
     assert "review_ref" not in payload
     assert not envelopes.lane_row({"event_id": "x", "wp_id": "WP01"})

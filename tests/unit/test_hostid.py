@@ -54,7 +54,8 @@ def test_unauthed_says_why_with_one_next_action(variant: str, expected: str) -> 
     verdict = settle(StaticFacts(has_token=False, host_url="https://b.example", auth_variant=variant),
                      Need(hosted=True, state="Ready"))
     assert verdict.state == UNAUTHED
-    assert verdict.outcome is not None and verdict.outcome.render() == expected
+    assert verdict.outcome is not None
+    assert verdict.outcome.render() == expected
 
 
 def test_the_store_keeps_one_session_per_origin_and_migrates_the_old_layout(tmp_path: Path) -> None:
@@ -63,11 +64,13 @@ def test_the_store_keeps_one_session_per_origin_and_migrates_the_old_layout(tmp_
     assert set(read_sessions(path).sessions) == {"https://a.example:443"}
     write_session(Session("tok-secret-b", "https://B.example/", login="you", refresh_token="ref-secret-b"), path)
     data = json.loads(path.read_text())
-    assert data["version"] == 2 and set(data["sessions"]) == {"https://a.example:443", "https://b.example:443"}
+    assert data["version"] == 2
+    assert set(data["sessions"]) == {"https://a.example:443", "https://b.example:443"}
     assert (path.stat().st_mode & 0o777) == 0o600
     write_session(Session("env", "https://a.example", source="env"), path)  # never written
     assert read_sessions(path).sessions["https://a.example:443"].access_token == "old"
     assert [s.access_token for s in remove_session("https://a.example:443", path)] == ["old"]
     assert set(read_sessions(path).sessions) == {"https://b.example:443"}
     shown = repr(read_sessions(path))
-    assert "tok-secret-b" not in shown and "ref-secret-b" not in shown
+    assert "tok-secret-b" not in shown
+    assert "ref-secret-b" not in shown

@@ -150,7 +150,9 @@ def test_cursor_and_last_result_round_trip(qpath: Path) -> None:
         history.set_cursor(KEY, 12)
         history.record_result(KEY, {"pushed": 3, "pulled": 1, "error": None})
         result = history.last_result(KEY)
-        assert result is not None and result["pushed"] == 3 and result["error"] is None
+        assert result is not None
+        assert result["pushed"] == 3
+        assert result["error"] is None
         assert result["time"].endswith("Z")
         history.record_result(KEY, {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"})
         assert history.last_result(KEY) == {"time": "2026-06-03T06:45:29Z", "pushed": 0, "pulled": 0, "error": "boom"}

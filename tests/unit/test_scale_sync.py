@@ -52,7 +52,9 @@ def test_given_many_batches_and_a_progress_bar_then_the_queue_is_counted_once_pe
     seen: list[tuple[int, int]] = []
     result = sync_with(saas, counting, repo, batch_size=10,  # type: ignore[arg-type]
                        progress=lambda done, total: seen.append((done, total)))
-    assert result.pushed == 300 and seen[-1] == (300, 300) and len(seen) == 30
+    assert result.pushed == 300
+    assert seen[-1] == (300, 300)
+    assert len(seen) == 30
     assert counting.calls <= 4  # one per drain, plus the run's summary: never one per batch (was 30+)
 
 

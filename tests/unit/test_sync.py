@@ -124,7 +124,8 @@ def test_every_lane_row_arrives_once_as_its_envelope_and_the_queue_empties(saas:
     result = sync_with(saas, queue, repo)
     assert (result.pushed, result.pulled, result.queued) == (1200, 0, 0)
     sizes = [len(_split_rows(body)) for body in saas.uploads]
-    assert sum(sizes) == 1200 and max(sizes) <= 500  # batches of 500 at most, each under the host's 512 KiB
+    assert sum(sizes) == 1200
+    assert max(sizes) <= 500
     assert stored(saas) == ids(lines)  # in order
     envelope = saas.stored(PROJECT, MISSION)[0]
     row = json.loads(lines[0])
@@ -161,7 +162,9 @@ def test_a_failure_mid_drain_keeps_the_rest_and_the_next_run_finishes(saas: Loop
         sync_with(saas, queue, repo, batch_size=10)
     assert queue.count(key_of(saas)) == 30
     last = SyncHistory(queue).last_result(key_of(saas))
-    assert last is not None and (last["pushed"], last["queued"]) == (20, 30) and "HTTP 500" in last["error"]
+    assert last is not None
+    assert (last["pushed"], last["queued"]) == (20, 30)
+    assert "HTTP 500" in last["error"]
     saas.faults.fail_uploads_from = None
     result = sync_with(saas, queue, repo, batch_size=10)
     assert (result.pushed, result.queued) == (30, 0)
@@ -176,7 +179,8 @@ def test_a_busy_server_is_retried_when_it_says_when(saas: LoopbackSaas, repo: Pa
     saas.faults.busy_uploads = 2
     result = sync_with(saas, queue, repo, batch_size=10, retries=2)
     assert (result.pushed, result.queued) == (20, 0)
-    assert stored(saas) == ids(lines) and set(saas.sent.values()) == {1}
+    assert stored(saas) == ids(lines)
+    assert set(saas.sent.values()) == {1}
 
 
 def test_a_server_that_stays_busy_keeps_everything_queued(saas: LoopbackSaas, repo: Path,
@@ -185,7 +189,8 @@ def test_a_server_that_stays_busy_keeps_everything_queued(saas: LoopbackSaas, re
     saas.faults.busy_uploads = 3
     with pytest.raises(ServerFailed):
         sync_with(saas, queue, repo, retries=2)
-    assert queue.count(key_of(saas)) == 5 and stored(saas) == []
+    assert queue.count(key_of(saas)) == 5
+    assert stored(saas) == []
 
 
 def test_an_answer_lost_after_the_server_stored_the_batch_only_means_a_re_send(saas: LoopbackSaas, repo: Path,
@@ -196,7 +201,8 @@ def test_an_answer_lost_after_the_server_stored_the_batch_only_means_a_re_send(s
     saas.faults.lose_answers = 1
     with pytest.raises(HostUnreachable):
         sync_with(saas, queue, repo, batch_size=10)
-    assert queue.count(key_of(saas)) == 30 and len(stored(saas)) == 10
+    assert queue.count(key_of(saas)) == 30
+    assert len(stored(saas)) == 10
     result = sync_with(saas, queue, repo, batch_size=10)
     assert (result.pushed, result.queued) == (30, 0)
     assert len(stored(saas)) == 30
@@ -233,7 +239,8 @@ def test_events_need_no_binding_and_a_missing_remote_binding_stops_only_the_trac
     with pytest.raises(RequestFailed) as refused:  # a binding the host does not know: binding_not_found
         sync_with(saas, queue, repo, ref="br_unknown")
     assert refused.value.code == "binding_not_found"
-    assert queue.count(key_of(saas)) == 0 and stored(saas) == ids(lines)
+    assert queue.count(key_of(saas)) == 0
+    assert stored(saas) == ids(lines)
 
 
 def test_without_a_mission_folder_nothing_is_applied_and_the_cursor_waits(saas: LoopbackSaas, repo: Path,
@@ -284,7 +291,8 @@ def test_remote_changes_are_appended_once_and_uploaded_in_the_same_run(saas: Loo
     pulled = rows[-1]
     assert (pulled["wp_id"], pulled["from_lane"], pulled["to_lane"]) == ("WP01", "in_progress", "done")
     assert (pulled["actor"], pulled["reason"]) == (PULL_ACTOR, PULL_REASON)
-    assert result.pushed == 1 and stored(saas)[-1] == pulled["event_id"]
+    assert result.pushed == 1
+    assert stored(saas)[-1] == pulled["event_id"]
     assert reduce(MISSION, rows)["work_packages"]["WP01"]["lane"] == "done"
 
     again = sync_with(saas, queue, repo)
@@ -317,7 +325,8 @@ def test_without_a_sync_history_an_older_tracker_change_never_overwrites_a_newer
         ("WP01", "in_progress", "approved")]
     assert read_log(log_of(repo)).rows[-1]["event_id"] == done["event_id"]
     later = remote_change(saas, "WP01", "done")  # a change made after the local move is news: it applies
-    assert later and sync_with(saas, queue, repo).pulled == 1
+    assert later
+    assert sync_with(saas, queue, repo).pulled == 1
     assert read_log(log_of(repo)).rows[-1]["to_lane"] == "done"
 
 
@@ -339,7 +348,9 @@ def test_run_sync_opens_its_own_queue_and_loop(saas: LoopbackSaas, repo: Path, t
     assert (result.pushed, result.queued) == (3, 0)
     with EventQueue(queue_path) as queue:
         last = SyncHistory(queue).last_result(key_of(saas))
-    assert last is not None and last["pushed"] == 3 and last["error"] is None
+    assert last is not None
+    assert last["pushed"] == 3
+    assert last["error"] is None
 
 
 def test_external_authoritative_applies_the_trackers_lane_as_a_forced_row_and_records_it(
@@ -375,7 +386,8 @@ def test_spec_kitty_authoritative_keeps_the_local_lane_and_records_the_conflict(
 
 def test_the_target_never_shows_its_token() -> None:
     target = SyncTarget("https://saas.example", TOKEN, PROJECT, MISSION, Path("/r"), None, CONTEXT)
-    assert TOKEN not in repr(target) and TOKEN not in str(target)
+    assert TOKEN not in repr(target)
+    assert TOKEN not in str(target)
     assert target.key == MissionRef.at("https://saas.example", PROJECT, MISSION).key
 
 
@@ -421,5 +433,7 @@ def test_run_sync_against_the_dev_saas(repo: Path, tmp_path: Path, monkeypatch: 
         assert (third.pushed, third.pulled, third.queued) == (0, 0, 0)
         with EventQueue(queue_path) as queue:
             last = SyncHistory(queue).last_result(target.key)
-            assert last is not None and last["error"] is None and last["cursor"] == third.cursor
+            assert last is not None
+            assert last["error"] is None
+            assert last["cursor"] == third.cursor
         assert len({e["event_id"] for e in saas.envelopes(project_uuid=PROJECT)}) == 1236

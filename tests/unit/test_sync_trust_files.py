@@ -38,7 +38,7 @@ def test_the_daemon_log_does_not_follow_a_planted_symlink(tmp_path: Path) -> Non
     target = tmp_path / "elsewhere"
     target.write_text("")
     (tmp_path / "sync-daemon.log").symlink_to(target)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="symbolic link"):
         PrivateRotatingFileHandler(tmp_path / "sync-daemon.log", maxBytes=200, backupCount=2)
     assert target.read_text() == ""
 

@@ -27,16 +27,19 @@ def test_conflicts_kept_are_bounded(tmp_path: Path) -> None:
         for n in range(60):
             TrackerLedger(queue).add_conflict("k", f"WP{n:02d}", "in_review", "done")
         kept = TrackerLedger(queue).conflicts("k")
-        assert len(kept) == 50 and kept[-1]["wp_id"] == "WP59"
+        assert len(kept) == 50
+        assert kept[-1]["wp_id"] == "WP59"
 
 
 def test_retry_requeues_a_refused_row_and_drop_remembers_it(tmp_path: Path) -> None:
     with EventQueue(tmp_path / "q.sqlite3") as queue:
         queue.enqueue("k", [{"event_id": "01A"}, {"event_id": "01B"}])
         DeadLetters(queue).park("k", [Parked("01A", '{"event_id": "01A"}', "refused by the SaaS host: HTTP 400")])
-        assert [p.ref for p in DeadLetters(queue).parked("k")] == ["01A"] and queue.count("k") == 1
+        assert [p.ref for p in DeadLetters(queue).parked("k")] == ["01A"]
+        assert queue.count("k") == 1
         assert DeadLetters(queue).retry("k", ["01A", "nope"]) == [("nope", Parked("nope", "", "")), ("01A", None)]
-        assert queue.count("k") == 2 and DeadLetters(queue).parked("k") == []
+        assert queue.count("k") == 2
+        assert DeadLetters(queue).parked("k") == []
         DeadLetters(queue).park("k", [Parked("01A", '{"event_id": "01A"}', "refused")])
         assert DeadLetters(queue).drop("k", None) == (["01A"], [])
         assert queue.enqueue("k", [{"event_id": "01A"}]) == 0  # dropped stays dropped
