@@ -13,10 +13,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import fasteners
 import pytest
+from speckitty import Warm
 
 REFERENCE = "spec-kitty-cli==3.2.7"
 
@@ -45,3 +47,11 @@ def ensure_reference_client(where: Path) -> Path:
 def reference_bin() -> Path:
     """The folder with the reference client's ``spec-kitty`` (run it with HOME in a scratch folder)."""
     return ensure_reference_client(peer_venv_dir())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_warm_servers() -> Iterator[None]:
+    """The reference client's fork servers (``speckitty.Warm``) end with the session."""
+    yield
+    for server in list(Warm.running):
+        server.close()

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
+from speckitty import Warm
 
 from devsaas.testing import DevSaas, start_dev_saas
 
@@ -64,15 +65,17 @@ class Journey:
     project_uuid: str = ""
     session_id: str = ""
     moves: list[tuple[str, str]] = field(default_factory=list)
+    warm: Warm | None = None
 
     def command(self, *args: str) -> list[str]:
         return [str(self.bin / "spec-kitty"), *args]
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> Ran:
-        done = subprocess.run(self.command(*args), cwd=self.repo, env={**self.env, **(env or {})},
-                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=STEP_TIMEOUT)
-        return Ran(done.returncode, done.stdout)
+        if self.warm is None:
+            self.warm = Warm(self.bin, self.env)
+        code, out, _ = self.warm.run(args, cwd=self.repo, env={**self.env, **(env or {})}, merged=True,
+                                     timeout=STEP_TIMEOUT)
+        return Ran(code, out)
 
     def git(self, *args: str) -> None:
         subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True, capture_output=True,
