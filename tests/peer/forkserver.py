@@ -41,7 +41,7 @@ def child(request: dict) -> int:
         else:
             print(done.code, file=sys.stderr)
             code = 1
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the command crashed: print its traceback, as its process would
         traceback.print_exc()
         code = 1
     atexit._run_exitfuncs()
