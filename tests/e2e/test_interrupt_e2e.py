@@ -1,7 +1,8 @@
-"""Issue 16 item 9 through the installed command: Ctrl-C is an answer, not a crash.
+"""Through the installed command: Ctrl-C is an answer, not a crash.
 
 Given a long `sync run` against a real dev SaaS on loopback, when SIGINT arrives while batches are on the
-wire, then the command says how many events are still queued (the count the queue file holds), in one
+wire (the host then answers 503 to every later batch, so the run cannot finish before the signal lands,
+however fast this machine is), then the command says how many events are still queued (the count the queue file holds), in one
 line, and exits 130; the next `sync run` sends the rest.
 """
 
@@ -33,7 +34,8 @@ def test_ctrl_c_during_a_long_sync_run_says_what_is_still_queued(operator: Shell
                                   "from_lane": "planned", "at": "2026-01-01T00:00:00+00:00",
                                   "reason": "x" * 300}, sort_keys=True) + "\n")
     running = operator.popen("sync", "run", cwd=repo)
-    assert wait_for(lambda: saas.row_ids(MISSION), 60)  # batches are on the wire
+    assert wait_for(lambda: saas.stats()["envelopes"] > 0, 60)  # batches are on the wire
+    saas.arm_fault(503, count=10**6)  # and the rest wait: the client retries, backing off
     running.send_signal(signal.SIGINT)
     out, err = running.communicate(timeout=60)
     with sqlite3.connect(operator.home / "sync-queue.sqlite3") as db:
@@ -41,6 +43,7 @@ def test_ctrl_c_during_a_long_sync_run_says_what_is_still_queued(operator: Shell
     assert (out, err, running.returncode) == ("", f"Interrupted; {queued} events still queued.\n", 130)
     stored = len(saas.row_ids(MISSION))
     assert 0 < stored < rows
+    saas.clear_faults()
     rest = operator.run("sync", "run", cwd=repo, timeout=300)
     assert rest.exit_code == 0, rest.describe()
     assert len(saas.row_ids(MISSION)) == rows

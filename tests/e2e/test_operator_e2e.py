@@ -139,10 +139,15 @@ def test_an_interrupted_login_exits_130(operator: Shell, tmp_path: Path, repo: P
 
     with start_dev_saas(auto_approve=False, db=tmp_path / "slow.sqlite3") as slow:
         running = operator.popen("auth", "login", "--host", slow.url, cwd=repo)
-        assert running.stdout is not None
-        seen = [running.stdout.readline() for _ in range(3)]
-        assert seen[-1] == catalog.LOGIN_WAITING + "\n", seen
-        running.send_signal(signal.SIGINT)
-        out, err = running.communicate(timeout=60)
+        with running:  # a failure below never leaves the login running, nor its pipes open for the next test
+            try:
+                assert running.stdout is not None
+                seen = [running.stdout.readline() for _ in range(3)]
+                assert seen[-1] == catalog.LOGIN_WAITING + "\n", seen
+                running.send_signal(signal.SIGINT)
+                out, err = running.communicate(timeout=60)
+            finally:
+                if running.poll() is None:
+                    running.kill()
     assert running.returncode == 130, (out, err)
     assert (out, err) == ("", catalog.INTERRUPTED_NOTHING_QUEUED + "\n")
