@@ -2,8 +2,8 @@
 
 Given a long `sync run` against a real dev SaaS on loopback, when SIGINT arrives while batches are on the
 wire (the host then answers 503 to every later batch, so the run cannot finish before the signal lands,
-however fast this machine is), then the command says how many events are still queued (the count the queue file holds), in one
-line, and exits 130; the next `sync run` sends the rest.
+however fast this machine is), then the command says how many events are still queued (the count the
+queue file holds), in one line, and exits 130; the next `sync run` sends the rest.
 """
 
 from __future__ import annotations
