@@ -6,11 +6,35 @@ modules import helpers from ``support``, never from this file (pytest may re-imp
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 from support.projects import write_auth, write_config
 from support.shell import InProcessShell, Shell
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A suite started where SIGINT is ignored (``cmd &`` from a script, nohup, some CI runners) would pass
+    that on: an ignored signal stays ignored across fork and exec, so every command a test started would
+    shrug off its Ctrl-C. Commands under test start as from a terminal, where SIGINT interrupts."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On a clean machine the reference client's venv takes tens of seconds to build: under xdist, begin at
+    once in the controlling process, beside the workers' tests; the peer tier's fixture in a worker then waits
+    on the build's lock. Never in a single process: its fixture would take the same process's lock again."""
+    from support.peer_venv import ensure_reference_client, peer_venv_dir
+
+    markexpr = session.config.option.markexpr or ""
+    workers = getattr(session.config.option, "numprocesses", None)
+    if not workers or hasattr(session.config, "workerinput") or "not peer" in markexpr or "not e2e" in markexpr:
+        return
+    if not (peer_venv_dir() / ".complete").exists():
+        threading.Thread(target=ensure_reference_client, args=(peer_venv_dir(),), daemon=True).start()
 
 
 @pytest.fixture

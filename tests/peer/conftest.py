@@ -8,39 +8,12 @@ run left half-built. The registry is reachable from CI; where it is not, the tie
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import fasteners
 import pytest
 from speckitty import Warm
-
-REFERENCE = "spec-kitty-cli==3.2.7"
-
-
-def peer_venv_dir() -> Path:
-    chosen = os.environ.get("SPEC_KITTY_PEER_VENV")
-    return Path(chosen) if chosen else Path(tempfile.gettempdir()) / "spec-kitty-peer" / REFERENCE.replace("==", "-")
-
-
-def ensure_reference_client(where: Path) -> Path:
-    """The ``bin`` folder of a venv holding the reference client; built on first use, under a lock so two
-    test processes never install into one folder at once."""
-    where.parent.mkdir(parents=True, exist_ok=True)
-    marker = where / ".complete"
-    with fasteners.InterProcessLock(str(where.parent / f".{where.name}.lock")):
-        if not marker.exists():
-            shutil.rmtree(where, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
-            subprocess.run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet", REFERENCE],
-                           check=True, timeout=900)
-            marker.write_text(REFERENCE + "\n")
-    return where / "bin"
+from support.peer_venv import ensure_reference_client, peer_venv_dir
 
 
 @pytest.fixture(scope="session")
