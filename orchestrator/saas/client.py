@@ -7,7 +7,7 @@ refresh-on-401) and the endpoints, each module checkable against one part of the
 - here, OAuth and identity: ``auth/flows/device_code.py``, ``refresh.py``, ``revoke.py``, ``auth/http/me_fetch.py``;
 - ``events``: the events batch (``delivery/receivers.py``);
 - ``tracker``: ``/api/v1/tracker/*`` (``tracker/saas_client.py``);
-- ``errors``: what each refusal becomes (cheap to import; the names are re-exported here for callers).
+- ``errors``: what each refusal becomes (cheap to import: a failure path catches them without aiohttp).
 
 Only commands that go remote import this module (it imports aiohttp).
 """
@@ -18,37 +18,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from orchestrator.saas.errors import (
-    DeadlinePassed,
-    DeviceAccessDenied,
-    DeviceCodeExpired,
-    DeviceFlowError,
-    DevicePending,
-    DeviceSlowDown,
-    HostUnreachable,
-    NoSessionForHost,
-    NotBoundRemote,
-    ProtocolMismatch,
-    RefreshReplayed,
-    RequestFailed,
-    RetryLater,
-    SaasError,
-    ServerFailed,
-    SessionExpired,
-    TlsFailed,
-    scrub,
-)
 from orchestrator.saas.events import EventCalls
 from orchestrator.saas.tracker import TrackerCalls
 from orchestrator.saas.transport import API
 from orchestrator.sessions.store import Credentials
-
-__all__ = [
-    "DeadlinePassed", "DeviceAccessDenied", "DeviceCodeExpired", "DeviceFlowError", "DevicePending",
-    "DeviceSlowDown", "HostUnreachable", "NoSessionForHost", "NotBoundRemote", "ProtocolMismatch",
-    "RefreshReplayed", "RequestFailed", "RetryLater", "SaasClient", "SaasError", "ServerFailed",
-    "SessionExpired", "TlsFailed", "run_with_client", "scrub",
-]
 
 CLIENT_ID = "cli_native"  # the reference client's OAuth client (auth/config.py)
 OAUTH_SCOPE = "offline_access"

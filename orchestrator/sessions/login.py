@@ -107,14 +107,8 @@ def login_with_device(host: str, prompt: Callable[[str, str, float], None],
     until approved, denied or expired), then ask ``/api/v1/me`` who approved it."""
     import asyncio
 
-    from orchestrator.saas.client import (
-        DeviceAccessDenied,
-        DeviceCodeExpired,
-        DevicePending,
-        DeviceSlowDown,
-        SaasClient,
-        run_with_client,
-    )
+    from orchestrator.saas.client import SaasClient, run_with_client
+    from orchestrator.saas.errors import DeviceAccessDenied, DeviceCodeExpired, DevicePending, DeviceSlowDown
 
     async def flow(client: SaasClient) -> Session:
         grant = await client.device_code()
@@ -199,7 +193,8 @@ def check_session(session: Session, clients: ClientFactory | None = None) -> Che
     stored session the host no longer accepts (revoked, expired there) or a rejected env token is invalid,
     whatever the local expiry says. A stored session due for refresh is refreshed on the way, as any
     command would."""
-    from orchestrator.saas.client import SaasClient, SaasError, SessionExpired, run_with_client
+    from orchestrator.saas.client import SaasClient, run_with_client
+    from orchestrator.saas.errors import SaasError, SessionExpired
     from orchestrator.sessions.store import SOURCE_ENV
 
     if not session.server_url:

@@ -21,7 +21,8 @@ def revoke(session: Session, clients: ClientFactory | None = None) -> bool:
     Any other answer counts as revoked: RFC 7009 servers say 200 even for an unknown token, and a
     refusal leaves nothing we could do but delete the local copy anyway.
     """
-    from orchestrator.saas.client import HostUnreachable, SaasClient, SaasError, ServerFailed, run_with_client
+    from orchestrator.saas.client import SaasClient, run_with_client
+    from orchestrator.saas.errors import HostUnreachable, SaasError, ServerFailed
 
     if not session.server_url:  # a session from the old file that never named its host
         return False

@@ -128,7 +128,7 @@ async def drain_queue(client: SaasClient, queue: EventQueue, target: SyncTarget,
     """
     import asyncio
 
-    from orchestrator.saas.client import RequestFailed
+    from orchestrator.saas.errors import RequestFailed
 
     key = target.key
     waiting = queue.count(key)  # rows queued and not acked, as far as this drain knows
@@ -216,7 +216,7 @@ async def _bisect(client: SaasClient, queue: EventQueue, target: SyncTarget, run
     Before parking, an empty batch checks that the host judges what it is sent (``400 "No events
     provided"``): if it refuses that some other way, the trouble is not the event, and the original error
     is raised instead of parking everything."""
-    from orchestrator.saas.client import RequestFailed
+    from orchestrator.saas.errors import RequestFailed
 
     key = target.key
     checked = False

@@ -66,7 +66,7 @@ def _credentials(facts: LiveFacts) -> Credentials:
 def _retry_hint(command: str) -> Iterator[None]:
     """A host error during bind/unbind keeps the host's words but names this command as the retry: no
     queue is involved, so the sync's "queued events are kept" would mislead."""
-    from orchestrator.saas.client import ServerFailed
+    from orchestrator.saas.errors import ServerFailed
 
     try:
         yield
@@ -108,7 +108,7 @@ async def _choices(client: SaasClient, team: str, providers: tuple[str, ...], id
                    named: bool) -> list[_Choice]:
     """Every bindable resource the host offers this project, provider by provider (a provider the host
     does not front answers an error, which only counts when the operator named that provider)."""
-    from orchestrator.saas.client import RequestFailed
+    from orchestrator.saas.errors import RequestFailed
 
     found: list[_Choice] = []
     for provider in providers:
@@ -183,7 +183,7 @@ def bind(facts: LiveFacts, provider: str | None, bind_ref: str | None, select: i
 async def _validated(client: SaasClient, facts: LiveFacts, team: str, providers: tuple[str, ...], ref: str,
                      identity: dict[str, Any], mode: str | None, named: bool) -> Bound:
     """``--bind-ref``: ``bind-validate/`` with each provider in turn until one knows the ref."""
-    from orchestrator.saas.client import RequestFailed
+    from orchestrator.saas.errors import RequestFailed
     from states.contract import printable
 
     url = facts.host_url or ""
@@ -209,7 +209,7 @@ def _record(facts: LiveFacts, provider: str, answer: dict[str, Any], mode: str |
     """Write what the host confirmed (``bind-confirm/`` or ``bind-validate/``) into the ``tracker:`` block."""
     ref = _text(answer.get("binding_ref"))
     if ref is None:
-        from orchestrator.saas.client import RequestFailed
+        from orchestrator.saas.errors import RequestFailed
 
         raise RequestFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=url, what="bind-confirm (no binding_ref)"))
     context = answer.get("provider_context")
@@ -256,7 +256,7 @@ async def convert_legacy(client: SaasClient, repo_root: Any, team: str, url: str
         team, chosen.provider, chosen.token, identity)
     ref = _text(answer.get("binding_ref"))
     if ref is None:
-        from orchestrator.saas.client import RequestFailed
+        from orchestrator.saas.errors import RequestFailed
 
         raise RequestFailed(catalog.SAAS_UNEXPECTED_ANSWER.format(url=url, what="bind-confirm (no binding_ref)"))
     context = answer.get("provider_context")

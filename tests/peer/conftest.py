@@ -15,6 +15,8 @@ import pytest
 from speckitty import Warm
 from support.peer_venv import ensure_reference_client, peer_venv_dir
 
+from devsaas.testing import DevSaas, start_dev_saas
+
 
 @pytest.fixture(scope="session")
 def reference_bin() -> Path:
@@ -28,3 +30,10 @@ def _close_warm_servers() -> Iterator[None]:
     yield
     for server in list(Warm.running):
         server.close()
+
+
+@pytest.fixture(scope="module")
+def saas() -> Iterator[DevSaas]:
+    """A fresh dev SaaS per module, approving device codes only when a person (the test) does."""
+    with start_dev_saas(auto_approve=False) as server:
+        yield server

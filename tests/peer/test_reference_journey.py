@@ -17,7 +17,6 @@ import queue
 import re
 import subprocess
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import pytest
 from ruamel.yaml import YAML
 from speckitty import Warm
 
-from devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas
 
 pytestmark = pytest.mark.peer
 
@@ -106,13 +105,6 @@ def _scratch_env(home: Path, url: str) -> dict[str, str]:
         "COLUMNS": "200",  # one line per message: rich wraps at the terminal width
     })
     return env
-
-
-@pytest.fixture(scope="module")
-def saas() -> Iterator[DevSaas]:
-    """A fresh server for the journey, approving device codes only when a person (the test) does."""
-    with start_dev_saas(auto_approve=False) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

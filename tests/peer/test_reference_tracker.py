@@ -10,7 +10,6 @@ byte the block it writes itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from support.projects import git_init
 from support.shell import Shell
 from test_reference_journey import Journey, Ran, _login_on_the_page, new_project
 
-from devsaas.testing import DevSaas, start_dev_saas
+from devsaas.testing import DevSaas
 
 pytestmark = pytest.mark.peer
 
@@ -29,12 +28,6 @@ def shapes(requests: list[dict[str, Any]], path: str) -> list[tuple[Any, ...]]:
     """What must match between the tools: method, path, query keys, body keys, team, key present."""
     return [(r["method"], r["path"], tuple(r["query"]), r["body"], r["team"], r["idempotency_key"])
             for r in requests if r["path"] == f"/api/v1/tracker/{path}"]
-
-
-@pytest.fixture(scope="module")
-def saas() -> Iterator[DevSaas]:
-    with start_dev_saas(auto_approve=False) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

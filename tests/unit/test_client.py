@@ -18,13 +18,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from orchestrator.errors import CatalogFailure
-from orchestrator.saas.client import (
-    HostUnreachable,
-    RequestFailed,
-    SaasClient,
-    ServerFailed,
-    SessionExpired,
-)
+from orchestrator.saas.client import SaasClient
+from orchestrator.saas.errors import HostUnreachable, RequestFailed, ServerFailed, SessionExpired
 from orchestrator.saas.probe import host_answers
 from states.catalog import (
     HOST_REFUSED,
@@ -159,7 +154,7 @@ def test_retry_after_within_the_deadline_is_capped() -> None:
 
 def test_retry_after_past_the_deadline_ends_the_call_saying_when() -> None:
     """Issue 10: `Retry-After: 3600` used to mean 90 silent seconds; now one message, at once."""
-    from orchestrator.saas.client import RetryLater
+    from orchestrator.saas.errors import RetryLater
 
     recorder = Recorder()
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.saas.client import NoSessionForHost, SaasClient, run_with_client
+from orchestrator.saas.client import SaasClient, run_with_client
+from orchestrator.saas.errors import NoSessionForHost
 from orchestrator.sessions.store import Credentials, Session
 from states import catalog
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.saas.client import SaasClient, ServerFailed
+from orchestrator.saas.client import SaasClient
+from orchestrator.saas.errors import ServerFailed
 from orchestrator.sync.mission_ref import MissionRef
 from orchestrator.sync.queue import EventQueue
 from orchestrator.sync.run import LogFeed

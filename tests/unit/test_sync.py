@@ -19,7 +19,8 @@ from orchestrator.missions.fold import reduce
 from orchestrator.missions.log import read_log
 from orchestrator.missions.moves import append_transition
 from orchestrator.missions.ulid import new_ulid
-from orchestrator.saas.client import HostUnreachable, RequestFailed, ServerFailed, run_with_client
+from orchestrator.saas.client import run_with_client
+from orchestrator.saas.errors import HostUnreachable, RequestFailed, ServerFailed
 from orchestrator.sync import upload
 from orchestrator.sync.envelopes import EnvelopeContext
 from orchestrator.sync.history import SyncHistory

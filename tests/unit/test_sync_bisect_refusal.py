@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support.loopback_saas import LoopbackSaas
 
-from orchestrator.saas.client import RequestFailed
+from orchestrator.saas.errors import RequestFailed
 from orchestrator.sync.deadletters import DeadLetters
 from orchestrator.sync.queue import EventQueue
 from tests.unit.test_sync import fixture_lines, key_of, sync_with, write_lines
